@@ -1,0 +1,464 @@
+"""Deterministic anatomy of a key result: what it measures, from where, to where, by when.
+
+This is shared truth for both engines. The rules engine classifies from it; the llm engine's
+validators use it to refuse rewrites that are not metric/from/to/by or that carry numbers the draft
+does not contain. It must be fast (the rules engine reviews thousands of KRs per second) and must
+never guess a number: what it cannot find stays None.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .lexicon import lexicon
+
+# ------------------------------------------------------------------------------------ numbers
+
+_MULT = {"k": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6, "bn": 1e9, "b": 1e9, "thousand": 1e3,
+         "million": 1e6, "billion": 1e9}
+WORD_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12, "twice": 2, "double": 2, "triple": 3,
+    "half": 0.5, "a dozen": 12, "a hundred": 100, "a thousand": 1000,
+}
+_CUR = r"[$€£¥₹]"
+NUMBER_RE = re.compile(
+    rf"(?<![\w.\-/])(?P<cur>{_CUR}\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+    r"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B|b)(?![\w])|\s(?:thousand|million|billion)\b)?"
+    r"(?P<suffix>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|\+))?",
+)
+_WORD_NUMBER_RE = re.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
+                             re.I)
+
+PLACEHOLDER_RE = re.compile(
+    r"\[[^\]\n]{0,80}\]|\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
+    r"|(?<![\w$€£])(?:N0|N1|N|X{1,3}|Y|Z)(?:\s?%|k\b)?(?![\w])|\?{1,3}(?=\s|$|%|\)|,)|(?<![\w])_{2,}(?![\w])"
+)
+
+
+def _to_float(num: str) -> float | None:
+    s = num.replace(" ", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", s):
+        s = s.replace(",", "")
+    elif "," in s and "." not in s:
+        # "2,5" in European notation is 2.5; "1,000" was handled above.
+        s = s.replace(",", ".")
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def _canon(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def numbers_in(text: str) -> set[str]:
+    """Canonical numeric values written in `text`, placeholders excluded.
+
+    Both the number as written and its expanded value are included ("50k" -> {"50", "50000"}),
+    so that a rewrite writing either form counts as quoting the draft.
+    """
+    text = PLACEHOLDER_RE.sub(" ", text)
+    out: set[str] = set()
+    for m in NUMBER_RE.finditer(text):
+        value = _to_float(m.group("num"))
+        if value is None:
+            continue
+        out.add(_canon(value))
+        mult = (m.group("mult") or "").strip().lower()
+        if mult in _MULT:
+            out.add(_canon(value * _MULT[mult]))
+    for m in _WORD_NUMBER_RE.finditer(text):
+        out.add(_canon(WORD_NUMBERS[m.group(1).lower()]))
+    return out
+
+
+def invented_numbers(candidate: str, *sources: str) -> set[str]:
+    """Numbers in `candidate` (outside placeholders) that none of `sources` contains."""
+    allowed: set[str] = set()
+    for s in sources:
+        allowed |= numbers_in(s)
+    # Word numbers ("two") in a rewrite are rare and usually harmless; check digits only.
+    found = {_canon(v) for m in NUMBER_RE.finditer(PLACEHOLDER_RE.sub(" ", candidate))
+             if (v := _to_float(m.group("num"))) is not None}
+    return found - allowed
+
+
+# ------------------------------------------------------------------------------------ deadlines
+
+_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+           r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_PERIOD = (
+    rf"(?:(?:Q|T)[1-4](?:\s*(?:FY)?'?\d{{2,4}})?|H[12](?:\s*'?\d{{2,4}})?|FY\s?'?\d{{2,4}}|EOY|EOQ|EOM|EOD|"
+    rf"year[- ]end|end\s+of\s+(?:the\s+)?(?:fiscal\s+)?(?:year|quarter|month|sprint|term|semester|"
+    rf"cycle|season|programme|program|pilot|half|school year|Q[1-4]|H[12]|{_MONTHS}|\d{{4}})"
+    rf"(?:\s+(?:Q[1-4]|H[12]|\d{{4}}))?|"
+    rf"{_MONTHS}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}(?:\s+\d{{4}})?|"
+    rf"\d{{4}}-\d{{2}}(?:-\d{{2}})?|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|(?:19|20)\d{{2}}|"
+    rf"(?:this|next|the)\s+(?:quarter|year|month|half|cycle|sprint)|the\s+end\s+of\s+the\s+\w+)"
+)
+DEADLINE_RE = re.compile(
+    rf"(?:\b(?:by|before|until|till|in|during|within|for|through|thru|ahead\s+of|no\s+later\s+than|"
+    rf"para(?:\s+el)?|hasta|antes\s+de|d'ici(?:\s+la)?|avant|bis|até|entro|tegen|voor|fin(?:al)?\s+de|"
+    rf"à\s+la\s+fin\s+d[eu]|ende|end)\s+(?:the\s+)?(?:end\s+of\s+)?(?:fin\s+d[eu]\s+)?{_PERIOD}"
+    rf"|\bwithin\s+(?:the\s+)?(?:next\s+)?\d+\s+(?:days|weeks|months|quarters|years)"
+    rf"|(?<![\w-])(?:Q|T)[1-4](?:\s*'?\d{{2,4}})?(?![\w])|(?<![\w-])H[12](?:\s*'?\d{{2,4}})?(?![\w])"
+    rf"|\bEOY\b|\bEOQ\b|\bFY\s?'?\d{{2,4}}\b)",
+    re.I,
+)
+
+# ------------------------------------------------------------------------------------ shapes
+
+_VAL = (rf"(?:{_CUR}\s?)?(?:\d[\d,.]*\s?(?:k|K|M|bn|B|mm)?(?:\s?(?:%|x|pp|pts?|points?|ms|s|sec|"
+        r"seconds|minutes|mins|hours|hrs|days|weeks|months|/\w+))?\+?|N0|N1|X{1,3}%?|Y%?|TBD|TBC|\?{1,3}"
+        r"|\[[^\]]{0,80}\])")
+FROM_TO_RE = re.compile(
+    rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?P<target>{_VAL})"
+    rf"|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})",
+    re.I,
+)
+_MIN_CMP = r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|minimum(?:\s+of)?|min\.?|no\s+less\s+than)"
+_MAX_CMP = r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within)"
+CMP_RE = re.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
+_MAX_CMP_RE = re.compile(_MAX_CMP, re.I)
+TO_RE = re.compile(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
+BY_DELTA_RE = re.compile(
+    rf"\bby\s+(?P<val>(?:{_CUR}\s?)?\d[\d,.]*\s?(?:k|M)?\s?(?:%|x|pp|pts?|points?|percent)?)(?!\s*(?:/|-)\d)",
+    re.I)
+RATE_RE = re.compile(
+    r"(?:\bper\s+(?:day|week|month|quarter|year|user|customer|release|sprint)|/\s?(?:day|week|wk|month|mo|"
+    r"quarter|qtr|year|yr)\b|\b(?:a|each|every)\s+(?:day|week|month|quarter|year)\b|\b(?:daily|weekly|monthly|"
+    r"quarterly|annual|annually|yearly)\b)",
+    re.I,
+)
+_LEAD_NOISE = re.compile(
+    r"^\s*(?:[-*+•>]+\s*|\d{1,3}[.)]\s+|\[[ xX]\]\s+|(?:KR|key\s*result)\s*[\d.]*\s*[:.)\-–]\s*|"
+    r"[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*)+", re.I)
+_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w'’/-]*")
+_STOP_METRIC = re.compile(
+    r"\s+(?:from|to|by|in|within|before|until|at|above|below|under|over|of\s+at\s+least|for|per\s+the|"
+    r"through|via|with|while|so\s+that|that|which|and|compared|versus|vs\.?|towards|across)\b|[,;:(]|$",
+    re.I)
+_ARTICLES = re.compile(r"^(?:the|our|a|an|all|its|their|my|your|de|la|le|el|les|los|die|der|das)\s+", re.I)
+
+
+@dataclass
+class Anatomy:
+    """What a KR says, found deterministically. Fields the text does not give stay None."""
+
+    text: str
+    leading_verb: str | None = None
+    verb_class: str | None = None
+    metric: str | None = None
+    baseline: str | None = None
+    target: str | None = None
+    unit: str | None = None
+    direction: str | None = None  # increase | decrease | maintain
+    deadline: str | None = None
+    rate: str | None = None
+    comparator: str | None = None
+    activity_count: str | None = None
+    placeholders: list[str] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+    values: set[str] = field(default_factory=set)
+    # lexicon hits, lower-case
+    deliverables: list[str] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)
+    actors: list[str] = field(default_factory=list)
+    actor_actions: list[str] = field(default_factory=list)
+    completion: list[str] = field(default_factory=list)
+    milestones: list[str] = field(default_factory=list)
+    service_levels: list[str] = field(default_factory=list)
+    satisfaction: list[str] = field(default_factory=list)
+    hiring: list[str] = field(default_factory=list)
+    research: list[str] = field(default_factory=list)
+    activity_verbs: list[str] = field(default_factory=list)
+    change_verbs: list[str] = field(default_factory=list)
+    own_share: bool = False
+    injection: bool = False
+    multi_goal: bool = False
+
+    @property
+    def has_numbers(self) -> bool:
+        return bool(self.numbers)
+
+    @property
+    def is_from_to(self) -> bool:
+        return self.baseline is not None and self.target is not None
+
+
+def clean_kr(text: str) -> str:
+    """Strip bullets, "KR1:" prefixes, checkboxes and leading emoji; collapse whitespace."""
+    return " ".join(_LEAD_NOISE.sub("", text).split())
+
+
+def _first_verb(words: list[str]) -> tuple[str | None, str | None]:
+    lex = lexicon()
+    for w in words[:3]:
+        lemma, cls = lex.classify_verb(w)
+        if lemma:
+            return lemma, cls
+        if w.lower() not in {"we", "to", "will", "must", "should", "and", "successfully", "fully",
+                             "finally", "also", "then", "re", "please", "i", "team"}:
+            break
+    return None, None
+
+
+def _tidy_metric(text: str) -> str | None:
+    text = text.strip(" -–—:,.;\"'")
+    for _ in range(2):
+        text = _ARTICLES.sub("", text)
+    text = re.sub(r"\s+", " ", text).strip(" -–—:,.;")
+    return text or None
+
+
+def _metric_after(text: str, start: int) -> str | None:
+    rest = text[start:]
+    m = _STOP_METRIC.search(rest)
+    return _tidy_metric(rest[: m.start()] if m else rest)
+
+
+def _unit_of(value: str | None) -> str | None:
+    if not value:
+        return None
+    v = value.strip()
+    for unit, pat in (("%", r"%|percent"), ("x", r"\dx$|×"), ("points", r"pts?|points?|pp|bps"),
+                      ("ms", r"\dms$|\d\s?ms\b"), ("s", r"\d\s?(?:s|sec|seconds)$"),
+                      ("minutes", r"min"), ("hours", r"hours|hrs|\dh$"), ("days", r"days"),
+                      ("currency", _CUR)):
+        if re.search(pat, v, re.I):
+            return unit
+    return None
+
+
+@lru_cache(maxsize=4096)
+def parse(kr: str) -> Anatomy:
+    """Parse one KR. Cached: the same text always yields the same anatomy."""
+    lex = lexicon()
+    text = clean_kr(kr)
+    a = Anatomy(text=text)
+    lower = text.lower()
+
+    a.injection = bool(lex.injection.search(text))
+    a.placeholders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
+
+    dl = DEADLINE_RE.search(text)
+    deadline_span = (dl.start(), dl.end()) if dl else (-1, -1)
+    if dl:
+        a.deadline = dl.group(0).strip()
+    rm = RATE_RE.search(text)
+    if rm:
+        a.rate = rm.group(0).strip()
+
+    def outside_deadline(pos: int) -> bool:
+        return not (deadline_span[0] <= pos < deadline_span[1])
+
+    number_matches = [m for m in NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text))
+                      if outside_deadline(m.start())]
+    a.numbers = [m.group(0).strip() for m in number_matches]
+    word_numbers = [m for m in _WORD_NUMBER_RE.finditer(text) if outside_deadline(m.start())]
+    a.values = numbers_in(text)
+
+    words = _WORD_RE.findall(text)
+    a.leading_verb, a.verb_class = _first_verb(words)
+
+    def hits(rx: re.Pattern[str]) -> list[str]:
+        return [m.group(0).lower() for m in rx.finditer(text)]
+
+    a.deliverables = hits(lex.deliverables)
+    a.results = hits(lex.results)
+    a.actors = hits(lex.actors)
+    a.actor_actions = hits(lex.actor_actions) if a.actors else []
+    a.completion = hits(lex.completion)
+    a.milestones = hits(lex.milestones)
+    a.service_levels = hits(lex.service_levels)
+    a.satisfaction = hits(lex.satisfaction)
+    a.hiring = hits(lex.hiring)
+    a.research = hits(lex.research)
+    a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
+    a.change_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "change"]
+    a.change_verbs += hits(lex.change_phrases)
+
+    # Baseline and target.
+    ft = FROM_TO_RE.search(text)
+    if ft:
+        a.baseline = (ft.group("base") or ft.group("base2")).strip()
+        a.target = (ft.group("target") or ft.group("target2")).strip()
+    else:
+        cm = CMP_RE.search(text)
+        if cm and outside_deadline(cm.start("val")):
+            a.comparator = cm.group("cmp").lower()
+            a.target = cm.group("val").strip()
+        else:
+            bd = BY_DELTA_RE.search(text)
+            if bd and outside_deadline(bd.start()) and re.search(r"\d", bd.group("val")):
+                a.target = "+" + bd.group("val").strip() if not a.verb_class == "change" or \
+                    a.leading_verb not in lex.decrease_verbs else "-" + bd.group("val").strip()
+                a.comparator = "by"
+            else:
+                to = TO_RE.search(text)
+                if to and outside_deadline(to.start("val")) and (
+                        re.search(r"\d", to.group("val")) or PLACEHOLDER_RE.fullmatch(to.group("val").strip())):
+                    a.target = to.group("val").strip()
+                elif number_matches:
+                    a.target = number_matches[0].group(0).strip()
+                elif a.placeholders:
+                    a.target = a.placeholders[0]
+    a.unit = _unit_of(a.target) or _unit_of(a.baseline)
+
+    # Direction.
+    if a.verb_class == "maintain" or (a.leading_verb in ("hold", "keep") and a.comparator):
+        a.direction = "maintain"
+    elif a.change_verbs:
+        lemma = lex.verb_lemma.get(a.change_verbs[0], a.change_verbs[0])
+        a.direction = "decrease" if lemma in lex.decrease_verbs else "increase"
+    elif a.baseline and a.target:
+        b, t = _to_float(re.sub(r"[^\d.,]", "", a.baseline) or "x"), _to_float(re.sub(r"[^\d.,]", "", a.target) or "x")
+        if b is not None and t is not None and b != t:
+            a.direction = "increase" if t > b else "decrease"
+    elif a.comparator:
+        a.direction = "decrease" if _MAX_CMP_RE.fullmatch(a.comparator) else "increase"
+
+    # Metric: the measured quantity.
+    a.metric = _find_metric(text, a, number_matches, word_numbers)
+
+    # Activity count: a number of the team's own deliverables ("Hold five interviews").
+    for m in list(number_matches) + word_numbers:
+        after = text[m.end(): m.end() + 60]
+        d = re.match(r"[\s+]*(?:[\w-]+\s){0,2}?" + lex.deliverables.pattern, after, re.I)
+        if d:
+            a.activity_count = (m.group(0) + after[: d.end()]).strip()
+            break
+
+    # Coverage of own work: "100% of services have runbooks", "80% test coverage".
+    share = re.search(r"(\d+\s?%|all|every|each)\s+(?:of\s+)?(?:our\s+|the\s+|new\s+|open\s+)*", lower)
+    if share and lex.share_subjects.match(lower, share.end()) and lex.share_predicates.search(lower, share.end()):
+        a.own_share = True
+    if re.search(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b", lower):
+        a.own_share = True
+
+    a.multi_goal = _is_multi_goal(text, a)
+    return a
+
+
+def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbers: list[re.Match[str]]) -> str | None:
+    lex = lexicon()
+    lower = text.lower()
+    ft = FROM_TO_RE.search(text)
+    words = list(_WORD_RE.finditer(text))
+    # "Increase <metric> from/to/by ..." : the phrase after the leading change/reach/maintain verb.
+    if a.verb_class in ("change", "reach", "maintain") and words:
+        first = next((w for w in words[:3] if lex.verb_class.get(w.group(0).lower())), None)
+        if first is not None:
+            start = first.end()
+            lead = re.match(r"\s+(?:the\s+)?(?:number|amount|share|percentage|rate|count)\s+of\s+", text[start:], re.I)
+            metric = _metric_after(text, start)
+            if lead and metric and not re.match(r"(?:the\s+)?(?:number|amount|share|percentage|rate|count)\b",
+                                                metric, re.I):
+                metric = _tidy_metric(lead.group(0)) + " " + metric
+            if metric and not NUMBER_RE.fullmatch(metric):
+                # "Get 500 sign ups": the phrase starts with the number; take what follows it.
+                nm = NUMBER_RE.match(metric) or PLACEHOLDER_RE.match(metric)
+                if nm:
+                    metric = _metric_after(metric, nm.end())
+                if metric:
+                    return metric
+    # "<metric> from X to Y" / "<metric> of 45" / "<metric> >= 110%" : the phrase before.
+    anchor = ft.start() if ft else None
+    if anchor is None:
+        cm = CMP_RE.search(text) or re.search(r"\s(?:of|at|=|:)\s+(?=" + _VAL + ")", text)
+        anchor = cm.start() if cm else None
+    if anchor:
+        before = text[:anchor]
+        before = re.sub(r"^(?:\w+\s+)?(?:increase|grow|raise|improve|reduce|decrease|cut|lower)\s+", "", before, flags=re.I)
+        head = re.split(r"[,;:(]", before)[-1]
+        metric = _tidy_metric(head)
+        if metric and len(metric.split()) <= 10 and not lex.activity_any.fullmatch(metric.split()[0]):
+            return metric
+    # "30 individual contributors to our repositories": the noun phrase after the first number.
+    for m in numbers + word_numbers:
+        after = text[m.end():]
+        metric = _metric_after(after, 0)
+        if metric and _WORD_RE.match(metric) and not re.match(r"(?:of|to|by|in)\b", metric, re.I):
+            return metric
+    if a.results:
+        return a.results[0]
+    return None
+
+
+_GOAL_SPLIT = re.compile(r"\s(?:and|&|\+|as\s+well\s+as|plus|y|et|und|e)\s|;|\s/\s", re.I)
+
+
+def _is_multi_goal(text: str, a: Anatomy) -> bool:
+    """Several goals in one line: two measurable parts joined by and/;/&."""
+    parts = [p for p in _GOAL_SPLIT.split(text) if p.strip()]
+    if len(parts) < 2:
+        return False
+    measurable = sum(1 for p in parts if NUMBER_RE.search(p) or PLACEHOLDER_RE.search(p))
+    if measurable >= 2:
+        return True
+    lex = lexicon()
+    verbs = 0
+    for p in parts:
+        w = _WORD_RE.findall(p)
+        if w and lex.verb_class.get(w[0].lower()):
+            verbs += 1
+    return verbs >= 2
+
+
+def is_activity_shaped_metric(metric: str) -> bool:
+    """True when a proposed metric counts the team's own work rather than its effect.
+
+    Used by the llm validators: "number of blog posts published" or "launch the campaign" is not
+    an outcome metric, while "sign-ups from the blog" is.
+    """
+    lex = lexicon()
+    m = clean_kr(metric)
+    if not m or not _WORD_RE.search(m):
+        return True
+    words = _WORD_RE.findall(m)
+    if lex.verb_class.get(words[0].lower()) == "activity":
+        return True
+    has_result = bool(lex.results.search(m) or (lex.actors.search(m) and lex.actor_actions.search(m))
+                      or lex.service_levels.search(m) or lex.satisfaction.search(m))
+    if has_result:
+        return False
+    return bool(lex.deliverables.search(m) or lex.completion.search(m))
+
+
+REWRITE_RE = re.compile(r"^(?P<metric>.+)\s+from\s+(?P<baseline>.+?)\s+to\s+(?P<target>.+?)\s+by\s+(?P<deadline>.+?)\.?$")
+
+
+def parse_rewrite(text: str) -> dict[str, str] | None:
+    """Split a rendered rewrite into metric/baseline/target/deadline, or None if it is not that shape."""
+    m = REWRITE_RE.match(text.strip())
+    return m.groupdict() if m else None
+
+
+# ------------------------------------------------------------------------------------ rewrites
+
+BASELINE_PLACEHOLDER = "[baseline: measure first]"
+TARGET_PLACEHOLDER = "[target: agree with the team]"
+DEADLINE_PLACEHOLDER = "[date]"
+
+
+def render_rewrite(metric: str, baseline: str | None, target: str | None, deadline: str | None) -> str:
+    """The one rendering of a rewrite: "[metric] from [X] to [Y] by [date]".
+
+    Both engines use it, so every rewrite parses with `parse_rewrite`. Missing parts become
+    visible placeholders rather than numbers.
+    """
+    metric = " ".join(metric.split()).rstrip(".")
+    deadline = deadline.strip().rstrip(".") if deadline else None
+    return (f"{metric} from {baseline or BASELINE_PLACEHOLDER} to {target or TARGET_PLACEHOLDER} "
+            f"by {deadline or DEADLINE_PLACEHOLDER}")
+
+
+def split_goals(text: str) -> list[str]:
+    """The separately measurable parts of a multi-goal KR (for one rewrite each)."""
+    parts = [p.strip(" ,.;") for p in _GOAL_SPLIT.split(text)]
+    return [p for p in parts if p and (NUMBER_RE.search(p) or PLACEHOLDER_RE.search(p))]

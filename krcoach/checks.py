@@ -1,0 +1,57 @@
+"""Objective- and set-level checks: what is wrong with the shape of an OKR set, not one KR."""
+
+from __future__ import annotations
+
+import re
+
+from .models import Finding, KRReview, Objective, OKRSet
+
+MIN_KRS, MAX_KRS, MAX_OBJECTIVES = 2, 5, 5
+# Numbers in an objective: digits, percentages, money; not "Q3"/"H1"/"2026" period labels.
+_OBJECTIVE_NUMBER = re.compile(r"(?<![\w.])(?:[$€£¥]\s?)?\d[\d,.]*\s?(?:%|k|m|x)?(?![\w])", re.I)
+_PERIOD = re.compile(r"^(?:19|20)\d{2}$")
+
+
+def set_uses_owners(okrs: OKRSet) -> bool:
+    return any(kr.owner for kr in okrs.key_results())
+
+
+def objective_findings(objective: Objective, reviews: list[KRReview]) -> list[Finding]:
+    """Findings about one objective, given its KRs' reviews."""
+    if objective.title is None:
+        return []
+    title = objective.title
+    found: list[Finding] = []
+
+    def add(code: str, message: str) -> None:
+        found.append(Finding(code=code, message=message, scope="objective", objective=title))
+
+    numbers = [n.strip() for n in _OBJECTIVE_NUMBER.findall(title) if not _PERIOD.match(n.strip())]
+    if numbers:
+        add("objective_has_numbers", f"The objective contains {', '.join(numbers[:3])}: keep the "
+            "objective qualitative and move the numbers into key results.")
+    n = len(objective.krs)
+    if n > MAX_KRS:
+        add("too_many_krs", f"{n} key results under one objective; keep {MIN_KRS}-{MAX_KRS} so focus survives.")
+    elif n < MIN_KRS:
+        add("too_few_krs", f"Only {n} key result; use {MIN_KRS}-{MAX_KRS} so one number cannot be gamed.")
+    if reviews and all(r.kind == "output" for r in reviews):
+        add("all_outputs", "Every key result here measures work done; add at least one that measures "
+            "the change this objective is about.")
+    return found
+
+
+def set_findings(okrs: OKRSet) -> list[Finding]:
+    """Findings about the whole set."""
+    found: list[Finding] = []
+    titled = [o for o in okrs.objectives if o.title]
+    if len(titled) > MAX_OBJECTIVES:
+        found.append(Finding(code="too_many_objectives", scope="set", message=(
+            f"{len(titled)} objectives; {MAX_OBJECTIVES} or fewer keeps the set focused.")))
+    if set_uses_owners(okrs):
+        missing = [kr.id for kr in okrs.key_results() if not kr.owner]
+        if missing:
+            shown = ", ".join(missing[:5]) + ("…" if len(missing) > 5 else "")
+            found.append(Finding(code="no_owner", scope="set", message=(
+                f"{len(missing)} key result(s) without an owner while others have one (ids {shown}).")))
+    return found

@@ -1,0 +1,85 @@
+"""`review`: the one entry point that turns an OKRSet into an OKRReview.
+
+CLI, app, workshop and eval all call this module. It runs the engine objective by objective (in
+parallel threads for network-bound engines, results still in input order), attaches the objective-
+and set-level findings from `checks.py`, and streams each objective's review as soon as it and all
+before it are ready, so a batch that is interrupted keeps what it finished.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from . import checks
+from .engine import Engine, ReviewContext, make_engine
+from .models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet
+
+DEFAULT_CONCURRENCY = 4
+
+
+def _engine(engine: Engine | str | None) -> Engine:
+    return engine if isinstance(engine, Engine) else make_engine(engine)
+
+
+def _review_one(engine: Engine, objective: Objective, context: ReviewContext) -> ObjectiveReview:
+    krs: list[KRReview] = engine.review_objective(objective, context)
+    return ObjectiveReview(
+        objective=objective.title,
+        krs=krs,
+        findings=checks.objective_findings(objective, krs),
+    )
+
+
+def iter_review(
+    okrs: OKRSet,
+    engine: Engine | str | None = None,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> Iterator[ObjectiveReview]:
+    """Yield one ObjectiveReview per objective, in input order, as soon as each is ready.
+
+    At most `concurrency` objectives are in flight for a parallel engine; a sequential engine
+    (rules) runs in the calling thread, which is faster than any pool for CPU-bound work.
+    """
+    eng = _engine(engine)
+    context = ReviewContext(set_uses_owners=checks.set_uses_owners(okrs))
+    if not eng.parallel or concurrency <= 1 or len(okrs.objectives) <= 1:
+        for objective in okrs.objectives:
+            yield _review_one(eng, objective, context)
+        return
+    window: deque[Future[ObjectiveReview]] = deque()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krcoach") as pool:
+        for objective in okrs.objectives:
+            window.append(pool.submit(_review_one, eng, objective, context))
+            # Keep a bounded number of finished-but-unyielded results: the pool's own bound keeps
+            # requests in flight <= concurrency; this keeps memory flat on huge batches.
+            while len(window) > concurrency * 2 or (window and window[0].done()):
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def review(
+    okrs: OKRSet,
+    engine: Engine | str | None = None,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> OKRReview:
+    """Review a whole set and return the full OKRReview, set-level findings included."""
+    eng = _engine(engine)
+    objectives = list(iter_review(okrs, eng, concurrency=concurrency))
+    return OKRReview(
+        objectives=objectives,
+        findings=checks.set_findings(okrs),
+        engine=eng.name,
+        model=eng.model,
+    )
+
+
+def review_text(text: str, engine: Engine | str | None = None) -> OKRReview:
+    """Review a Markdown/text outline, as typed in the browser."""
+    from .formats import parse_outline
+
+    return review(parse_outline(text), engine)

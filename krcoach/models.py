@@ -1,0 +1,149 @@
+"""The data krcoach reads and writes.
+
+Input is an `OKRSet` (objectives holding key results); output is an `OKRReview` holding one
+`KRReview` per key result plus objective- and set-level findings. `KRReview.record()` is the stable
+per-KR record that every writer, the Gradio API and the workshop emit, so its field names and order
+are part of the public interface (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["output", "outcome"]
+Status = Literal["ok", "fallback", "error"]
+
+MAX_KR_CHARS = 2000
+
+#: Stable issue codes with their plain-words meaning. Engines may only emit these.
+ISSUE_CODES: dict[str, str] = {
+    "activity": "Measures work done, not the change it should cause.",
+    "no_metric": "Names no measurable quantity.",
+    "no_baseline": "Has no starting value, so progress cannot be judged.",
+    "no_target": "Has no target value.",
+    "no_deadline": "Has no date or period.",
+    "milestone": "A one-off milestone; pair it with an impact metric.",
+    "health_metric": "Keeps a level steady rather than moving it.",
+    "vague": "Too vague to tell when it is done.",
+    "multi_goal": "Bundles several goals into one key result.",
+    "placeholder": "Contains a placeholder instead of a number.",
+    "own_activity_share": "Measures coverage of the team's own work.",
+    "injection": "Contains an instruction aimed at the coach; treated as text.",
+    "objective_has_numbers": "Objective contains numbers; numbers belong in key results.",
+    "too_many_krs": "More than five key results under one objective.",
+    "too_few_krs": "Fewer than two key results under one objective.",
+    "all_outputs": "Every key result under this objective measures output.",
+    "too_many_objectives": "More than five objectives in one set.",
+    "no_owner": "Key result has no owner while others in the set do.",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyResult(_Model):
+    """One key result as written by its author."""
+
+    id: str
+    kr: str
+    owner: str | None = None
+    source: str | None = Field(default=None, description="Where it came from, e.g. 'okrs.csv:12'.")
+
+
+class Objective(_Model):
+    title: str | None = None
+    krs: list[KeyResult] = Field(default_factory=list)
+
+
+class OKRSet(_Model):
+    objectives: list[Objective] = Field(default_factory=list)
+
+    def key_results(self) -> list[KeyResult]:
+        return [kr for o in self.objectives for kr in o.krs]
+
+
+class Issue(_Model):
+    code: str
+    message: str
+
+
+class Rewrite(_Model):
+    """A proposed KR in the shape '[metric] from [X] to [Y] by [date]'.
+
+    Parts are kept beside the rendered text so a UI can highlight placeholders and a validator can
+    check that no number was invented.
+    """
+
+    text: str
+    metric: str
+    baseline: str | None = None
+    target: str | None = None
+    deadline: str | None = None
+    assumptions: list[str] = Field(default_factory=list)
+
+
+class KRReview(_Model):
+    id: str
+    objective: str | None = None
+    kr: str
+    owner: str | None = None
+    kind: Kind
+    why: str
+    issues: list[Issue] = Field(default_factory=list)
+    rewrites: list[Rewrite] = Field(default_factory=list)
+    engine: str
+    model: str | None = None
+    status: Status = "ok"
+    error: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The stable per-KR record (a JSONL line)."""
+        return self.model_dump(mode="json")
+
+    def issue_codes(self) -> list[str]:
+        return [i.code for i in self.issues]
+
+
+class Finding(_Model):
+    """An objective- or set-level finding from `checks.py`."""
+
+    code: str
+    message: str
+    scope: Literal["objective", "set"]
+    objective: str | None = None
+
+
+class ObjectiveReview(_Model):
+    objective: str | None = None
+    krs: list[KRReview] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class OKRReview(_Model):
+    objectives: list[ObjectiveReview] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    engine: str
+    model: str | None = None
+
+    def kr_reviews(self) -> list[KRReview]:
+        return [kr for o in self.objectives for kr in o.krs]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [kr.record() for kr in self.kr_reviews()]
+
+    def all_findings(self) -> list[Finding]:
+        return [f for o in self.objectives for f in o.findings] + list(self.findings)
+
+    def summary(self) -> dict[str, int]:
+        krs = self.kr_reviews()
+        return {
+            "krs": len(krs),
+            "outcomes": sum(k.kind == "outcome" for k in krs),
+            "outputs": sum(k.kind == "output" for k in krs),
+            "need_work": sum(bool(k.issues) for k in krs),
+            "fallbacks": sum(k.status == "fallback" for k in krs),
+            "errors": sum(k.status == "error" for k in krs),
+        }

@@ -1,0 +1,338 @@
+"""The rules engine: deterministic, offline, instant coaching from `anatomy.parse`.
+
+Classification weighs evidence that completing the KR proves work was done (activity verbs,
+finished states, counts of deliverables, hiring, coverage of the team's own work) against evidence
+that something changed outside the team (result metrics, people acting on their own, service
+levels, satisfaction, change verbs on a non-deliverable). Rewrites never invent numbers: what the
+draft does not give is a visible placeholder and the reasoning is listed as assumptions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .anatomy import (
+    BASELINE_PLACEHOLDER,
+    DEADLINE_PLACEHOLDER,
+    TARGET_PLACEHOLDER,
+    Anatomy,
+    clean_kr,
+    parse,
+    render_rewrite,
+    split_goals,
+)
+from .engine import ReviewContext
+from .lexicon import catalogue, lexicon
+from .models import ISSUE_CODES, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
+
+__all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
+
+_STRONG_MILESTONES = re.compile(
+    r"\b(?:certif\w*|soc\s?2|iso\s?\d+|hipaa|gdpr|pci|fedramp|accredit\w*|audit|compliance|compliant|"
+    r"go[- ]live|general availability|approv\w*|sign[- ]off|signed off|licen[cs]\w*|funding round|"
+    r"series [abc]|regulatory|clearance|ce mark|wcag|cutover|decommission\w*|v?\d+\.0\b|beta|alpha|"
+    r"launch(?:ed)?|released?|go live|milestone)\b",
+    re.I)
+_OUTCOME_CLAUSE = re.compile(
+    r"\b(?:with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
+    r"generating|driving|bringing|reaching|gets?|get|has|have|influenc\w*|convert\w*|include|includes)\b", re.I)
+
+
+@dataclass
+class Verdict:
+    """A classification with the evidence behind it, for explanations and debugging."""
+
+    kind: Kind
+    output_score: float
+    outcome_score: float
+    reasons: list[str]
+    external_result: bool = False
+
+
+def _metric_is_deliverable(a: Anatomy) -> bool:
+    lex = lexicon()
+    if not a.metric:
+        return False
+    return bool(lex.deliverables.search(a.metric)) and not lex.results.search(a.metric) and \
+        not lex.service_levels.search(a.metric)
+
+
+def _external_result(a: Anatomy) -> bool:
+    """An outside result attached to a task: "6 blog posts with 3,000+ reads", "talk that influences 50 devs"."""
+    lex = lexicon()
+    m = _OUTCOME_CLAUSE.search(a.text)
+    if not m or m.start() == 0:
+        return False
+    tail = a.text[m.start():]
+    has_number = bool(re.search(r"\d|\b(?:N0|X|TBD)\b", tail))
+    return has_number and bool(lex.results.search(tail) or lex.actors.search(tail)
+                               or lex.satisfaction.search(tail))
+
+
+def classify(a: Anatomy) -> Verdict:
+    """Output or outcome, from the anatomy alone (the objective only shapes the explanation)."""
+    out = 0.0
+    inn = 0.0
+    reasons: list[str] = []
+    deliverable_metric = _metric_is_deliverable(a)
+
+    if a.verb_class == "activity":
+        out += 2
+        reasons.append(f"starts with the activity verb '{a.leading_verb}'")
+    if a.completion and not a.change_verbs:
+        out += 1.5
+        reasons.append(f"describes a finished state ('{a.completion[0]}')")
+    if a.activity_count:
+        out += 2
+        reasons.append(f"counts the team's own work ('{a.activity_count}')")
+    if a.hiring:
+        out += 2.5
+        reasons.append("is about hiring or staffing")
+    if a.research:
+        out += 1.5
+        reasons.append("is a research activity")
+    if a.own_share:
+        out += 3
+        reasons.append("measures coverage of the team's own work")
+    if _STRONG_MILESTONES.search(a.text) and not a.results:
+        out += 1
+        reasons.append("is a one-off milestone")
+    if deliverable_metric:
+        out += 1.5
+        reasons.append(f"measures a deliverable ('{a.metric}')")
+
+    if a.results:
+        inn += 2 + (1 if (a.numbers or a.comparator or a.change_verbs or a.placeholders) else 0)
+        reasons.append(f"names a result metric ('{a.results[0]}')")
+    if a.actors and a.actor_actions:
+        inn += 1.5
+        reasons.append("has people outside the team acting")
+    if a.change_verbs:
+        if deliverable_metric:
+            out += 1
+        else:
+            inn += 2
+            reasons.append(f"aims to move something ('{a.change_verbs[0]}')")
+    if a.service_levels:
+        inn += 2
+        reasons.append(f"sets a service level ('{a.service_levels[0]}')")
+    if a.satisfaction:
+        inn += 2
+        reasons.append("measures how people feel or rate")
+    if a.verb_class == "maintain" and (a.comparator or a.numbers):
+        inn += 1
+    external = (a.verb_class == "activity" or a.activity_count is not None or bool(a.completion)) \
+        and _external_result(a)
+    if external:
+        inn += 3
+        reasons.append("attaches an outside result to the task")
+    if a.hiring and not a.satisfaction and not a.service_levels:
+        # People the team signs up itself are staffing, whatever the numbers around it.
+        out += 1.5
+    kind: Kind = "outcome" if inn > out else "output"
+    return Verdict(kind=kind, output_score=out, outcome_score=inn, reasons=reasons, external_result=external)
+
+
+# ------------------------------------------------------------------------------------ wording
+
+def _shorten(text: str, limit: int = 80) -> str:
+    text = text.strip().rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _subject(a: Anatomy) -> str:
+    """What the work is about: the words after the leading verb, or the KR itself."""
+    words = a.text.split()
+    if a.verb_class == "activity" and len(words) > 1:
+        rest = " ".join(words[1:])
+        m = re.search(r"\s(?:by|in|within|before|until|for|so that|to (?:increase|improve|reduce|drive))\b|[,;(]",
+                      " " + rest)
+        rest = (" " + rest)[: m.start()].strip() if m else rest
+        return _shorten(rest or a.text, 60)
+    return _shorten(a.text, 60)
+
+
+def _match_catalogue(text: str) -> dict | None:
+    lower = text.lower()
+    best, best_score = None, 0
+    for entry in catalogue()["entries"]:
+        score = sum(len(t) for t in entry["match"] if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", lower))
+        if score > best_score:
+            best, best_score = entry, score
+    return best
+
+
+def _why_output(a: Anatomy, entry: dict | None, verdict: Verdict) -> str:
+    subject = _subject(a)
+    if a.own_share:
+        done = f"tells us how much of our own work is covered ({_shorten(a.text, 60)})"
+    elif a.hiring:
+        done = "tells us the team was staffed"
+    elif a.activity_count:
+        done = f"proves that {a.activity_count} happened"
+    else:
+        done = f"proves that the work was done ({subject})"
+    intent = entry["intent"] if entry else "change something for customers, users or the business"
+    return (f"Completing this {done}, but nothing about whether it worked. "
+            f"It is presumably meant to {intent}: measure that change instead.")
+
+
+def _why_outcome(a: Anatomy) -> str:
+    metric = a.metric or (a.results[0] if a.results else _shorten(a.text, 60))
+    if a.direction == "maintain":
+        change = f"{metric} will have stayed at the level we promise"
+    elif a.baseline and a.target:
+        change = f"{metric} will have moved from {a.baseline} to {a.target}"
+    elif a.target:
+        change = f"{metric} will have reached {a.target}"
+    else:
+        change = f"{metric} will have changed"
+    return (f"If we achieve this, {change}: a change in results, not just work done. "
+            "It names what should be different, not the tasks to get there.")
+
+
+def _issues(a: Anatomy, verdict: Verdict, entry: dict | None) -> list[Issue]:
+    issues: list[Issue] = []
+
+    def add(code: str, message: str) -> None:
+        assert code in ISSUE_CODES, code
+        if code not in {i.code for i in issues}:
+            issues.append(Issue(code=code, message=message))
+
+    no_numbers = not a.numbers and not a.placeholders and not a.values
+    if a.injection:
+        add("injection", "Contains text addressed to the coach (e.g. 'ignore previous instructions'); "
+                         "it was treated as part of the key result and changed nothing.")
+    if verdict.kind == "output":
+        if _STRONG_MILESTONES.search(a.text) and (no_numbers or a.completion):
+            add("milestone", "A one-off milestone: keep it as a project goal and pair it with the "
+                             "impact metric it is meant to move.")
+        if a.own_share:
+            add("own_activity_share", "Measures how much of our own work is covered, not what that "
+                                      "coverage changes for users.")
+        add("activity", f"Measures work done ('{_shorten(a.text, 60)}'), not the change it should cause.")
+    else:
+        if not a.metric and not a.results:
+            add("no_metric", "Names no measurable quantity: say what you will count.")
+        if a.direction == "maintain" or (a.service_levels and a.comparator and not a.change_verbs
+                                         and not a.baseline):
+            add("health_metric", "Keeps a level steady rather than moving it: fine as a health "
+                                 "check, but say what must improve this cycle.")
+        if a.target is None or (a.placeholders and a.target in a.placeholders):
+            add("no_target", "Has no target value: say where the number should end.")
+        if a.baseline is None and a.direction != "maintain":
+            add("no_baseline", "Has no starting value, so progress cannot be judged: measure it first.")
+    if no_numbers and lexicon().vague.search(a.text):
+        add("vague", "Too vague to tell when it is done: name a number that would prove it.")
+    if a.placeholders:
+        add("placeholder", f"Contains a placeholder ({a.placeholders[0]}): fill it in before committing.")
+    if a.multi_goal:
+        add("multi_goal", "Bundles several goals into one line: split it so each can be scored.")
+    if a.deadline is None:
+        add("no_deadline", "Has no date or period: say by when.")
+    return issues
+
+
+_DEADLINE_LEAD = re.compile(r"^(?:by|before|until|till|in|during|for|through|thru|no later than)\s+", re.I)
+
+
+def _deadline_text(a: Anatomy) -> str | None:
+    return _DEADLINE_LEAD.sub("", a.deadline).strip() if a.deadline else None
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
+    assumptions: list[str] = []
+    metric = a.metric or (a.results[0] if a.results else None)
+    if not metric:
+        metric = fallback_metric
+        assumptions.append("The draft names no metric; this one is read from its wording — check it.")
+    if a.rate and a.rate.lower() not in metric.lower():
+        metric = f"{metric} {a.rate}"
+    baseline = a.baseline
+    target = a.target
+    if baseline is None and a.direction != "maintain":
+        assumptions.append("No baseline in the draft: measure the current value before committing.")
+    if target is None:
+        assumptions.append("No target in the draft: agree one with the team from the baseline.")
+    elif target.startswith(("+", "-")):
+        assumptions.append(f"The target is read as a change of {target.lstrip('+-')} relative to the baseline.")
+    elif a.comparator and a.comparator != "by":
+        assumptions.append(f"The draft says '{a.comparator} {target}'; read as the target level.")
+    deadline = _deadline_text(a)
+    if deadline is None:
+        assumptions.append("No date in the draft: use the end of the OKR cycle.")
+    if a.direction == "maintain" and baseline is None and target is not None:
+        baseline = target
+        assumptions.append("A level to hold: the baseline is the level the draft promises to keep.")
+    text = render_rewrite(_capital(metric), baseline, target, deadline)
+    return Rewrite(text=text, metric=_capital(metric), baseline=baseline, target=target, deadline=deadline,
+                   assumptions=assumptions)
+
+
+def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None) -> list[Rewrite]:
+    metrics = list(entry["metrics"][:2]) if entry else list(catalogue()["fallback_metrics"])
+    deadline = _deadline_text(a)
+    out: list[Rewrite] = []
+    intent = entry["intent"] if entry else "change something for customers, users or the business"
+    for metric in metrics:
+        assumptions = [f"Assumes '{_subject(a)}' is meant to {intent}; confirm with the team."]
+        if a.activity_count or a.numbers:
+            assumptions.append("The draft's numbers describe the planned work; keep them in the plan, "
+                               "not as the target of this metric.")
+        assumptions.append("No baseline for this metric in the draft: measure it first.")
+        if deadline is None:
+            assumptions.append("No date in the draft: use the end of the OKR cycle.")
+        out.append(Rewrite(text=render_rewrite(metric, None, None, deadline), metric=metric, baseline=None,
+                           target=None, deadline=deadline, assumptions=assumptions))
+    return out
+
+
+def review_kr(kr: KeyResult, objective: Objective | None = None, context: ReviewContext | None = None) -> KRReview:
+    """Coach one KR with the rules engine."""
+    a = parse(kr.kr)
+    verdict = classify(a)
+    title = objective.title if objective else None
+    entry = _match_catalogue(a.text) or (_match_catalogue(title) if title else None)
+    issues = _issues(a, verdict, entry)
+    if context and context.set_uses_owners and not kr.owner:
+        issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
+    if verdict.kind == "output":
+        why = _why_output(a, entry, verdict)
+        rewrites = _output_rewrites(a, entry, title)
+        if verdict.external_result:
+            pass
+    else:
+        why = _why_outcome(a)
+        parts = split_goals(a.text) if a.multi_goal else []
+        if len(parts) >= 2:
+            rewrites = [_outcome_rewrite(parse(p), _shorten(p, 60)) for p in parts[:3]]
+        else:
+            rewrites = [_outcome_rewrite(a, _shorten(a.text, 60))]
+    return KRReview(
+        id=kr.id, objective=title, kr=kr.kr, owner=kr.owner, kind=verdict.kind, why=why,
+        issues=issues, rewrites=rewrites[:3], engine="rules", model=None, status="ok", error=None,
+    )
+
+
+class RulesEngine:
+    """The embedded default engine: no key, no network, microseconds per KR."""
+
+    name = "rules"
+    model: str | None = None
+    parallel = False
+
+    def review_objective(self, objective: Objective, context: ReviewContext) -> list[KRReview]:
+        return [review_kr(kr, objective, context) for kr in objective.krs]
+
+    def manifest(self) -> dict[str, str | None]:
+        return {"engine": self.name, "model": None, "prompt": None}
+
+
+def classify_text(text: str) -> Kind:
+    """Classify free text (used by the eval to check that a rewrite reads as an outcome)."""
+    return classify(parse(clean_kr(text))).kind
