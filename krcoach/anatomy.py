@@ -178,6 +178,11 @@ class Anatomy:
     research: list[str] = field(default_factory=list)
     activity_verbs: list[str] = field(default_factory=list)
     change_verbs: list[str] = field(default_factory=list)
+    actor_count: str | None = None  # "500+ new developers", "at least 10 builders"
+    capability: bool = False  # "users can create branches": a feature described, not measured
+    by_actor: bool = False  # "approved by the community"
+    baseline_setup: bool = False  # "baseline satisfaction score is established"
+    hiring_verb: bool = False
     own_share: bool = False
     injection: bool = False
     multi_goal: bool = False
@@ -269,8 +274,12 @@ def parse(kr: str) -> Anatomy:
     def hits(rx: re.Pattern[str]) -> list[str]:
         return [m.group(0).lower() for m in rx.finditer(text)]
 
-    a.deliverables = hits(lex.deliverables)
-    a.results = hits(lex.results)
+    deliverable_spans = [(m.start(), m.end()) for m in lex.deliverables.finditer(text)]
+    a.deliverables = [text[s:e].lower() for s, e in deliverable_spans]
+    # A result word inside a deliverable ("usage examples") is part of the deliverable.
+    a.results = [m.group(0).lower() for m in lex.results.finditer(text)
+                 if not any(s <= m.start() and m.end() <= e and (e - s) > (m.end() - m.start())
+                            for s, e in deliverable_spans)]
     a.actors = hits(lex.actors)
     a.actor_actions = hits(lex.actor_actions) if a.actors else []
     a.completion = hits(lex.completion)
@@ -280,8 +289,16 @@ def parse(kr: str) -> Anatomy:
     a.hiring = hits(lex.hiring)
     a.research = hits(lex.research)
     a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
-    a.change_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "change"]
-    a.change_verbs += hits(lex.change_phrases)
+    a.change_verbs = _change_verbs(text)
+    a.hiring_verb = bool(lex.hiring_verbs.search(text)) and a.verb_class in ("activity", "reach", None)
+    a.capability = bool(_CAPABILITY_RE.search(text))
+    a.by_actor = bool(_BY_ACTOR_RE.search(text))
+    a.baseline_setup = bool(_BASELINE_SETUP_RE.search(text))
+    for m in _ACTOR_COUNT_RE.finditer(text):
+        if lex.actors.match(text, m.end()) and outside_deadline(m.start()):
+            end = lex.actors.match(text, m.end()).end()
+            a.actor_count = text[m.start():end].strip()
+            break
 
     # Baseline and target.
     ft = FROM_TO_RE.search(text)
@@ -388,6 +405,41 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
     if a.results:
         return a.results[0]
     return None
+
+
+_BE = r"(?:is|are|was|were|be|been|being|has|have|had|get|gets|got)"
+_CAPABILITY_RE = re.compile(
+    r"\b(?:users?|members?|customers?|people|developers?|admins?|anyone|visitors?|clients?|staff|teams?|"
+    r"patients?|citizens?|students?)\s+(?:can|could|are able to|will be able to|should be able to|may)\s+\w+", re.I)
+_BY_ACTOR_RE = re.compile(
+    r"\bby\s+(?:the\s+|our\s+|external\s+|outside\s+)?(?:community|users|customers|members|clients|"
+    r"partners|developers|contributors|citizens|the public|visitors|readers|voters|peers|stakeholders)\b", re.I)
+_BASELINE_SETUP_RE = re.compile(
+    r"\bbaseline\b[^.]{0,60}\b(?:establish|defin|set|measur|captur|agree)\w*"
+    r"|\b(?:establish|defin|set|measur|captur|agree)\w*\s+(?:a\s+|the\s+)?baseline", re.I)
+_ACTOR_COUNT_RE = re.compile(
+    r"(?:(?:at\s+least|more\s+than|over|>=?|≥|min\.?)\s*)?(?<![\w.])\d[\d,.]*\s?(?:k|K)?\+?\s+"
+    r"(?:(?:new|active|unique|paying|paid|returning|recurring|monthly|weekly|daily|external|individual|"
+    r"non-[\w-]+|core|regular|engaged|qualified|happy|satisfied|more|additional|distinct|independent|"
+    r"first-time|repeat|[A-Z][\w-]+)\s+){0,3}", )
+
+
+def _change_verbs(text: str) -> list[str]:
+    """Change verbs that govern the KR: leading, or used as a predicate ("is increased by")."""
+    lex = lexicon()
+    found: list[str] = []
+    words = list(_WORD_RE.finditer(text))
+    for i, w in enumerate(words):
+        word = w.group(0).lower()
+        if lex.verb_class.get(word) != "change":
+            continue
+        nxt = text[w.end(): w.end() + 12].lower()
+        prev = words[i - 1].group(0).lower() if i else ""
+        if i < 3 or re.match(r"\s+(?:by|to|from|the|our|a|\d)", nxt) or re.fullmatch(_BE, prev) or \
+                prev in ("to", "and", "will", "must", "should"):
+            found.append(word)
+    found += [m.group(0).lower() for m in lex.change_phrases.finditer(text)]
+    return found
 
 
 _GOAL_SPLIT = re.compile(r"\s(?:and|&|\+|as\s+well\s+as|plus|y|et|und|e)\s|;|\s/\s", re.I)

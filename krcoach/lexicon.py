@@ -76,6 +76,7 @@ class Lexicon:
         self.completion = _alternation(data["completion_states"])
         self.research = _alternation(data["research_activities"])
         self.hiring = _alternation(data["hiring_terms"])
+        self.hiring_verbs = _alternation(data["hiring_verbs"])
         self.milestones = _alternation(data["milestone_terms"])
         self.service_levels = _alternation(data["service_level_terms"])
         self.satisfaction = _alternation(data["satisfaction_terms"])

@@ -35,7 +35,7 @@ _STRONG_MILESTONES = re.compile(
     r"launch(?:ed)?|released?|go live|milestone)\b",
     re.I)
 _OUTCOME_CLAUSE = re.compile(
-    r"\b(?:with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
+    r"\b(?:w/?|with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
     r"generating|driving|bringing|reaching|gets?|get|has|have|influenc\w*|convert\w*|include|includes)\b", re.I)
 
 
@@ -86,9 +86,17 @@ def classify(a: Anatomy) -> Verdict:
     if a.activity_count:
         out += 2
         reasons.append(f"counts the team's own work ('{a.activity_count}')")
-    if a.hiring:
+    if a.hiring_verb:
         out += 2.5
         reasons.append("is about hiring or staffing")
+    elif a.hiring:
+        out += 1
+    if a.capability:
+        out += 2.5
+        reasons.append("describes what a feature lets people do, not how many do it")
+    if a.baseline_setup:
+        out += 3
+        reasons.append("sets up a measurement rather than moving it")
     if a.research:
         out += 1.5
         reasons.append("is a research activity")
@@ -102,12 +110,21 @@ def classify(a: Anatomy) -> Verdict:
         out += 1.5
         reasons.append(f"measures a deliverable ('{a.metric}')")
 
+    measured = bool(a.numbers or a.comparator or a.change_verbs or a.placeholders)
     if a.results:
-        inn += 2 + (1 if (a.numbers or a.comparator or a.change_verbs or a.placeholders) else 0)
+        inn += 1.5 + (1.5 if measured else 0)
         reasons.append(f"names a result metric ('{a.results[0]}')")
-    if a.actors and a.actor_actions:
+    if a.actors and a.actor_actions and not a.capability:
         inn += 1.5
         reasons.append("has people outside the team acting")
+    if a.actor_count and not a.hiring_verb:
+        inn += 2
+        reasons.append(f"counts people outside the team ('{a.actor_count}')")
+    if a.by_actor:
+        inn += 2
+        reasons.append("depends on what others do")
+    if re.search(r"\bactive\s+[a-z]", a.text, re.I) and not a.hiring_verb:
+        inn += 1.5
     if a.change_verbs:
         if deliverable_metric:
             out += 1
@@ -122,12 +139,11 @@ def classify(a: Anatomy) -> Verdict:
         reasons.append("measures how people feel or rate")
     if a.verb_class == "maintain" and (a.comparator or a.numbers):
         inn += 1
-    external = (a.verb_class == "activity" or a.activity_count is not None or bool(a.completion)) \
-        and _external_result(a)
+    external = _external_result(a)
     if external:
         inn += 3
         reasons.append("attaches an outside result to the task")
-    if a.hiring and not a.satisfaction and not a.service_levels:
+    if a.hiring_verb and not a.satisfaction and not a.service_levels:
         # People the team signs up itself are staffing, whatever the numbers around it.
         out += 1.5
     kind: Kind = "outcome" if inn > out else "output"

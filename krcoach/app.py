@@ -1,0 +1,571 @@
+"""The drafting page: `krcoach serve`.
+
+A person pastes or uploads a draft, sees every key result classified as output or outcome with the
+reasons and issues, and pulls suggested rewrites into the draft. Handlers are thin: they parse with
+`formats`, review with `coach`, and turn the `OKRReview` into HTML with the pure `render_*`
+functions below (every user string escaped, so KR text is always text).
+
+Layout contract with `workshop_ui.mount_workshop`: it is called *after* the main page's Blocks
+context has closed, so it can add a page with `demo.route(...)`, or re-enter with `with demo:`
+and append tabs or sections to the end of the main page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# The app never talks to the outside world; this must be set before gradio is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr  # noqa: E402
+
+from . import coach, formats  # noqa: E402
+from .engine import Engine, make_engine  # noqa: E402
+from .examples import EXAMPLES  # noqa: E402
+from .models import (  # noqa: E402
+    ISSUE_CODES,
+    MAX_KR_CHARS,
+    Finding,
+    KRReview,
+    ObjectiveReview,
+    OKRReview,
+    OKRSet,
+)
+
+#: At most this many key results per review (page and API).
+MAX_KRS = 200
+#: Hard cap on the pasted text, checked before parsing so a huge paste costs nothing.
+MAX_TEXT_CHARS = MAX_KRS * (MAX_KR_CHARS + 200)
+
+#: Rules reviews take microseconds of CPU: serve many at once.
+RULES_CONCURRENCY = 16
+#: LLM reviews wait on the network: bound them by their own pool, shared by every llm event.
+LLM_CONCURRENCY = 4
+LLM_CONCURRENCY_ID = "krcoach-llm"
+RULES_CONCURRENCY_ID = "krcoach-rules"
+#: Events waiting beyond this get Gradio's "busy, try again" message instead of a long wait.
+QUEUE_MAX_SIZE = 256
+#: Milliseconds of quiet typing before the live (rules) review runs.
+LIVE_DEBOUNCE_MS = 350
+UPLOAD_TYPES = sorted(formats.EXTENSIONS)
+
+#: Short names for the stable codes; the long plain-words meaning is `ISSUE_CODES`.
+ISSUE_LABELS: dict[str, str] = {
+    "activity": "Activity, not impact",
+    "no_metric": "No metric",
+    "no_baseline": "No baseline",
+    "no_target": "No target",
+    "no_deadline": "No deadline",
+    "milestone": "Milestone",
+    "health_metric": "Health metric",
+    "vague": "Vague",
+    "multi_goal": "Several goals in one",
+    "placeholder": "Placeholder",
+    "own_activity_share": "Counts our own work",
+    "injection": "Instruction in the text",
+    "objective_has_numbers": "Numbers in the objective",
+    "too_many_krs": "Too many key results",
+    "too_few_krs": "Too few key results",
+    "all_outputs": "All outputs",
+    "too_many_objectives": "Too many objectives",
+    "no_owner": "No owner",
+}
+
+_PLACEHOLDER = re.compile(r"\[[^\[\]]{1,120}\]")
+
+
+class DraftError(ValueError):
+    """A draft the page refuses to review; `str()` is the message the person sees."""
+
+
+# ------------------------------------------------------------------------------------- library glue
+
+
+def parse_draft(text: str | None) -> OKRSet:
+    """Parse the draft and enforce the page limits, raising DraftError with a readable message."""
+    text = text or ""
+    if not text.strip():
+        raise DraftError("The draft is empty: paste or type your OKRs first.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise DraftError(f"The draft is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} can "
+                         "be reviewed at a time here. Split it, or use `krcoach review`.")
+    try:
+        okrs = formats.parse_outline(text, source="draft")
+    except formats.InputError as exc:
+        raise DraftError(_limit_message(exc)) from None
+    n = len(okrs.key_results())
+    if n == 0:
+        raise DraftError("No key results found. Put each key result on its own line, "
+                         "for example as a bullet: “- Raise weekly active teams from 40 to 60”.")
+    if n > MAX_KRS:
+        raise DraftError(f"The draft has {n} key results; at most {MAX_KRS} can be reviewed at "
+                         "a time here. Split it, or use `krcoach review` for batches.")
+    return okrs
+
+
+def _limit_message(exc: formats.InputError) -> str:
+    """The parser's message in the words of the page ("line 3: this key result is ...")."""
+    message = exc.message.replace("field 'kr'", "this key result")
+    where = exc.where or ""
+    return f"{where[:1].upper() + where[1:]}: {message}." if where else f"{message}."
+
+
+def review_records(engine: Engine, outline: str) -> list[dict[str, Any]]:
+    """The `review` API: outline text in, the stable per-KR records out."""
+    try:
+        okrs = parse_draft(outline)
+    except DraftError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return coach.review(okrs, engine).records()
+
+
+def upload_to_outline(path: str | None) -> str:
+    """Read an uploaded file (any CLI input format) and return it as an editable outline."""
+    if not path:
+        raise DraftError("No file received.")
+    p = Path(path)
+    try:
+        okrs = formats.read_bytes(p.read_bytes(), p.name)
+    except formats.InputError as exc:
+        raise DraftError(str(exc)) from None
+    n = len(okrs.key_results())
+    if n > MAX_KRS:
+        raise DraftError(f"{p.name} has {n} key results; at most {MAX_KRS} can be reviewed at a "
+                         "time here. Use `krcoach review` for batches.")
+    return formats.improved_draft(okrs, {})
+
+
+def write_downloads(review: OKRReview, draft_text: str, out_dir: Path) -> dict[str, Path]:
+    """Render the review (md/csv/json) and the current draft to files named by content hash."""
+    okrs = formats.parse_outline(draft_text, source="draft")
+    payloads = {
+        "okr-review.md": formats.render(review, "md"),
+        "okr-review.csv": formats.render(review, "csv"),
+        "okr-review.json": formats.render(review, "json"),
+        "improved-draft.md": formats.improved_draft(okrs, {}),
+    }
+    digest = hashlib.sha256("\x00".join(payloads.values()).encode()).hexdigest()[:20]
+    folder = out_dir / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, body in payloads.items():
+        path = folder / name
+        if not path.exists():
+            path.write_text(body, encoding="utf-8")
+        paths[name] = path
+    return paths
+
+
+def apply_rewrite(text: str, reviewed: dict[str, Any] | None, kr_id: str, index: int) -> str:
+    """The draft with KR `kr_id` replaced by rewrite number `index` of the last review."""
+    if not reviewed or kr_id not in reviewed.get("rewrites", {}):
+        raise DraftError("That suggestion is no longer in the review; review the draft again.")
+    options = reviewed["rewrites"][kr_id]
+    if not 0 <= index < len(options):
+        raise DraftError("That suggestion is no longer in the review; review the draft again.")
+    okrs = parse_draft(text)
+    current = {kr.id: kr.kr for kr in okrs.key_results()}
+    if current.get(kr_id) != reviewed["krs"].get(kr_id):
+        raise DraftError("The draft changed since this review: review it again, then pick a rewrite.")
+    return formats.improved_draft(okrs, {kr_id: options[index]})
+
+
+def review_state(text: str, review: OKRReview) -> dict[str, Any]:
+    """What the "Use this rewrite" button needs from the review that is on screen."""
+    return {
+        "text": text,
+        "krs": {kr.id: kr.kr for kr in review.kr_reviews()},
+        "rewrites": {kr.id: [rw.text for rw in kr.rewrites] for kr in review.kr_reviews()},
+    }
+
+
+# ------------------------------------------------------------------------------------- rendering
+
+
+def esc(value: object) -> str:
+    """Escape for HTML text and attributes, and defuse template syntax (`${…}`, `{{…}}`).
+
+    gr.HTML fills a JS/Handlebars template; entity-encoding `$`, braces and backticks keeps a KR
+    such as "${alert(1)}" inert while it still reads the same on screen.
+    """
+    text = html.escape(str(value), quote=True)
+    return (text.replace("$", "&#36;").replace("{", "&#123;").replace("}", "&#125;")
+            .replace("`", "&#96;"))
+
+
+def highlight_placeholders(text: str) -> str:
+    """Escaped rewrite text with every [placeholder] wrapped in a <mark>."""
+    out, last = [], 0
+    for m in _PLACEHOLDER.finditer(text):
+        out.append(esc(text[last:m.start()]))
+        out.append(f'<mark class="kc-ph">{esc(m.group(0))}</mark>')
+        last = m.end()
+    out.append(esc(text[last:]))
+    return "".join(out)
+
+
+def issue_label(code: str) -> str:
+    return ISSUE_LABELS.get(code, code.replace("_", " ").capitalize())
+
+
+def engine_label(name: str, model: str | None) -> str:
+    return f"{name} · {model}" if model else name
+
+
+def render_engine_badge(engine: Engine) -> str:
+    detail = "deterministic, offline" if engine.name == "rules" else "language model"
+    return (f'<div class="kc-engine" data-engine="{esc(engine.name)}" title="Engine used for '
+            f'every review on this page"><span class="kc-engine-dot"></span>Engine: '
+            f'<b>{esc(engine_label(engine.name, engine.model))}</b>'
+            f'<span class="kc-engine-detail">{esc(detail)}</span></div>')
+
+
+def render_header(engine: Engine) -> str:
+    return (
+        '<header class="kc-header">'
+        '<div class="kc-brand"><span class="kc-logo" aria-hidden="true">◎</span>'
+        '<div><h1>krcoach</h1><p class="kc-tagline">Turn activity into outcomes. Every key result '
+        'is checked: output or outcome, why, what is missing, and a rewrite that never invents '
+        'a number.</p></div></div>'
+        f'{render_engine_badge(engine)}</header>'
+    )
+
+
+def render_intro() -> str:
+    return (
+        '<div class="kc-root"><section class="kc-intro">'
+        '<h2>What the coach looks for</h2>'
+        '<div class="kc-compare">'
+        '<div class="kc-compare-col"><span class="kc-badge kc-output">Output</span>'
+        '<p>Proves work was done: <i>launch the pricing page</i>, <i>hold 5 interviews</i>, '
+        '<i>publish 12 posts</i>.</p></div>'
+        '<div class="kc-compare-col"><span class="kc-badge kc-outcome">Outcome</span>'
+        '<p>Proves something changed for customers or the business: <i>raise trial-to-paid '
+        'conversion from 4.2% to 6% by end of Q3</i>.</p></div></div>'
+        '<p class="kc-muted">Paste a draft, upload a file or load an example. Each key result gets '
+        'a verdict, the reasons, and rewrites shaped <b>metric from X to Y by date</b>. Numbers '
+        'your draft does not have stay as visible <mark class="kc-ph">[placeholders]</mark>.</p>'
+        '</section></div>'
+    )
+
+
+def render_message(message: str, tone: str = "error", title: str | None = None) -> str:
+    role = ' role="alert"' if tone == "error" else ""
+    title = title or ("Can’t review this draft" if tone == "error" else "Note")
+    return (f'<div class="kc-root"><div class="kc-msg kc-msg-{esc(tone)}"{role}><b>{esc(title)}</b>'
+            f'<p>{esc(message)}</p></div></div>')
+
+
+def render_summary(review: OKRReview, *, pending: int = 0) -> str:
+    s = review.summary()
+    tiles = [
+        ("kc-t-total", s["krs"], "key results"),
+        ("kc-t-outcome", s["outcomes"], "outcomes"),
+        ("kc-t-output", s["outputs"], "outputs"),
+        ("kc-t-work", s["need_work"], "need work"),
+    ]
+    if s["fallbacks"] or s["errors"]:
+        tiles.append(("kc-t-fallback", s["fallbacks"] + s["errors"], "fell back to rules"))
+    body = "".join(f'<div class="kc-tile {cls}"><span class="kc-num">{n}</span>'
+                   f'<span class="kc-lbl">{esc(label)}</span></div>' for cls, n, label in tiles)
+    share = round(100 * s["outcomes"] / s["krs"]) if s["krs"] else 0
+    bar = (f'<div class="kc-bar" role="img" aria-label="{share}% of key results are outcomes">'
+           f'<span style="width:{share}%"></span></div>')
+    status = (f'<p class="kc-pending">Reviewing… {pending} objective(s) to go.</p>'
+              if pending else "")
+    return (f'<section class="kc-summary" aria-label="Summary">'
+            f'<div class="kc-tiles">{body}</div>{bar}{status}</section>')
+
+
+def _render_finding(f: Finding) -> str:
+    where = (f'<span class="kc-where">Objective: {esc(f.objective)}</span>'
+             if f.scope == "objective" and f.objective else
+             '<span class="kc-where">Whole set</span>')
+    return (f'<li data-code="{esc(f.code)}" title="{esc(ISSUE_CODES.get(f.code, ""))}">'
+            f'<span class="kc-tag">{esc(issue_label(f.code))}</span>{where}'
+            f'<span class="kc-fmsg">{esc(f.message)}</span></li>')
+
+
+def render_findings(findings: list[Finding]) -> str:
+    if not findings:
+        return ""
+    items = "".join(_render_finding(f) for f in findings)
+    return (f'<section class="kc-findings" aria-label="Findings for objectives and the whole set">'
+            f'<h3>Across the set</h3><ul>{items}</ul></section>')
+
+
+def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
+    kind = "outcome" if kr.kind == "outcome" else "output"
+    owner = f'<span class="kc-owner">owner: {esc(kr.owner)}</span>' if kr.owner else ""
+    parts = [
+        f'<article class="kc-card kc-card-{kind}" data-kr-id="{esc(kr.id)}" data-kind="{kind}" '
+        f'data-status="{esc(kr.status)}">',
+        f'<div class="kc-card-head"><span class="kc-badge kc-{kind}">{kind.capitalize()}</span>'
+        f'<span class="kc-krid">KR {esc(kr.id)}</span>{owner}</div>',
+        f'<p class="kc-kr">{esc(kr.kr)}</p>',
+        f'<p class="kc-why"><b>Why:</b> {esc(kr.why)}</p>',
+    ]
+    if kr.status != "ok":
+        reason = f" Reason: {kr.error}" if kr.error else ""
+        parts.append(f'<p class="kc-fallback" role="note"><b>{esc(kr.status.capitalize())}:</b> the '
+                     f'language model could not review this key result, so this is the rules '
+                     f'engine’s review.{esc(reason)}</p>')
+    if kr.issues:
+        items = "".join(
+            f'<li data-code="{esc(i.code)}" title="{esc(ISSUE_CODES.get(i.code, ""))}">'
+            f'<span class="kc-tag">{esc(issue_label(i.code))}</span>'
+            f'<span class="kc-imsg">{esc(i.message or ISSUE_CODES.get(i.code, ""))}</span></li>'
+            for i in kr.issues)
+        parts.append(f'<ul class="kc-issues" aria-label="Issues">{items}</ul>')
+    elif kind == "outcome":
+        parts.append('<p class="kc-ok">✓ Outcome-shaped, nothing to fix.</p>')
+    for n, rw in enumerate(kr.rewrites):
+        assumptions = "".join(f"<li>{esc(a)}</li>" for a in rw.assumptions)
+        assumptions = (f'<p class="kc-as-label">Assumptions</p>'
+                       f'<ul class="kc-assumptions">{assumptions}</ul>' if assumptions else "")
+        button = (f'<button type="button" class="kc-apply" data-kr="{esc(kr.id)}" '
+                  f'data-idx="{n}">Use this rewrite</button>' if can_apply else "")
+        label = "Suggested rewrite" + (f" {n + 1}" if len(kr.rewrites) > 1 else "")
+        parts.append(f'<div class="kc-rewrite"><div class="kc-rw-label">{label}</div>'
+                     f'<p class="kc-rw-text">{highlight_placeholders(rw.text)}</p>'
+                     f'{assumptions}{button}</div>')
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def render_objective(obj: ObjectiveReview) -> str:
+    title = esc(obj.objective) if obj.objective else "Key results without an objective"
+    outcomes = sum(k.kind == "outcome" for k in obj.krs)
+    cards = "".join(render_kr(k) for k in obj.krs)
+    return (f'<section class="kc-objective"><h3 class="kc-obj-title"><span class="kc-obj-label">'
+            f'Objective</span>{title}<span class="kc-obj-count">{outcomes}/{len(obj.krs)} '
+            f'outcomes</span></h3><div class="kc-cards">{cards}</div></section>')
+
+
+def render_review(review: OKRReview) -> str:
+    """The results column: set/objective findings on top, then a card per key result."""
+    return (render_findings(review.all_findings())
+            + "".join(render_objective(o) for o in review.objectives))
+
+
+# ------------------------------------------------------------------------------------- the page
+
+_RESULTS_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('button.kc-apply');
+  if (!button || !element.contains(button)) return;
+  button.disabled = true;
+  button.textContent = 'Applying…';
+  trigger('click', {kr: button.dataset.kr, idx: Number(button.dataset.idx)});
+});
+"""
+
+# A debounce in the browser: typing schedules one click on the hidden live-review button.
+_LIVE_JS = f"""
+(text) => {{
+  clearTimeout(window.__kcLiveTimer);
+  window.__kcLiveTimer = setTimeout(() => {{
+    const button = document.getElementById('kc-live');
+    if (button) button.click();
+  }}, {LIVE_DEBOUNCE_MS});
+  return [];
+}}
+"""
+
+_STATIC = Path(__file__).with_name("static")
+
+
+def _load_css() -> str:
+    return (_STATIC / "app.css").read_text(encoding="utf-8")
+
+
+def build_app(engine: str | None = None) -> gr.Blocks:
+    """The drafting page (plus the workshop, mounted by `workshop_ui`), not yet launched."""
+    eng = make_engine(engine)
+    live = eng.name == "rules"
+    limit, group = ((RULES_CONCURRENCY, RULES_CONCURRENCY_ID) if live
+                    else (LLM_CONCURRENCY, LLM_CONCURRENCY_ID))
+    out_dir = Path(tempfile.mkdtemp(prefix="krcoach-downloads-"))
+    download_names = ("okr-review.md", "okr-review.csv", "okr-review.json", "improved-draft.md")
+
+    def no_downloads() -> list[Any]:
+        return [gr.Column(visible=False), *(gr.DownloadButton(value=None) for _ in download_names)]
+
+    def outputs_for(text: str, review: OKRReview, final: bool = True, pending: int = 0) -> list[Any]:
+        page = (f'<div class="kc-root">{render_summary(review, pending=pending)}'
+                f'{render_review(review)}</div>')
+        if not final:
+            return [page, gr.skip(), gr.skip(), *(gr.skip() for _ in download_names)]
+        paths = write_downloads(review, text, out_dir)
+        return [page, review_state(text, review), gr.Column(visible=True),
+                *(gr.DownloadButton(value=str(paths[n])) for n in download_names)]
+
+    def review_now(text: str) -> list[Any]:
+        """One complete review of the draft, or the page's message for a draft it refuses."""
+        if not (text or "").strip():
+            return [render_intro(), None, *no_downloads()]
+        try:
+            okrs = parse_draft(text)
+        except DraftError as exc:
+            return [render_message(str(exc)), None, *no_downloads()]
+        return outputs_for(text, coach.review(okrs, eng))
+
+    def review_page(text: str, progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
+        """UI review: messages on the page (never a traceback), partial results for slow engines."""
+        try:
+            okrs = parse_draft(text)
+        except DraftError:
+            okrs = None
+        if live or okrs is None:
+            yield review_now(text)
+            return
+        # Slow engine: show each objective as soon as it is reviewed.
+        total = len(okrs.objectives)
+        done: list[ObjectiveReview] = []
+        progress((0, total), desc="Reviewing objectives")
+        for obj in coach.iter_review(okrs, eng):
+            done.append(obj)
+            progress((len(done), total), desc="Reviewing objectives")
+            if len(done) < total:
+                partial = OKRReview(objectives=done, engine=eng.name, model=eng.model)
+                yield outputs_for(text, partial, final=False, pending=total - len(done))
+        yield outputs_for(text, _assemble(okrs, done, eng))
+
+    def apply_click(text: str, reviewed: dict[str, Any] | None, evt: gr.EventData) -> list[Any]:
+        """Put the chosen rewrite into the draft; with the rules engine, review the result."""
+        data = evt._data if isinstance(evt._data, dict) else {}
+        try:
+            index = int(data.get("idx", -1))
+            new = apply_rewrite(text, reviewed, str(data.get("kr", "")), index)
+        except (DraftError, TypeError, ValueError) as exc:
+            gr.Warning(str(exc) if isinstance(exc, DraftError) else "Unknown rewrite.")
+            return [gr.skip() for _ in range(len(outputs) + 1)]
+        if live:
+            return [new, *review_now(new)]
+        gr.Info("Rewrite applied. Press “Review draft” to check the new draft.")
+        return [new, *(gr.skip() for _ in outputs)]
+
+    def load_upload(path: str | None) -> list[Any]:
+        """Turn an uploaded file into the draft; with the rules engine, review it at once."""
+        try:
+            outline = upload_to_outline(path)
+        except DraftError as exc:
+            return [gr.skip(), render_message(str(exc), title="Can’t read that file"), None,
+                    *no_downloads()]
+        if live:
+            return [outline, *review_now(outline)]
+        n = len(formats.parse_outline(outline).key_results())
+        note = render_message(f"Loaded {n} key results from {Path(path or '').name}. Press "
+                              "“Review draft” to review them.", tone="note")
+        return [outline, note, None, *no_downloads()]
+
+    with gr.Blocks(title="krcoach · OKR coach", analytics_enabled=False,
+                   delete_cache=(1800, 3600)) as demo:
+        gr.HTML(render_header(eng), elem_id="kc-header", js_on_load=None)
+        reviewed = gr.State(None)
+        with gr.Row(equal_height=False, elem_id="kc-main"):
+            with gr.Column(scale=5, min_width=320, elem_id="kc-draft-col"):
+                draft = gr.Textbox(
+                    label="Your draft OKRs", lines=14, max_lines=40, elem_id="kc-draft",
+                    placeholder=("## Objective: Customers get value in their first week\n"
+                                 "- Ship the onboarding checklist (owner: Lea)\n"
+                                 "- Cut time-to-first-report from 3 days to 1 day by Sep 30"),
+                    info=("Objectives as headings or “Objective:” lines, key results as bullets. "
+                          "Owners as “(owner: Ana)” or “@ana”." + (" Reviews as you type."
+                                                                   if live else "")),
+                )
+                with gr.Row(elem_id="kc-actions"):
+                    review_btn = gr.Button("Review draft", variant="primary", elem_id="kc-review",
+                                           scale=2)
+                    upload = gr.UploadButton("Upload file", file_types=UPLOAD_TYPES,
+                                             type="filepath", elem_id="kc-upload", scale=1,
+                                             variant="secondary")
+                gr.HTML('<p class="kc-examples-label">Or load an example draft:</p>',
+                        js_on_load=None)
+                with gr.Row(elem_id="kc-examples"):
+                    example_btns = [gr.Button(ex.name, size="sm", variant="secondary",
+                                              elem_classes=["kc-example"]) for ex in EXAMPLES]
+                with gr.Column(elem_id="kc-downloads", visible=False) as download_box:
+                    gr.HTML('<p class="kc-dl-label">Download the review</p>', js_on_load=None)
+                    with gr.Row(elem_id="kc-dl-row"):
+                        downloads = [
+                            gr.DownloadButton(label, size="sm", variant="secondary",
+                                              elem_id=f"kc-dl-{name.replace('.', '-')}")
+                            for label, name in zip(
+                                ("Review .md", "Review .csv", "Review .json", "Improved draft .md"),
+                                download_names)
+                        ]
+            with gr.Column(scale=7, min_width=320, elem_id="kc-results-col"):
+                results = gr.HTML(render_intro(), elem_id="kc-results", js_on_load=_RESULTS_JS)
+        live_btn = gr.Button("live review", visible="hidden", elem_id="kc-live")
+
+        outputs = [results, reviewed, download_box, *downloads]
+        common = dict(concurrency_limit=limit, concurrency_id=group, api_visibility="private")
+        review_btn.click(review_page, inputs=draft, outputs=outputs, show_progress="minimal",
+                         trigger_mode="always_last", **common)
+        if live:
+            draft.input(None, inputs=draft, outputs=None, js=_LIVE_JS, api_visibility="private",
+                        queue=False)
+            live_btn.click(review_page, inputs=draft, outputs=outputs, show_progress="hidden",
+                           trigger_mode="always_last", **common)
+        for btn, ex in zip(example_btns, EXAMPLES):
+            loaded = btn.click(lambda text=ex.text: text, inputs=None, outputs=draft,
+                               api_visibility="private", queue=False)
+            if live:
+                loaded.then(review_page, inputs=draft, outputs=outputs, show_progress="hidden",
+                            **common)
+        # Upload and apply only call the engine when it is the (fast) rules engine.
+        fast = dict(concurrency_limit=RULES_CONCURRENCY, concurrency_id=RULES_CONCURRENCY_ID,
+                    api_visibility="private")
+        upload.upload(load_upload, inputs=upload, outputs=[draft, *outputs], **fast)
+        results.click(apply_click, inputs=[draft, reviewed], outputs=[draft, *outputs], **fast)
+
+        def review(outline: str) -> list[dict[str, Any]]:
+            """Review an OKR outline (Markdown/text) and return one stable record per key result."""
+            return review_records(eng, outline)
+
+        gr.api(review, api_name="review", concurrency_limit=limit, concurrency_id=group)
+
+    from .workshop_ui import mount_workshop
+
+    mount_workshop(demo, engine)
+    return demo
+
+
+def _assemble(okrs: OKRSet, done: list[ObjectiveReview], eng: Engine) -> OKRReview:
+    """The OKRReview `coach.review` would build, from objective reviews already streamed."""
+    from . import checks
+
+    return OKRReview(objectives=done, findings=checks.set_findings(okrs), engine=eng.name,
+                     model=eng.model)
+
+
+def launch_options() -> dict[str, Any]:
+    """Everything `launch()` needs to stay local and look right (shared with tests)."""
+    return dict(
+        css=_load_css(),
+        share=False,
+        footer_links=["api"],
+        max_file_size="2mb",
+        enable_monitoring=False,
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        show_error=False,
+        run_history=False,
+    )
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, engine: str | None = None) -> None:
+    """Run the app until interrupted (`krcoach serve`)."""
+    demo = build_app(engine)
+    demo.queue(max_size=QUEUE_MAX_SIZE)
+    demo.launch(server_name=host, server_port=port, inbrowser=False, **launch_options())

@@ -1,0 +1,797 @@
+"""The llm engine: structured coaching from any OpenAI-compatible endpoint.
+
+One request per objective (its KRs together, the objective as context). The answer is parsed into
+`ObjectiveCoaching`, whose validators (built on `anatomy`) refuse invented numbers, empty or
+activity-shaped metrics, a wrong number of KRs and unknown issue codes; instructor sends the error
+back to the model a small bounded number of times. Rewrites come back as parts and are rendered
+here, so every rewrite has the "[metric] from [X] to [Y] by [date]" shape.
+
+Network faults (429 with Retry-After, 5xx, timeouts, refused connections) are retried here with
+backoff and jitter; the SDK's own retries are off so the two never multiply. Every objective has a
+hard budget (at most `RetryPolicy.max_requests` HTTP requests, re-asks included, and about
+`retry_seconds` spent on failures), and a circuit breaker makes the rest of a batch fall back at
+once when the endpoint is clearly down. A failed objective gets the rules review with
+`status="fallback"` and a one-line reason; the batch goes on.
+
+The API key is never logged, cached, exported or put in an error string: errors are rebuilt from
+status codes and sanitised excerpts, never passed through as the SDK formats them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .cache import AnswerCache, krcoach_version, make_key
+from .engine import EngineConfigError, ReviewContext
+from .models import ISSUE_CODES, MAX_KR_CHARS, Issue, KeyResult, KRReview, Objective, Rewrite
+
+log = logging.getLogger(__name__)
+# instructor logs every failed attempt at ERROR; with no logging configured Python would print those
+# to stderr. The record already carries the reason, so keep the CLI quiet unless logging is set up.
+logging.getLogger("instructor").addHandler(logging.NullHandler())
+
+OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_PROMPT = "review_objective"
+#: Key sent to endpoints that need none (local servers); never a secret.
+NO_KEY = "krcoach-no-key"
+MODES = ("tools", "json_schema", "json", "md_json")
+_MODE_ALIASES = {"tool_call": "tools", "tool": "tools", "json_object": "json", "json_mode": "json",
+                 "markdown_json": "md_json", "structured": "json_schema"}
+
+#: Issue codes a model may give one KR. Objective/set-level codes come from checks.py, and
+#: `no_owner` is decided in code from the whole set.
+KR_ISSUE_CODES: tuple[str, ...] = tuple(
+    c for c in ISSUE_CODES
+    if c not in {"objective_has_numbers", "too_many_krs", "too_few_krs", "all_outputs",
+                 "too_many_objectives", "no_owner"}
+)
+IssueCode = Literal.__getitem__(KR_ISSUE_CODES)  # type: ignore[attr-defined]
+
+INJECTION_MESSAGE = ("Contains text addressed to the coach; it was reviewed as part of the key "
+                     "result and not followed.")
+
+# ------------------------------------------------------------------------------------ prompts
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A versioned template: `version:` line, then `=== system ===` and `=== user ===` parts."""
+
+    name: str
+    version: str
+    system: str
+    user: str
+    sha256: str
+
+
+def _prompt_text(name: str) -> str:
+    try:
+        return resources.files("krcoach.prompts").joinpath(f"{name}.txt").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        # A source checkout that is not installed: prompts/ sits beside the package.
+        return (Path(__file__).resolve().parent.parent / "prompts" / f"{name}.txt").read_text("utf-8")
+
+
+def load_prompt(name: str = DEFAULT_PROMPT) -> Prompt:
+    text = _prompt_text(name)
+    first, _, rest = text.partition("\n")
+    m = re.fullmatch(r"version:\s*(\S+)\s*", first)
+    if not m:
+        raise ValueError(f"prompt {name}: the first line must be 'version: <v>'")
+    parts = re.split(r"^=== (system|user) ===\s*$", rest, flags=re.M)
+    sections = {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
+    if set(sections) != {"system", "user"}:
+        raise ValueError(f"prompt {name}: needs '=== system ===' and '=== user ===' sections")
+    return Prompt(name=name, version=m.group(1), system=sections["system"], user=sections["user"],
+                  sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def data_block(objective: Objective) -> str:
+    """The objective and its KRs as JSON: KR text is data, quoted, never spliced into instructions.
+
+    JSON escapes every newline, so no KR can produce a line of its own (such as the closing
+    delimiter); the delimiter word is also escaped inside strings so it never appears verbatim.
+    """
+    payload = {
+        "objective": objective.title,
+        "key_results": [{"n": i, "text": kr.kr[:MAX_KR_CHARS]} for i, kr in enumerate(objective.krs, 1)],
+    }
+    return json.dumps(payload, ensure_ascii=False, indent=1).replace("OKR_DATA", "OKR\\u005fDATA")
+
+
+def build_messages(prompt: Prompt, objective: Objective) -> list[dict[str, str]]:
+    codes = "; ".join(f"{c} ({ISSUE_CODES[c].rstrip('.')})" for c in KR_ISSUE_CODES)
+    system = Template(prompt.system).safe_substitute(issue_codes=codes)
+    user = Template(prompt.user).safe_substitute(data=data_block(objective))
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+# ------------------------------------------------------------------------------ response model
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """What the validators compare an answer with: the KR texts and the objective."""
+
+    krs: tuple[str, ...]
+    objective: str | None
+
+
+# Validators read the draft from here rather than from instructor's `context=`: instructor renders
+# every message as a Jinja template when a context is given, which would execute "{{ }}" in KR text.
+_DRAFT: contextvars.ContextVar[_Draft | None] = contextvars.ContextVar("krcoach_llm_draft", default=None)
+
+_NULLISH = {"", "null", "none", "n/a", "na", "unknown", "tbd", "-", "?"}
+_LEADS = {"baseline": r"from", "target": r"to", "deadline": r"by|before|until|till|no later than"}
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RewriteParts(_Lenient):
+    """One rewrite of a key result, as parts. krcoach renders the sentence."""
+
+    metric: str = Field(description="What changes for customers, users, the business or the system, "
+                                    "e.g. 'weekly active teams'. Never an activity or a deliverable.")
+    baseline: str | None = Field(None, description="Starting value, only if written in the KR; else null.")
+    target: str | None = Field(None, description="Target value, only if written in the KR; else null.")
+    deadline: str | None = Field(None, description="Date or period written in the KR or objective, "
+                                                   "e.g. 'end of Q3'; else null.")
+    assumptions: list[str] = Field(default_factory=list,
+                                   description="Every assumption made, including any number not in the KR.")
+
+    @field_validator("metric", "baseline", "target", "deadline", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, (int, float)):
+            return f"{v:g}"
+        return v
+
+    @field_validator("baseline", "target", "deadline")
+    @classmethod
+    def _part(cls, v: str | None, info: Any) -> str | None:
+        """Unknown stays None (rendered as a visible placeholder); 'by Q3' becomes 'Q3'."""
+        if v is None:
+            return None
+        v = re.sub(rf"^(?:{_LEADS[info.field_name]})\s+", "", v.strip(), flags=re.I).strip().rstrip(".")
+        if v.lower() in _NULLISH or re.fullmatch(r"\[[^\]]*\]", v):
+            return None
+        return v
+
+    @field_validator("assumptions", mode="before")
+    @classmethod
+    def _list(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else v
+
+
+class IssueItem(_Lenient):
+    code: IssueCode = Field(description="One of the issue codes listed in the instructions.")  # type: ignore[valid-type]
+    message: str = Field("", description="One sentence on what is wrong, in the author's terms.")
+
+
+class KRCoaching(_Lenient):
+    n: int = Field(description="The key result's n from the data block.")
+    kind: Literal["output", "outcome"]
+    why: str = Field(description="If we complete this, what will be different? One or two sentences.")
+    issues: list[IssueItem] = Field(default_factory=list)
+    rewrites: list[RewriteParts] = Field(default_factory=list, max_length=3,
+                                         description="One or two outcome rewrites that keep the author's intent.")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("issues", mode="before")
+    @classmethod
+    def _issues(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return [{"code": i} if isinstance(i, str) else i for i in v] if isinstance(v, list) else v
+
+    @field_validator("why")
+    @classmethod
+    def _why(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("why is empty: say what will be different if this is achieved")
+        return v.strip()
+
+
+class ObjectiveCoaching(_Lenient):
+    """Coaching for every key result of one objective, one entry per KR in the order given."""
+
+    key_results: list[KRCoaching]
+
+    @model_validator(mode="after")
+    def _check_against_draft(self) -> ObjectiveCoaching:
+        draft = _DRAFT.get()
+        if draft is None:
+            return self
+        problems = check_against_draft(self, draft)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
+    """What is wrong with an answer compared with the draft it reviews (empty when fine)."""
+    from . import anatomy
+
+    n = len(draft.krs)
+    got = len(answer.key_results)
+    if got != n:
+        return [f"expected exactly {n} entries in key_results (one per key result, n = 1..{n}), got {got}"]
+    problems: list[str] = []
+    for pos, item in enumerate(answer.key_results, 1):
+        if item.n != pos:
+            problems.append(f"entry {pos} has n={item.n}; it must be {pos}, in the order of the data")
+        if item.kind == "output" and not item.rewrites:
+            problems.append(f"KR {pos} is output but has no rewrite; give at least one outcome rewrite")
+        sources = (draft.krs[pos - 1], draft.objective or "")
+        for r, rw in enumerate(item.rewrites, 1):
+            where = f"KR {pos}, rewrite {r}"
+            if not rw.metric.strip():
+                problems.append(f"{where}: metric is empty; name what changes for customers, users, "
+                                "the business or the system")
+            elif anatomy.is_activity_shaped_metric(rw.metric):
+                problems.append(f"{where}: metric {rw.metric!r} counts the team's own activity or "
+                                "deliverable; name the change it should cause")
+            invented: set[str] = set()
+            for part in (rw.metric, rw.baseline, rw.target, rw.deadline):
+                if part:
+                    invented |= anatomy.invented_numbers(part, *sources, *rw.assumptions)
+            if invented:
+                problems.append(f"{where}: {', '.join(sorted(invented))} not written in the key result "
+                                "or objective; use null for an unknown value (it becomes a visible "
+                                "placeholder) or state the assumption in assumptions")
+    return problems
+
+
+RESPONSE_SCHEMA = ObjectiveCoaching.model_json_schema()
+SCHEMA_SHA256 = hashlib.sha256(json.dumps(RESPONSE_SCHEMA, sort_keys=True).encode()).hexdigest()
+
+# ------------------------------------------------------------------------------------- secrets
+
+_KEYLIKE = [
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
+    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{6,}"), "sk-***"),
+    (re.compile(r"(?i)(api[-_]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1***"),
+    (re.compile(r"(?i)(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),
+]
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """`text` with the secret and anything key-shaped replaced by ***."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    for pattern, repl in _KEYLIKE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def public_url(url: str) -> str:
+    """The URL without user info, query or fragment: safe to print, cache and put in manifests."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+# ------------------------------------------------------------------------------------- network
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds on what one objective may cost when the endpoint misbehaves."""
+
+    #: HTTP requests per objective in all: first try, network retries and re-asks together.
+    max_requests: int = 5
+    #: Seconds spent on failed attempts and waits before an objective gives up.
+    retry_seconds: float = 10.0
+    #: First backoff; doubles per failure up to `max_backoff`, each scaled by a random 0.5-1.0.
+    backoff: float = 0.5
+    max_backoff: float = 4.0
+    #: Consecutive endpoint failures (any objective) after which the circuit opens.
+    breaker_threshold: int = 6
+    #: How long an open circuit makes objectives fall back without a request.
+    breaker_cooldown: float = 30.0
+
+
+class EndpointError(Exception):
+    """The endpoint failed for this objective; the message is one sanitised line."""
+
+
+@dataclass
+class _Failure:
+    reason: str
+    retry: bool
+    counts: bool = True  # towards the circuit breaker
+    fatal: bool = False  # opens the circuit at once (bad key, unknown model)
+    retry_after: float | None = None
+
+
+@dataclass
+class _Budget:
+    requests: int = 0
+    failures: int = 0
+    spent: float = 0.0
+    last: str | None = None
+
+
+class _Breaker:
+    """Opens after `threshold` consecutive failures (or one fatal one) for `cooldown` seconds."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold, self.cooldown = threshold, cooldown
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._open_until = 0.0
+        self._reason: str | None = None
+
+    def open_reason(self) -> str | None:
+        with self._lock:
+            return self._reason if time.monotonic() < self._open_until else None
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = 0
+
+    def failure(self, reason: str, *, fatal: bool = False) -> None:
+        with self._lock:
+            self._failures += 1
+            if fatal or self._failures >= self.threshold:
+                self._open_until = time.monotonic() + self.cooldown
+                self._reason = reason if fatal else f"{self._failures} failures in a row, last: {reason}"
+
+
+def _retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def _server_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    msg: Any = None
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        msg = err.get("message") if isinstance(err, dict) else err
+        msg = msg or body.get("detail") or body.get("message")
+    if not msg:
+        msg = getattr(exc, "message", "") or ""
+    text = " ".join(str(msg).split())
+    text = re.sub(r"^Error code: \d+ - ", "", text)
+    return text[:160] + ("…" if len(text) > 160 else "")
+
+
+# --------------------------------------------------------------------------------------- engine
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _describe_parse_error(exc: BaseException) -> str:
+    """The gist of why an answer did not parse: pydantic's messages without the echoed input."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            items = errors(include_url=False, include_input=False)
+        except TypeError:
+            items = []
+        parts = []
+        for item in items[:3]:
+            loc = ".".join(str(x) for x in item.get("loc", ()))
+            msg = str(item.get("msg", "")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        if parts:
+            return "; ".join(parts)
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _normalise_mode(mode: str | None, base_url: str) -> str:
+    if not mode:
+        return default_mode(base_url)
+    m = mode.strip().lower().replace("-", "_")
+    m = _MODE_ALIASES.get(m, m)
+    if m not in MODES:
+        raise EngineConfigError(f"KRCOACH_LLM_MODE={mode!r} is not one of {', '.join(MODES)}")
+    return m
+
+
+def _is_openai(base_url: str) -> bool:
+    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
+
+
+def default_mode(base_url: str | None) -> str:
+    """tools for OpenAI itself; json (json_object) elsewhere, which local servers accept widely."""
+    return "tools" if _is_openai(base_url or OPENAI_URL) else "json"
+
+
+class LLMEngine:
+    """Coaching from an OpenAI-compatible chat-completions endpoint. Thread-safe."""
+
+    name = "llm"
+    parallel = True
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        mode: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        cache: AnswerCache | None = None,
+        *,
+        max_retries: int = 2,
+        retry: RetryPolicy | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        prompt: str = DEFAULT_PROMPT,
+    ) -> None:
+        import instructor
+        import openai
+
+        self._openai = openai
+        self._instructor = instructor
+        self._base_url = (base_url or OPENAI_URL).rstrip("/")
+        self.base_url = public_url(self._base_url)
+        if not api_key:
+            if _is_openai(self._base_url):
+                raise EngineConfigError(
+                    "the llm engine needs OPENAI_API_KEY for api.openai.com "
+                    "(or set OPENAI_BASE_URL to a local OpenAI-compatible server)")
+            api_key = NO_KEY
+        self._secret = api_key if api_key != NO_KEY else None
+        self.mode = _normalise_mode(mode, self._base_url)
+        self.timeout = float(timeout)
+        self.cache = cache
+        self.max_retries = max_retries
+        self.retry = retry or RetryPolicy()
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.prompt = load_prompt(prompt)
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=self._base_url,
+            timeout=openai.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            max_retries=0,
+        )
+        self._breaker = _Breaker(self.retry.breaker_threshold, self.retry.breaker_cooldown)
+        self._rules_engine: Any = None
+        self._stats_lock = threading.Lock()
+        self.stats = {"requests": 0, "cache_hits": 0, "fallbacks": 0}
+        self.model = model or self._default_model()
+
+    # -------------------------------------------------------------------------------- building
+
+    @classmethod
+    def from_env(cls, use_cache: bool = True) -> LLMEngine:
+        """The engine described by OPENAI_API_KEY, OPENAI_BASE_URL, KRCOACH_MODEL, KRCOACH_LLM_MODE."""
+        env = os.environ
+        timeout = env.get("KRCOACH_LLM_TIMEOUT")
+        try:
+            seconds = float(timeout) if timeout else DEFAULT_TIMEOUT
+        except ValueError:
+            raise EngineConfigError(f"KRCOACH_LLM_TIMEOUT={timeout!r} is not a number of seconds") from None
+        return cls(
+            base_url=env.get("OPENAI_BASE_URL") or None,
+            api_key=env.get("OPENAI_API_KEY") or None,
+            model=env.get("KRCOACH_MODEL") or None,
+            mode=env.get("KRCOACH_LLM_MODE") or None,
+            timeout=seconds,
+            cache=AnswerCache() if use_cache else None,
+        )
+
+    def _default_model(self) -> str:
+        if _is_openai(self._base_url):
+            return DEFAULT_OPENAI_MODEL
+        # A local server usually serves one model: ask it rather than guess a name.
+        try:
+            models = self._client.with_options(timeout=5.0).models.list()
+            first = next(iter(models.data), None)
+        except Exception as exc:  # any failure here is a configuration problem
+            raise EngineConfigError(
+                f"KRCOACH_MODEL is not set and {self.base_url}/models did not list a model "
+                f"({type(exc).__name__}); set KRCOACH_MODEL") from None
+        if first is None:
+            raise EngineConfigError(f"KRCOACH_MODEL is not set and {self.base_url}/models lists none")
+        return str(first.id)
+
+    def manifest(self) -> dict[str, Any]:
+        """What an eval run records about this engine (no credentials)."""
+        return {
+            "engine": self.name,
+            "model": self.model,
+            "base_url": self.base_url,
+            "mode": self.mode,
+            "prompt": {"name": self.prompt.name, "version": self.prompt.version,
+                       "sha256": self.prompt.sha256},
+            "schema_sha256": SCHEMA_SHA256,
+            "max_retries": self.max_retries,
+            "timeout": self.timeout,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+
+    # ---------------------------------------------------------------------------------- review
+
+    def review_objective(self, objective: Objective, context: ReviewContext) -> list[KRReview]:
+        if not objective.krs:
+            return []
+        draft = _Draft(krs=tuple(kr.kr for kr in objective.krs), objective=objective.title)
+        token = _DRAFT.set(draft)
+        try:
+            key = self._cache_key(objective) if self.cache is not None else None
+            if key is not None:
+                cached = self._from_cache(key)
+                if cached is not None:
+                    return self._records(objective, context, cached)
+            skipped = self._breaker.open_reason()
+            if skipped is not None:
+                return self._fallback(objective, context, f"llm: endpoint unavailable, not tried: {skipped}")
+            try:
+                answer = self._ask(objective)
+            except Exception as exc:  # every failure ends in a fallback, never a crashed batch
+                return self._fallback(objective, context, self._reason(exc))
+        finally:
+            _DRAFT.reset(token)
+        if key is not None and self.cache is not None:
+            self.cache.set(key, {"answer": answer.model_dump(mode="json"), "model": self.model})
+        return self._records(objective, context, answer)
+
+    def _ask(self, objective: Objective) -> ObjectiveCoaching:
+        budget = _Budget()
+
+        def send(*args: Any, **kwargs: Any) -> Any:
+            return self._send(budget, kwargs)
+
+        create = self._instructor.patch(create=send, mode=self._instructor_mode())
+        params: dict[str, Any] = {"model": self.model}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        if self.mode == "json" and not _is_openai(self._base_url):
+            # llama.cpp and friends constrain decoding to a schema given beside json_object.
+            params["extra_body"] = {"response_format": {"type": "json_object", "schema": RESPONSE_SCHEMA}}
+        return create(
+            response_model=ObjectiveCoaching,
+            messages=build_messages(self.prompt, objective),
+            max_retries=self.max_retries,
+            strict=False,
+            **params,
+        )
+
+    def _instructor_mode(self) -> Any:
+        m = self._instructor.Mode
+        return {"tools": m.TOOLS, "json_schema": m.JSON_SCHEMA, "json": m.JSON, "md_json": m.MD_JSON}[self.mode]
+
+    def _send(self, budget: _Budget, kwargs: dict[str, Any]) -> Any:
+        """One chat completion, retried on network faults within the objective's budget."""
+        policy = self.retry
+        while True:
+            skipped = self._breaker.open_reason()
+            if skipped is not None:
+                raise EndpointError(f"endpoint unavailable: {skipped}")
+            if budget.requests >= policy.max_requests:
+                last = f"; last: {budget.last}" if budget.last else ""
+                raise EndpointError(f"gave up after {budget.requests} requests{last}")
+            budget.requests += 1
+            self._count("requests")
+            started = time.monotonic()
+            failure: _Failure
+            try:
+                response = self._client.chat.completions.create(**kwargs)
+            except self._openai.APIStatusError as exc:
+                failure = self._status_failure(exc)
+            except self._openai.APITimeoutError:
+                failure = _Failure(f"no answer within {self.timeout:g} s", retry=True)
+            except self._openai.APIConnectionError as exc:
+                cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
+                failure = _Failure(f"cannot reach {self.base_url} ({cause})", retry=True)
+            else:
+                self._breaker.success()
+                return response
+            budget.failures += 1
+            budget.spent += time.monotonic() - started
+            budget.last = failure.reason
+            if failure.counts:
+                self._breaker.failure(failure.reason, fatal=failure.fatal)
+            if not failure.retry:
+                raise EndpointError(failure.reason)
+            if budget.requests >= policy.max_requests:
+                raise EndpointError(f"{failure.reason}; gave up after {budget.requests} requests")
+            if failure.retry_after is not None:
+                wait = failure.retry_after
+            else:
+                step = min(policy.max_backoff, policy.backoff * 2 ** (budget.failures - 1))
+                wait = step * random.uniform(0.5, 1.0)
+            if budget.spent + wait > policy.retry_seconds:
+                asked = (f"; the server asked to wait {failure.retry_after:g} s"
+                         if failure.retry_after is not None else "")
+                raise EndpointError(f"{failure.reason}{asked}; gave up after {budget.requests} "
+                                    f"request(s) and {budget.spent:.1f} s")
+            log.debug("llm request failed (%s); retry %d in %.2f s", failure.reason, budget.requests, wait)
+            time.sleep(wait)
+            budget.spent += wait
+
+    def _status_failure(self, exc: Any) -> _Failure:
+        status = int(exc.status_code)
+        detail = redact(_server_message(exc), self._secret)
+        if status in (401, 403):
+            return _Failure(f"authentication failed (HTTP {status}): check OPENAI_API_KEY",
+                            retry=False, fatal=True)
+        if status == 404:
+            return _Failure(f"HTTP 404 from {self.base_url} for model {self.model!r}: check "
+                            f"OPENAI_BASE_URL and KRCOACH_MODEL ({detail})", retry=False, fatal=True)
+        if status == 429:
+            return _Failure("rate limited (HTTP 429)", retry=True, counts=False,
+                            retry_after=_retry_after(getattr(exc, "response", None) and exc.response.headers))
+        hint = ""
+        if re.search(r"response_format|json_schema|tool|function", detail, re.I):
+            hint = f"; the server may not support KRCOACH_LLM_MODE={self.mode}, try one of {', '.join(MODES)}"
+        reason = f"HTTP {status} from {self.base_url}" + (f": {detail}" if detail else "") + hint
+        if status >= 500 or status in (408, 409, 425):
+            retry_after = _retry_after(exc.response.headers) if status == 503 else None
+            return _Failure(reason, retry=True, retry_after=retry_after)
+        return _Failure(reason, retry=False, counts=False)
+
+    def _reason(self, exc: BaseException) -> str:
+        """One sanitised line saying why an objective fell back."""
+        chain: list[BaseException] = []
+        e: BaseException | None = exc
+        while e is not None and e not in chain:
+            chain.append(e)
+            e = e.__cause__ or e.__context__
+        for e in chain:
+            if isinstance(e, EndpointError):
+                return "llm: " + _one_line(redact(str(e), self._secret))
+        name = type(exc).__name__
+        if name == "IncompleteOutputException":
+            return "llm: the answer was cut off (max_tokens too small for this objective)"
+        if name == "InstructorRetryException":
+            tries = getattr(exc, "n_attempts", None) or self.max_retries + 1
+            last = chain[1] if len(chain) > 1 else exc
+            detail = _describe_parse_error(last)
+            return "llm: " + _one_line(redact(f"answer invalid after {tries} tries: {detail}", self._secret))
+        return "llm: " + _one_line(redact(f"{name}: {exc}", self._secret))
+
+    # ----------------------------------------------------------------------------------- cache
+
+    def _cache_key(self, objective: Objective) -> str:
+        return make_key(
+            kind="objective",
+            base_url=self.base_url,
+            model=self.model,
+            mode=self.mode,
+            prompt={"name": self.prompt.name, "version": self.prompt.version, "sha256": self.prompt.sha256},
+            schema=SCHEMA_SHA256,
+            params={"temperature": self.temperature, "max_tokens": self.max_tokens},
+            input={"objective": objective.title, "krs": [kr.kr for kr in objective.krs]},
+            version=krcoach_version(),
+        )
+
+    def _from_cache(self, key: str) -> ObjectiveCoaching | None:
+        assert self.cache is not None
+        value = self.cache.get(key)
+        if not value or "answer" not in value:
+            return None
+        try:
+            answer = ObjectiveCoaching.model_validate(value["answer"])
+        except ValueError:
+            return None
+        self._count("cache_hits")
+        return answer
+
+    # --------------------------------------------------------------------------------- results
+
+    def _records(self, objective: Objective, context: ReviewContext,
+                 answer: ObjectiveCoaching) -> list[KRReview]:
+        from . import anatomy
+
+        out: list[KRReview] = []
+        for kr, item in zip(objective.krs, answer.key_results, strict=True):
+            issues: list[Issue] = []
+            for issue in item.issues:
+                if issue.code not in {i.code for i in issues}:
+                    issues.append(Issue(code=issue.code,
+                                        message=issue.message.strip() or ISSUE_CODES[issue.code]))
+            rewrites = [
+                Rewrite(text=anatomy.render_rewrite(rw.metric.strip(), rw.baseline, rw.target, rw.deadline),
+                        metric=rw.metric.strip(), baseline=rw.baseline, target=rw.target,
+                        deadline=rw.deadline, assumptions=[a.strip() for a in rw.assumptions if a.strip()])
+                for rw in item.rewrites
+            ]
+            review = KRReview(
+                id=kr.id, objective=objective.title, kr=kr.kr, owner=kr.owner, kind=item.kind,
+                why=item.why, issues=issues, rewrites=rewrites, engine=self.name, model=self.model,
+                status="ok", error=None,
+            )
+            out.append(_deterministic_flags(review, kr, context))
+        return out
+
+    def _fallback(self, objective: Objective, context: ReviewContext, reason: str) -> list[KRReview]:
+        """The rules review, marked as a fallback with the reason: honest about what produced it."""
+        self._count("fallbacks")
+        log.info("llm fallback for objective %r: %s", objective.title, reason)
+        if self._rules_engine is None:
+            from .rules import RulesEngine
+
+            self._rules_engine = RulesEngine()
+        reviews = self._rules_engine.review_objective(objective, context)
+        return [
+            _deterministic_flags(r.model_copy(update={"status": "fallback", "error": reason}), kr, context)
+            for r, kr in zip(reviews, objective.krs, strict=True)
+        ]
+
+    def _count(self, what: str) -> None:
+        with self._stats_lock:
+            self.stats[what] += 1
+
+
+def _deterministic_flags(review: KRReview, kr: KeyResult, context: ReviewContext) -> KRReview:
+    """Flags decided in code whatever the model said: injection attempts and missing owners."""
+    from . import anatomy
+
+    codes = set(review.issue_codes())
+    extra: list[Issue] = []
+    if "injection" not in codes and anatomy.parse(kr.kr).injection:
+        extra.append(Issue(code="injection", message=INJECTION_MESSAGE))
+    if context.set_uses_owners and not kr.owner and "no_owner" not in codes:
+        extra.append(Issue(code="no_owner", message=ISSUE_CODES["no_owner"]))
+    if not extra:
+        return review
+    return review.model_copy(update={"issues": [*review.issues, *extra]})
+
+
+__all__ = [
+    "LLMEngine", "RetryPolicy", "EndpointError", "ObjectiveCoaching", "KRCoaching", "RewriteParts",
+    "IssueItem", "load_prompt", "build_messages", "data_block", "redact",
+    "public_url", "default_mode", "MODES", "KR_ISSUE_CODES",
+]

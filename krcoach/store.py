@@ -1,0 +1,266 @@
+"""The workshop database: one SQLite file under `KRCOACH_DATA_DIR`, opened in WAL mode.
+
+Everything a workshop is made of (its KRs, participants, every submission version, votes, round
+state, the timer) lives here and nowhere else, so a restarted or second app process sees exactly
+what the first one acknowledged. Each thread gets its own connection; writes run in
+`BEGIN IMMEDIATE` transactions so concurrent submitters serialize in SQLite instead of racing.
+
+Schema changes are ordered migration steps keyed by `PRAGMA user_version`: a database written by
+an older krcoach is upgraded in place when it is opened, and one written by a newer krcoach is
+refused with a clear message instead of being damaged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DB_FILENAME = "workshops.sqlite3"
+BUSY_TIMEOUT_MS = 15_000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (newer schema, unreadable file); the message says why."""
+
+
+def default_data_dir() -> Path:
+    """`KRCOACH_DATA_DIR`, else the platform's user data dir for krcoach."""
+    env = os.environ.get("KRCOACH_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("krcoach", appauthor=False))
+
+
+# ------------------------------------------------------------------------------------ migrations
+# Each step takes the schema from version N-1 to N. Steps are append-only: a released step is
+# never edited, because databases in the wild were built by it.
+
+_V1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE workshops (
+    id               INTEGER PRIMARY KEY,
+    code             TEXT NOT NULL UNIQUE,
+    title            TEXT NOT NULL,
+    facilitator_hash TEXT NOT NULL,
+    engine           TEXT,
+    round_open       INTEGER NOT NULL DEFAULT 1,
+    created_at       REAL NOT NULL
+);
+CREATE TABLE items (
+    id          INTEGER PRIMARY KEY,
+    workshop_id INTEGER NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    text        TEXT NOT NULL,
+    UNIQUE (workshop_id, position)
+);
+CREATE TABLE participants (
+    id          INTEGER PRIMARY KEY,
+    workshop_id INTEGER NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,
+    token_hash  TEXT NOT NULL UNIQUE,
+    alias_no    INTEGER NOT NULL,
+    name        TEXT,
+    joined_at   REAL NOT NULL,
+    UNIQUE (workshop_id, alias_no)
+);
+CREATE TABLE submissions (
+    id             INTEGER PRIMARY KEY,
+    workshop_id    INTEGER NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,
+    item_id        INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    participant_id INTEGER NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+    version        INTEGER NOT NULL,
+    text           TEXT NOT NULL,
+    kind           TEXT,
+    record_json    TEXT,
+    created_at     REAL NOT NULL,
+    UNIQUE (participant_id, item_id, version)
+);
+CREATE INDEX submissions_by_workshop ON submissions (workshop_id, item_id);
+"""
+
+_V2 = """
+ALTER TABLE workshops ADD COLUMN revealed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workshops ADD COLUMN voting_open INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workshops ADD COLUMN names_hidden INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE workshops ADD COLUMN timer_ends_at REAL;
+ALTER TABLE workshops ADD COLUMN timer_seconds INTEGER;
+ALTER TABLE submissions ADD COLUMN favourite INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE submissions ADD COLUMN request_id TEXT;
+CREATE UNIQUE INDEX submissions_request ON submissions (participant_id, request_id)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX submissions_by_participant_time ON submissions (participant_id, created_at);
+CREATE TABLE votes (
+    workshop_id    INTEGER NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,
+    item_id        INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    voter_id       INTEGER NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+    author_id      INTEGER NOT NULL REFERENCES participants(id) ON DELETE CASCADE,
+    created_at     REAL NOT NULL,
+    PRIMARY KEY (voter_id, item_id)
+);
+CREATE INDEX votes_by_item ON votes (workshop_id, item_id);
+"""
+
+Migration = Callable[[sqlite3.Connection], None] | str
+
+#: Ordered steps: MIGRATIONS[0] builds version 1, MIGRATIONS[1] upgrades 1 -> 2, and so on.
+MIGRATIONS: list[Migration] = [_V1, _V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _apply(conn: sqlite3.Connection, step: Migration) -> None:
+    if callable(step):
+        step(conn)
+        return
+    # executescript() would COMMIT our open transaction; run the statements one by one instead.
+    for statement in _split_sql(step):
+        conn.execute(statement)
+
+
+def _split_sql(script: str) -> list[str]:
+    statements, current = [], []
+    for line in script.splitlines():
+        current.append(line)
+        candidate = "\n".join(current).strip()
+        if candidate and sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            current = []
+    rest = "\n".join(current).strip()
+    if rest:
+        statements.append(rest)
+    return statements
+
+
+# ----------------------------------------------------------------------------------------- store
+
+
+class Store:
+    """A workshop database at `path`, migrated to `target_version` (default: the latest)."""
+
+    def __init__(self, path: str | Path | None = None, *, target_version: int | None = None):
+        if path is None:
+            path = default_data_dir() / DB_FILENAME
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"{self.path.parent}: cannot create the data directory ({err})") from err
+        self._local = threading.local()
+        self.migrate(SCHEMA_VERSION if target_version is None else target_version)
+
+    # -- connections
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (created on first use; SQLite objects are not shareable)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                       isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                # FULL: a submission the participant saw acknowledged survives a crash and a
+                # power cut, not just a killed process. The cost is one fsync per write.
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as err:
+                raise StoreError(f"{self.path}: cannot open the workshop database ({err})") from err
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' connections close with their thread)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken with BEGIN IMMEDIATE so checks and inserts are atomic."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for reads that span several queries."""
+        conn = self.connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    # -- schema
+    def schema_version(self) -> int:
+        return int(self.connection().execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> int:
+        """Apply pending steps up to `target` in one transaction each; return the new version."""
+        if not 0 <= target <= SCHEMA_VERSION:
+            raise StoreError(f"unknown schema version {target} (this krcoach knows 0..{SCHEMA_VERSION})")
+        conn = self.connection()
+        while True:
+            with self.write():
+                current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if current > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: the workshop database has schema version {current}, newer "
+                        f"than this krcoach supports ({SCHEMA_VERSION}); upgrade krcoach"
+                    )
+                if current >= target:
+                    return current
+                _apply(conn, MIGRATIONS[current])
+                conn.execute(f"PRAGMA user_version = {current + 1}")
+
+    # -- small key/value settings that must outlive the process
+    def meta(self, key: str, default_factory: Callable[[], str] | None = None) -> str | None:
+        """Read a setting; when absent and `default_factory` is given, create it exactly once."""
+        conn = self.connection()
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is not None or default_factory is None:
+            return None if row is None else str(row["value"])
+        with self.write():
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                         (key, default_factory()))
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row["value"])
+
+    def secret(self, key: str) -> str:
+        """A random secret created on first use and kept in the database (e.g. the key for
+        browser-side state, so identities stored in a browser still decode after a restart)."""
+        value = self.meta(key, lambda: secrets.token_urlsafe(32))
+        assert value is not None
+        return value
+
+
+_stores: dict[Path, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(data_dir: str | Path | None = None) -> Store:
+    """The Store for `data_dir` (default: `default_data_dir()`), shared within the process.
+
+    Sharing only avoids re-running the migration check; the Store holds no workshop state.
+    """
+    path = Path(data_dir).expanduser() / DB_FILENAME if data_dir else default_data_dir() / DB_FILENAME
+    path = path.resolve()
+    with _stores_lock:
+        store = _stores.get(path)
+        if store is None:
+            store = _stores[path] = Store(path)
+        return store
