@@ -28,7 +28,8 @@ _CUR = r"[$€£¥₹]"
 NUMBER_RE = re.compile(
     rf"(?<![\w.\-/])(?P<cur>{_CUR}\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
     r"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B|b)(?![\w])|\s(?:thousand|million|billion)\b)?"
-    r"(?P<suffix>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|\+))?",
+    r"(?P<suffix>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|\+))?"
+    r"(?!(?:st|nd|rd|th)\b)",
 )
 _WORD_NUMBER_RE = re.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
                              re.I)
@@ -97,7 +98,7 @@ _PERIOD = (
     rf"year[- ]end|end\s+of\s+(?:the\s+)?(?:fiscal\s+)?(?:year|quarter|month|sprint|term|semester|"
     rf"cycle|season|programme|program|pilot|half|school year|Q[1-4]|H[12]|{_MONTHS}|\d{{4}})"
     rf"(?:\s+(?:Q[1-4]|H[12]|\d{{4}}))?|"
-    rf"{_MONTHS}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?)?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}(?:\s+\d{{4}})?|"
+    rf"{_MONTHS}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?(?!\d))?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}(?:\s+\d{{4}})?|"
     rf"\d{{4}}-\d{{2}}(?:-\d{{2}})?|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|(?:19|20)\d{{2}}|"
     rf"(?:this|next|the)\s+(?:quarter|year|month|half|cycle|sprint)|the\s+end\s+of\s+the\s+\w+)"
 )
@@ -116,13 +117,15 @@ DEADLINE_RE = re.compile(
 _VAL = (rf"(?:{_CUR}\s?)?(?:\d[\d,.]*\s?(?:k|K|M|bn|B|mm)?(?:\s?(?:%|x|pp|pts?|points?|ms|s|sec|"
         r"seconds|minutes|mins|hours|hrs|days|weeks|months|/\w+))?\+?|N0|N1|X{1,3}%?|Y%?|TBD|TBC|\?{1,3}"
         r"|\[[^\]]{0,80}\])")
+_MIN_CMP = (r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|minimum(?:\s+of)?|min\.?|no\s+less\s+than"
+            r"|mindestens|über|au\s+moins|plus\s+de|al\s+menos|más\s+de|pelo\s+menos|acima\s+de|almeno|oltre|minstens|boven)")
+_MAX_CMP = (r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within"
+            r"|unter|höchstens|moins\s+de|sous|por\s+debajo\s+de|menos\s+de|abaixo\s+de|sotto|onder|minder\s+dan)")
 FROM_TO_RE = re.compile(
-    rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?P<target>{_VAL})"
+    rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})"
     rf"|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})",
     re.I,
 )
-_MIN_CMP = r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|minimum(?:\s+of)?|min\.?|no\s+less\s+than)"
-_MAX_CMP = r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within)"
 CMP_RE = re.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
 _MAX_CMP_RE = re.compile(_MAX_CMP, re.I)
 TO_RE = re.compile(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
@@ -141,7 +144,8 @@ _LEAD_NOISE = re.compile(
 _WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w'’/-]*")
 _STOP_METRIC = re.compile(
     r"\s+(?:from|to|by|in|within|before|until|at|above|below|under|over|of\s+at\s+least|for|per\s+the|"
-    r"through|via|with|while|so\s+that|that|which|and|compared|versus|vs\.?|towards|across)\b|[,;:(]|$",
+    r"through|via|with|while|so\s+that|that|which|and|compared|versus|vs\.?|towards|across)\b"
+    r"|\s+(?:de|von|da|van|auf|à|a)\s+(?=[\d$€£¥\[]|N0|X\b|TBD)|[;:(]|,(?!\d)|$",
     re.I)
 _ARTICLES = re.compile(r"^(?:the|our|a|an|all|its|their|my|your|de|la|le|el|les|los|die|der|das)\s+", re.I)
 
@@ -183,6 +187,7 @@ class Anatomy:
     by_actor: bool = False  # "approved by the community"
     baseline_setup: bool = False  # "baseline satisfaction score is established"
     hiring_verb: bool = False
+    rollout: bool = False  # "roll out to 5% of traffic": exposure we control, not an effect
     own_share: bool = False
     injection: bool = False
     multi_goal: bool = False
@@ -276,10 +281,7 @@ def parse(kr: str) -> Anatomy:
 
     deliverable_spans = [(m.start(), m.end()) for m in lex.deliverables.finditer(text)]
     a.deliverables = [text[s:e].lower() for s, e in deliverable_spans]
-    # A result word inside a deliverable ("usage examples") is part of the deliverable.
-    a.results = [m.group(0).lower() for m in lex.results.finditer(text)
-                 if not any(s <= m.start() and m.end() <= e and (e - s) > (m.end() - m.start())
-                            for s, e in deliverable_spans)]
+    a.results = _result_hits(text, deliverable_spans)
     a.actors = hits(lex.actors)
     a.actor_actions = hits(lex.actor_actions) if a.actors else []
     a.completion = hits(lex.completion)
@@ -290,17 +292,25 @@ def parse(kr: str) -> Anatomy:
     a.research = hits(lex.research)
     a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
     a.change_verbs = _change_verbs(text)
-    a.hiring_verb = bool(lex.hiring_verbs.search(text)) and a.verb_class in ("activity", "reach", None)
+    a.hiring_verb = a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} or bool(
+        re.search(r"\b(?:hired|recruited|onboarded)\b", text, re.I)) or (
+        a.leading_verb == "add" and bool(a.actors or a.hiring))
     a.capability = bool(_CAPABILITY_RE.search(text))
     a.by_actor = bool(_BY_ACTOR_RE.search(text))
     a.baseline_setup = bool(_BASELINE_SETUP_RE.search(text))
+    lead_end = words_end_after_lead(text) if a.verb_class == "activity" else -1
     for m in _ACTOR_COUNT_RE.finditer(text):
-        if lex.actors.match(text, m.end()) and outside_deadline(m.start()):
-            end = lex.actors.match(text, m.end()).end()
-            a.actor_count = text[m.start():end].strip()
-            break
+        actor = lex.actors.match(text, m.end())
+        if not actor or not outside_deadline(m.start()) or m.start() <= lead_end:
+            continue
+        # "20 customer interviews": the people word only qualifies a deliverable.
+        if lex.deliverables.match(text[actor.end():].lstrip(), 0):
+            continue
+        a.actor_count = text[m.start():actor.end()].strip()
+        break
 
-    # Baseline and target.
+    # Baseline and target ("(currently 12)" and "(from 35%)" are baselines given on the side).
+    side = _SIDE_BASELINE_RE.search(text)
     ft = FROM_TO_RE.search(text)
     if ft:
         a.baseline = (ft.group("base") or ft.group("base2")).strip()
@@ -325,6 +335,8 @@ def parse(kr: str) -> Anatomy:
                     a.target = number_matches[0].group(0).strip()
                 elif a.placeholders:
                     a.target = a.placeholders[0]
+    if side and a.baseline is None:
+        a.baseline = side.group("val").strip()
     a.unit = _unit_of(a.target) or _unit_of(a.baseline)
 
     # Direction.
@@ -357,6 +369,17 @@ def parse(kr: str) -> Anatomy:
         a.own_share = True
     if re.search(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b", lower):
         a.own_share = True
+    for d in lex.deliverables.finditer(text):
+        tail = lower[d.end(): d.end() + 80]
+        if re.match(r"\s+(?:\w+\s+){0,1}(?:for|on|across|in)\s+(?:\d+\s?%|all|every|each)\b", tail) and (
+                lex.completion.search(tail[:30]) or lex.completion.search(lower[max(0, d.start() - 30):d.start()])
+                or re.match(r"\s+(?:\w+ed)\b", tail)):
+            a.own_share = True
+    if re.search(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?(?:[\w-]+ ){0,3}", lower):
+        m = re.search(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?((?:[\w-]+ ){0,3}[\w-]+)", lower)
+        if m and lex.deliverables.search(m.group(1)):
+            a.own_share = True
+    a.rollout = bool(_ROLLOUT_RE.search(text))
 
     a.multi_goal = _is_multi_goal(text, a)
     return a
@@ -364,6 +387,10 @@ def parse(kr: str) -> Anatomy:
 
 def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbers: list[re.Match[str]]) -> str | None:
     lex = lexicon()
+    # Side remarks in parentheses are not part of the metric's name.
+    text = re.sub(r"\s*\([^)]*\)", "", text)
+    numbers = list(NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text)))
+    word_numbers = list(_WORD_NUMBER_RE.finditer(text))
     lower = text.lower()
     ft = FROM_TO_RE.search(text)
     words = list(_WORD_RE.finditer(text))
@@ -413,15 +440,51 @@ _CAPABILITY_RE = re.compile(
     r"patients?|citizens?|students?)\s+(?:can|could|are able to|will be able to|should be able to|may)\s+\w+", re.I)
 _BY_ACTOR_RE = re.compile(
     r"\bby\s+(?:the\s+|our\s+|external\s+|outside\s+)?(?:community|users|customers|members|clients|"
-    r"partners|developers|contributors|citizens|the public|visitors|readers|voters|peers|stakeholders)\b", re.I)
+    r"partners|developers|contributors|citizens|the public|visitors|readers|voters|peers|stakeholders|non-[\w-]+)\b"
+    r"|\b(?:used|adopted|chosen|downloaded|viewed|installed|cited|recommended|rated|preferred|answered|starred)\s+by\b"
+    r"|\bcommunity[- ](?:built|contributed|made|led|driven|submitted|run|written)\b", re.I)
 _BASELINE_SETUP_RE = re.compile(
     r"\bbaseline\b[^.]{0,60}\b(?:establish|defin|set|measur|captur|agree)\w*"
     r"|\b(?:establish|defin|set|measur|captur|agree)\w*\s+(?:a\s+|the\s+)?baseline", re.I)
 _ACTOR_COUNT_RE = re.compile(
-    r"(?:(?:at\s+least|more\s+than|over|>=?|≥|min\.?)\s*)?(?<![\w.])\d[\d,.]*\s?(?:k|K)?\+?\s+"
-    r"(?:(?:new|active|unique|paying|paid|returning|recurring|monthly|weekly|daily|external|individual|"
-    r"non-[\w-]+|core|regular|engaged|qualified|happy|satisfied|more|additional|distinct|independent|"
-    r"first-time|repeat|[A-Z][\w-]+)\s+){0,3}", )
+    r"(?:(?:at\s+least|more\s+than|over|>=?|≥|min\.?)\s*)?(?<![\w.])\d[\d,.]*\s?(?:k|K)?\+?\s?(?:%\s+of\s+)?"
+    r"(?:(?:the|our|all)\s+)?(?:[\w-]+\s+){0,2}?", )
+
+
+_SIDE_BASELINE_RE = re.compile(rf"\((?:currently|today|now|baseline|from|was)\s*:?\s*(?P<val>{_VAL})\s*\)", re.I)
+_ROLLOUT_RE = re.compile(
+    r"\b(?:roll(?:ed)?[- ]?out|launch(?:ed)?|release[d]?|ship(?:ped)?|enable[d]?|expose[d]?|ramp(?:ed)?(?: up)?)\b"
+    r"[^.;]{0,60}\bto\s+\d+\s?%\s+of\s+(?:\w+\s+){0,2}(?:traffic|users|customers|accounts|tenants|requests|fleet)",
+    re.I)
+_METRIC_HEAD_RE = re.compile(
+    r"\b[\w-]+[\s-](?:rate|ratio|score|index|time|times|variance|frequency|latency|duration|level|nps|csat)\b"
+    r"|\btime[- ]to[- ][\w-]+|\b(?:average|median|mean|p\d\d)\s+[\w-]+", re.I)
+_MODIFIER_NEXT = re.compile(r"\s+(?:staff|team|teams|reps?|org|department|leaders?|managers?|people|training|"
+                            r"enablement|playbooks?|deck|collateral|kickoff|process)\b", re.I)
+
+
+def words_end_after_lead(text: str) -> int:
+    """End offset of the first three words: a count right after an activity verb is its object."""
+    m = re.match(r"\s*(?:\S+\s+){0,2}\S+", text)
+    return m.end() if m else -1
+
+
+def _result_hits(text: str, deliverable_spans: list[tuple[int, int]]) -> list[str]:
+    lex = lexicon()
+    found: list[str] = []
+    for m in list(lex.results.finditer(text)) + list(_METRIC_HEAD_RE.finditer(text)):
+        # A result word inside a deliverable ("usage examples") is part of the deliverable, and one
+        # that only qualifies the team ("sales staff") is not a result.
+        if any(s <= m.start() and m.end() <= e and (e - s) > (m.end() - m.start()) for s, e in deliverable_spans):
+            continue
+        if m.group(0).lower().endswith((" of", " to", " from", "-to")):
+            pass
+        elif _MODIFIER_NEXT.match(text, m.end()) or (lex.deliverables.match(text[m.end():].lstrip())
+                                                     and not text[m.end():].lstrip().lower().startswith("per")):
+            continue
+        found.append(m.group(0).lower())
+    found += [m.group(0).lower() for m in lex.results_foreign.finditer(text)]
+    return found
 
 
 def _change_verbs(text: str) -> list[str]:
@@ -435,8 +498,8 @@ def _change_verbs(text: str) -> list[str]:
             continue
         nxt = text[w.end(): w.end() + 12].lower()
         prev = words[i - 1].group(0).lower() if i else ""
-        if i < 3 or re.match(r"\s+(?:by|to|from|the|our|a|\d)", nxt) or re.fullmatch(_BE, prev) or \
-                prev in ("to", "and", "will", "must", "should"):
+        if i < 3 or i == len(words) - 1 or re.match(r"\s+(?:by|to|from|the|our|a|\d)", nxt) or \
+                re.fullmatch(_BE, prev) or prev in ("to", "and", "will", "must", "should"):
             found.append(word)
     found += [m.group(0).lower() for m in lex.change_phrases.finditer(text)]
     return found

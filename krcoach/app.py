@@ -279,10 +279,12 @@ def render_summary(review: OKRReview, *, pending: int = 0) -> str:
     share = round(100 * s["outcomes"] / s["krs"]) if s["krs"] else 0
     bar = (f'<div class="kc-bar" role="img" aria-label="{share}% of key results are outcomes">'
            f'<span style="width:{share}%"></span></div>')
-    status = (f'<p class="kc-pending">Reviewing… {pending} objective(s) to go.</p>'
-              if pending else "")
+    status = (f'<p class="kc-pending" role="status">Reviewing… {pending} more objective'
+              f'{"s" if pending > 1 else ""} to go.</p>' if pending else "")
+    by = (f'<p class="kc-by">{share}% outcomes · reviewed by the <b>'
+          f'{esc(engine_label(review.engine, review.model))}</b> engine</p>')
     return (f'<section class="kc-summary" aria-label="Summary">'
-            f'<div class="kc-tiles">{body}</div>{bar}{status}</section>')
+            f'<div class="kc-tiles">{body}</div>{bar}{by}{status}</section>')
 
 
 def _render_finding(f: Finding) -> str:
@@ -310,7 +312,7 @@ def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
         f'data-status="{esc(kr.status)}">',
         f'<div class="kc-card-head"><span class="kc-badge kc-{kind}">{kind.capitalize()}</span>'
         f'<span class="kc-krid">KR {esc(kr.id)}</span>{owner}</div>',
-        f'<p class="kc-kr">{esc(kr.kr)}</p>',
+        f'<p class="kc-kr">{highlight_placeholders(kr.kr)}</p>',
         f'<p class="kc-why"><b>Why:</b> {esc(kr.why)}</p>',
     ]
     if kr.status != "ok":
@@ -320,34 +322,43 @@ def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
                      f'engine’s review.{esc(reason)}</p>')
     if kr.issues:
         items = "".join(
-            f'<li data-code="{esc(i.code)}" title="{esc(ISSUE_CODES.get(i.code, ""))}">'
-            f'<span class="kc-tag">{esc(issue_label(i.code))}</span>'
+            f'<li data-code="{esc(i.code)}"><span class="kc-tag" '
+            f'title="{esc(ISSUE_CODES.get(i.code, ""))}">{esc(issue_label(i.code))}</span>'
             f'<span class="kc-imsg">{esc(i.message or ISSUE_CODES.get(i.code, ""))}</span></li>'
             for i in kr.issues)
         parts.append(f'<ul class="kc-issues" aria-label="Issues">{items}</ul>')
     elif kind == "outcome":
         parts.append('<p class="kc-ok">✓ Outcome-shaped, nothing to fix.</p>')
-    for n, rw in enumerate(kr.rewrites):
-        assumptions = "".join(f"<li>{esc(a)}</li>" for a in rw.assumptions)
-        assumptions = (f'<p class="kc-as-label">Assumptions</p>'
-                       f'<ul class="kc-assumptions">{assumptions}</ul>' if assumptions else "")
-        button = (f'<button type="button" class="kc-apply" data-kr="{esc(kr.id)}" '
-                  f'data-idx="{n}">Use this rewrite</button>' if can_apply else "")
-        label = "Suggested rewrite" + (f" {n + 1}" if len(kr.rewrites) > 1 else "")
-        parts.append(f'<div class="kc-rewrite"><div class="kc-rw-label">{label}</div>'
-                     f'<p class="kc-rw-text">{highlight_placeholders(rw.text)}</p>'
-                     f'{assumptions}{button}</div>')
+    rewrites = [_render_rewrite(kr, n, can_apply) for n in range(len(kr.rewrites))]
+    parts.extend(rewrites[:1])
+    if len(rewrites) > 1:
+        more = len(rewrites) - 1
+        parts.append(f'<details class="kc-more"><summary>{more} more rewrite'
+                     f'{"s" if more > 1 else ""}</summary>{"".join(rewrites[1:])}</details>')
     parts.append("</article>")
     return "".join(parts)
+
+
+def _render_rewrite(kr: KRReview, n: int, can_apply: bool) -> str:
+    rw = kr.rewrites[n]
+    assumptions = "".join(f"<li>{esc(a)}</li>" for a in rw.assumptions)
+    assumptions = (f'<p class="kc-as-label">Assumptions</p>'
+                   f'<ul class="kc-assumptions">{assumptions}</ul>' if assumptions else "")
+    button = (f'<button type="button" class="kc-apply" data-kr="{esc(kr.id)}" '
+              f'data-idx="{n}">Use this rewrite</button>' if can_apply else "")
+    label = "Suggested rewrite" + (f" {n + 1}" if len(kr.rewrites) > 1 else "")
+    return (f'<div class="kc-rewrite"><div class="kc-rw-label">{label}</div>'
+            f'<p class="kc-rw-text">{highlight_placeholders(rw.text)}</p>{assumptions}{button}</div>')
 
 
 def render_objective(obj: ObjectiveReview) -> str:
     title = esc(obj.objective) if obj.objective else "Key results without an objective"
     outcomes = sum(k.kind == "outcome" for k in obj.krs)
     cards = "".join(render_kr(k) for k in obj.krs)
-    return (f'<section class="kc-objective"><h3 class="kc-obj-title"><span class="kc-obj-label">'
-            f'Objective</span>{title}<span class="kc-obj-count">{outcomes}/{len(obj.krs)} '
-            f'outcomes</span></h3><div class="kc-cards">{cards}</div></section>')
+    return (f'<section class="kc-objective"><div class="kc-obj-head"><span class="kc-obj-label">'
+            f'Objective</span><span class="kc-obj-count">{outcomes} of {len(obj.krs)} key results '
+            f'are outcomes</span></div><h3 class="kc-obj-title">{title}</h3>'
+            f'<div class="kc-cards">{cards}</div></section>')
 
 
 def render_review(review: OKRReview) -> str:
@@ -510,7 +521,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
         outputs = [results, reviewed, download_box, *downloads]
         common = dict(concurrency_limit=limit, concurrency_id=group, api_visibility="private")
         review_btn.click(review_page, inputs=draft, outputs=outputs, show_progress="minimal",
-                         trigger_mode="always_last", **common)
+                         trigger_mode="always_last", scroll_to_output=True, **common)
         if live:
             draft.input(None, inputs=draft, outputs=None, js=_LIVE_JS, api_visibility="private",
                         queue=False)

@@ -37,9 +37,12 @@ def _inflections(verb: str) -> set[str]:
     return forms
 
 
-def _alternation(phrases: list[str]) -> re.Pattern[str]:
+def _alternation(phrases: list[str], *, whole_words: bool = True) -> re.Pattern[str]:
     ordered = sorted({p for p in phrases if p}, key=len, reverse=True)
     body = "|".join(re.escape(p) for p in ordered)
+    if not whole_words:
+        # Other languages build compounds ("Mittelstandskunden"): match inside words too.
+        return re.compile(rf"(?:{body})", re.I)
     return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.I)
 
 
@@ -69,7 +72,8 @@ class Lexicon:
             "verringern", "ridurre", "diminuire", "verlagen", "verminderen", "bring down"}
         self.change_phrases = _alternation([v for v in groups["change"] if " " in v])
         self.deliverables = _alternation(data["deliverables"])
-        self.results = _alternation(data["result_terms"] + data["result_terms_other_languages"])
+        self.results = _alternation(data["result_terms"])
+        self.results_foreign = _alternation(data["result_terms_other_languages"], whole_words=False)
         self.actors = _alternation(data["actors"])
         self.actor_actions = _alternation(
             sorted({f for v in data["actor_actions"] for f in _inflections(v)}))

@@ -673,10 +673,13 @@ class LLMEngine:
         if status == 429:
             return _Failure("rate limited (HTTP 429)", retry=True, counts=False,
                             retry_after=_retry_after(getattr(exc, "response", None) and exc.response.headers))
-        hint = ""
-        if re.search(r"response_format|json_schema|tool|function", detail, re.I):
-            hint = f"; the server may not support KRCOACH_LLM_MODE={self.mode}, try one of {', '.join(MODES)}"
-        reason = f"HTTP {status} from {self.base_url}" + (f": {detail}" if detail else "") + hint
+        if re.search(r"response_format|json_schema|json_object|\btools?\b|tool_choice", detail, re.I):
+            # The server rejects the structured-output shape itself: retrying cannot help, and
+            # every objective will fail alike, so it counts towards the breaker.
+            others = ", ".join(m for m in MODES if m != self.mode)
+            return _Failure(f"HTTP {status}: the server rejected KRCOACH_LLM_MODE={self.mode} (try {others})"
+                            f": {detail}", retry=False)
+        reason = f"HTTP {status} from {self.base_url}" + (f": {detail}" if detail else "")
         if status >= 500 or status in (408, 409, 425):
             retry_after = _retry_after(exc.response.headers) if status == 503 else None
             return _Failure(reason, retry=True, retry_after=retry_after)

@@ -18,6 +18,7 @@ from .anatomy import (
     TARGET_PLACEHOLDER,
     Anatomy,
     clean_kr,
+    invented_numbers,
     parse,
     render_rewrite,
     split_goals,
@@ -36,7 +37,11 @@ _STRONG_MILESTONES = re.compile(
     re.I)
 _OUTCOME_CLAUSE = re.compile(
     r"\b(?:w/?|with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
-    r"generating|driving|bringing|reaching|gets?|get|has|have|influenc\w*|convert\w*|include|includes)\b", re.I)
+    r"generating|driving|bringing|reaching|averaging|gets?|get|has|have|influenc\w*|convert\w*|include|includes)\b|[,;]", re.I)
+
+
+_COMPARATIVE = re.compile(r"\b(?:more|less|fewer|better|worse|easier|faster|quicker|cheaper|higher|lower|up|down)\b|[↑↓]",
+                         re.I)
 
 
 @dataclass
@@ -61,13 +66,16 @@ def _metric_is_deliverable(a: Anatomy) -> bool:
 def _external_result(a: Anatomy) -> bool:
     """An outside result attached to a task: "6 blog posts with 3,000+ reads", "talk that influences 50 devs"."""
     lex = lexicon()
-    m = _OUTCOME_CLAUSE.search(a.text)
-    if not m or m.start() == 0:
-        return False
-    tail = a.text[m.start():]
-    has_number = bool(re.search(r"\d|\b(?:N0|X|TBD)\b", tail))
-    return has_number and bool(lex.results.search(tail) or lex.actors.search(tail)
-                               or lex.satisfaction.search(tail))
+    for m in _OUTCOME_CLAUSE.finditer(a.text):
+        if m.start() == 0:
+            continue
+        tail = a.text[m.start():]
+        if not re.search(r"\d|\b(?:N0|X|TBD)\b", tail):
+            continue
+        if lex.results.search(tail) or lex.actors.search(tail) or lex.satisfaction.search(tail) or \
+                re.search(r"\d\s?%", tail):
+            return True
+    return False
 
 
 def classify(a: Anatomy) -> Verdict:
@@ -126,7 +134,7 @@ def classify(a: Anatomy) -> Verdict:
     if re.search(r"\bactive\s+[a-z]", a.text, re.I) and not a.hiring_verb:
         inn += 1.5
     if a.change_verbs:
-        if deliverable_metric:
+        if deliverable_metric and a.direction != "decrease":
             out += 1
         else:
             inn += 2
@@ -138,7 +146,16 @@ def classify(a: Anatomy) -> Verdict:
         inn += 2
         reasons.append("measures how people feel or rate")
     if a.verb_class == "maintain" and (a.comparator or a.numbers):
+        inn += 2
+    shaped = a.is_from_to or (a.comparator not in (None, "by")) or bool(re.search(r":\s*\S*\d", a.text))
+    if shaped and a.verb_class != "activity" and not deliverable_metric and not a.own_share:
+        inn += 1.5
+        reasons.append("states a level to reach")
+    if _COMPARATIVE.search(a.text) and a.verb_class != "activity":
         inn += 1
+    if a.rollout:
+        out += 2.5
+        reasons.append("controls exposure (a rollout), not an effect")
     external = _external_result(a)
     if external:
         inn += 3
@@ -286,6 +303,10 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
         baseline = target
         assumptions.append("A level to hold: the baseline is the level the draft promises to keep.")
     text = render_rewrite(_capital(metric), baseline, target, deadline)
+    if invented_numbers(text, a.text):
+        # The metric picked up a fragment of a number; name the metric by its result word instead.
+        metric = next((r for r in a.results if not re.search(r"\d", r)), "[metric: name what you will count]")
+        text = render_rewrite(_capital(metric), baseline, target, deadline)
     return Rewrite(text=text, metric=_capital(metric), baseline=baseline, target=target, deadline=deadline,
                    assumptions=assumptions)
 
