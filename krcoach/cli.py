@@ -63,6 +63,11 @@ def _errors() -> Iterator[None]:
         yield
     except (InputError, EngineConfigError, UsageFailure) as exc:
         _fail(str(exc), 2)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except KeyboardInterrupt:
         sys.stderr.write("krcoach: interrupted; finished records were kept\n")
         raise typer.Exit(130) from None

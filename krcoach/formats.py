@@ -293,7 +293,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         if m := _KR_PREFIX.match(line):
             add_kr(m.group(1), n)
         elif (m := _HEADING.match(line)) or (m := _OBJ_LINE.match(line)):
-            title = _clean_title(m.group(1))
+            inner = _OBJ_LINE.match(m.group(1))
+            title = _clean_title(inner.group(1) if inner else m.group(1))
             if title and len(title) > MAX_KR_CHARS:
                 raise InputError(source, f"line {n}", f"objective is {len(title):,} characters; "
                                  f"the limit is {MAX_KR_CHARS:,}")
@@ -306,7 +307,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             objectives.append(current)
         else:
             add_kr(line, n)
-    return OKRSet(objectives=[o for o in objectives if o.krs or o.title])
+    # A heading with no key results under it is a document or section title, not an objective.
+    return OKRSet(objectives=[o for o in objectives if o.krs])
 
 
 def improved_draft(okrs: OKRSet, replacements: dict[str, str]) -> str:
@@ -427,7 +429,7 @@ class MarkdownWriter(Writer):
 def _md_text(text: str) -> str:
     """Escape what Markdown or HTML would interpret, so KR text stays text."""
     text = text.replace("\\", "\\\\").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([`*_\[\]#|])", r"\\\1", text)
+    return re.sub(r"([`*_#|])", r"\\\1", text)
 
 
 class TableWriter(Writer):
@@ -447,7 +449,7 @@ class TableWriter(Writer):
         table.add_column("id", no_wrap=True)
         table.add_column("key result", ratio=3)
         table.add_column("kind", no_wrap=True)
-        table.add_column("issues", ratio=2)
+        table.add_column("issues", ratio=2, overflow="fold")
         table.add_column("suggested rewrite", ratio=4)
         for kr in review.krs:
             kind = "[green]outcome[/]" if kr.kind == "outcome" else "[yellow]output[/]"

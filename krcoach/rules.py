@@ -33,7 +33,7 @@ _STRONG_MILESTONES = re.compile(
     r"\b(?:certif\w*|soc\s?2|iso\s?\d+|hipaa|gdpr|pci|fedramp|accredit\w*|audit|compliance|compliant|"
     r"go[- ]live|general availability|approv\w*|sign[- ]off|signed off|licen[cs]\w*|funding round|"
     r"series [abc]|regulatory|clearance|ce mark|wcag|cutover|decommission\w*|v?\d+\.0\b|beta|alpha|"
-    r"launch(?:ed)?|released?|go live|milestone)\b",
+    r"go live|milestone|deadline met)\b",
     re.I)
 _OUTCOME_CLAUSE = re.compile(
     r"\b(?:w/?|with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
@@ -177,7 +177,9 @@ def _shorten(text: str, limit: int = 80) -> str:
 def _subject(a: Anatomy) -> str:
     """What the work is about: the words after the leading verb, or the KR itself."""
     words = a.text.split()
-    if a.verb_class == "activity" and len(words) > 1:
+    activity_lead = a.verb_class == "activity" or (
+        a.leading_verb is not None and a.leading_verb in lexicon().data["activity_verbs"])
+    if activity_lead and len(words) > 1:
         rest = " ".join(words[1:])
         m = re.search(r"\s(?:by|in|within|before|until|for|so that|to (?:increase|improve|reduce|drive))\b|[,;(]",
                       " " + rest)
@@ -275,7 +277,10 @@ def _deadline_text(a: Anatomy) -> str | None:
 
 
 def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:] if text else text
+    first = text.split(" ", 1)[0]
+    if not text or any(c.isdigit() or c.isupper() for c in first[1:]):
+        return text  # "p95 latency", "eNPS", "iOS crashes" keep their spelling
+    return text[:1].upper() + text[1:]
 
 
 def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
