@@ -114,8 +114,8 @@ DEADLINE_RE = re.compile(
 
 # ------------------------------------------------------------------------------------ shapes
 
-_VAL = (rf"(?:{_CUR}\s?)?(?:\d[\d,.]*\s?(?:k|K|M|bn|B|mm)?(?:\s?(?:%|x|pp|pts?|points?|ms|s|sec|"
-        r"seconds|minutes|mins|hours|hrs|days|weeks|months|/\w+))?\+?|N0|N1|X{1,3}%?|Y%?|TBD|TBC|\?{1,3}"
+_VAL = (rf"(?:{_CUR}\s?)?(?:\d(?:[\d,.]*\d)?(?:\s?(?:k|m|bn|b|mm)\b)?(?:\s?(?:%|(?:x|pp|pts?|points?|ms|s|sec|"
+        r"seconds|minutes|mins|min|hours|hrs|h|days|weeks|months)\b|/\w+))?\+?|N0|N1|X{1,3}%?|Y%?|TBD|TBC|\?{1,3}"
         r"|\[[^\]]{0,80}\])")
 _MIN_CMP = (r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|minimum(?:\s+of)?|min\.?|no\s+less\s+than"
             r"|mindestens|über|au\s+moins|plus\s+de|al\s+menos|más\s+de|pelo\s+menos|acima\s+de|almeno|oltre|minstens|boven)")
@@ -293,15 +293,24 @@ def parse(kr: str) -> Anatomy:
     a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
     a.change_verbs = _change_verbs(text)
     a.hiring_verb = a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} or bool(
-        re.search(r"\b(?:hired|recruited|onboarded)\b", text, re.I)) or (
+        re.search(r"\b(?:hired|recruited|onboarded)\b|\b(?:hire|recruit|onboard)\s+\d", text, re.I)) or (
         a.leading_verb == "add" and bool(a.actors or a.hiring))
     a.capability = bool(_CAPABILITY_RE.search(text))
     a.by_actor = bool(_BY_ACTOR_RE.search(text))
     a.baseline_setup = bool(_BASELINE_SETUP_RE.search(text))
     lead_end = words_end_after_lead(text) if a.verb_class == "activity" else -1
     for m in _ACTOR_COUNT_RE.finditer(text):
-        actor = lex.actors.match(text, m.end())
-        if not actor or not outside_deadline(m.start()) or m.start() <= lead_end:
+        if not outside_deadline(m.start()) or m.start() <= lead_end or \
+                re.search(r"\b(?:for|to|across|of|with|among|from|on|in)\s*$", text[: m.start()], re.I):
+            continue  # the people are the object of our work ("calls to 100% of patients")
+        pos, actor = m.end(), None
+        for _ in range(3):  # up to two qualifiers: "500+ new paying developers"
+            actor = lex.actors.match(text, pos)
+            step = re.compile(r"[\w-]+\s+").match(text, pos)
+            if actor or not step:
+                break
+            pos = step.end()
+        if not actor:
             continue
         # "20 customer interviews": the people word only qualifies a deliverable.
         if lex.deliverables.match(text[actor.end():].lstrip(), 0):
@@ -448,7 +457,7 @@ _BASELINE_SETUP_RE = re.compile(
     r"|\b(?:establish|defin|set|measur|captur|agree)\w*\s+(?:a\s+|the\s+)?baseline", re.I)
 _ACTOR_COUNT_RE = re.compile(
     r"(?:(?:at\s+least|more\s+than|over|>=?|≥|min\.?)\s*)?(?<![\w.])\d[\d,.]*\s?(?:k|K)?\+?\s?(?:%\s+of\s+)?"
-    r"(?:(?:the|our|all)\s+)?(?:[\w-]+\s+){0,2}?", )
+    r"(?:(?:the|our|all)\s+)?")
 
 
 _SIDE_BASELINE_RE = re.compile(rf"\((?:currently|today|now|baseline|from|was)\s*:?\s*(?P<val>{_VAL})\s*\)", re.I)

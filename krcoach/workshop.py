@@ -652,7 +652,6 @@ def _check_can_submit(conn: sqlite3.Connection, ws: sqlite3.Row, me: sqlite3.Row
 
 def _submitted(row: sqlite3.Row, item: sqlite3.Row, *, duplicate: bool) -> dict[str, Any]:
     view = _submission_view(row)
-    record = json.loads(row["record_json"]) if row["record_json"] else None
     return {
         "submission_id": row["id"],
         "kr_number": item["position"],
@@ -662,7 +661,6 @@ def _submitted(row: sqlite3.Row, item: sqlite3.Row, *, duplicate: bool) -> dict[
         "why": view["why"],
         "issues": view["issues"],
         "rewrites": view["rewrites"],
-        "record": record,
         "duplicate": duplicate,
     }
 

@@ -65,6 +65,16 @@ tick();
 setInterval(tick, 1000);
 """
 
+# Buttons rendered inside HTML (vote, favourite) report their data attributes as a click event.
+_ACTION_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-ws-action]');
+  if (!button || !element.contains(button)) return;
+  button.disabled = true;
+  trigger('click', {action: button.dataset.wsAction, id: Number(button.dataset.id)});
+});
+"""
+
 # After the facilitator link is opened, drop the secret from the address bar (the page is often
 # projected); the key stays in this browser's localStorage.
 _STRIP_KEY_JS = """
@@ -266,23 +276,19 @@ def render_room(entry: dict[str, Any], voting: bool) -> str:
         if s["my_vote"]:
             marks.append("your vote")
         who = "you" if s["mine"] else s["author"]
+        button = ""
+        if voting and not s["mine"]:
+            label = "✓ Your vote" if s["my_vote"] else "Vote"
+            button = (f'<button class="ws-vote-btn{" ws-voted" if s["my_vote"] else ""}" '
+                      f'data-ws-action="vote" data-id="{int(s["id"])}">{label}</button>')
         items.append(
             f'<li class="{"ws-mine" if s["mine"] else ""}">'
             f'<div class="ws-who">#{s["id"]} · {e(who)} · {_badge(s["kind"])}'
             f'{" · " + e(" · ".join(marks)) if marks else ""}</div>'
-            f'<div class="ws-sub-text">{e(s["text"])}</div></li>')
-    return (f'<div class="ws-room"><h4>The room\'s rewrites ({len(room)})</h4>'
+            f'<div class="ws-room-row"><div class="ws-sub-text">{e(s["text"])}</div>{button}</div></li>')
+    hint = " Tap Vote on the one you find strongest." if voting else ""
+    return (f'<div class="ws-room"><h4>The room\'s rewrites ({len(room)}).{hint}</h4>'
             f'<ol>{"".join(items)}</ol></div>')
-
-
-def vote_choices(entry: dict[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for s in entry.get("room") or []:
-        if s["mine"]:
-            continue
-        text = s["text"] if len(s["text"]) <= 70 else s["text"][:67] + "…"
-        out.append((f'#{s["id"]} {text}', str(s["id"])))
-    return out
 
 
 def render_share(code: str, link: str) -> str:
@@ -327,7 +333,10 @@ def render_board(view: dict[str, Any]) -> str:
             issues = ", ".join(_words(i["code"]) for i in s["issues"]) or "–"
             rows.append(
                 f'<tr class="{"ws-fav" if s["favourite"] else ""}">'
-                f'<td class="ws-num">#{s["id"]}{" ★" if s["favourite"] else ""}</td>'
+                f'<td class="ws-num">#{s["id"]}<br><button class="ws-fav-btn" data-ws-action='
+                f'"{"unfav" if s["favourite"] else "fav"}" data-id="{int(s["id"])}" title='
+                f'"{"Unpick" if s["favourite"] else "Pick as a favourite"}">'
+                f'{"★" if s["favourite"] else "☆"}</button></td>'
                 f'<td><div class="ws-sub-text">{e(s["text"])}</div>'
                 f'<div class="ws-who">{e(s["author"])}'
                 f'{" · v" + str(s["versions"]) if s["versions"] > 1 else ""}</div></td>'
@@ -416,36 +425,24 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
                 btn = gr.Button("Get feedback", variant="primary", size="md",
                                 elem_id=f"ws-submit-{i + 1}")
                 feedback = gr.HTML("", elem_id=f"ws-feedback-{i + 1}")
-                room = gr.HTML("", elem_id=f"ws-roomlist-{i + 1}")
-                with gr.Row(visible=False, elem_id=f"ws-vote-row-{i + 1}") as vote_row:
-                    choice = gr.Dropdown(label="Your vote for the best rewrite", choices=[],
-                                         elem_id=f"ws-vote-choice-{i + 1}", scale=3)
-                    vote_btn = gr.Button("Vote", elem_id=f"ws-vote-{i + 1}", scale=1)
-            slots.append(dict(group=grp, kr=kr, text=text, btn=btn, feedback=feedback, room=room,
-                              vote_row=vote_row, choice=choice, vote_btn=vote_btn))
+                room = gr.HTML("", elem_id=f"ws-roomlist-{i + 1}", js_on_load=_ACTION_JS)
+            slots.append(dict(group=grp, kr=kr, text=text, btn=btn, feedback=feedback, room=room))
         leave_btn = gr.Button("Leave this workshop on this device", size="sm", variant="secondary",
                               elem_id="ws-leave")
     poll = gr.Timer(PARTICIPANT_POLL_S, active=False)
 
     slot_outputs = [c for s in slots for c in (s["group"], s["kr"], s["text"], s["feedback"])]
-    live_outputs = [c for s in slots for c in (s["btn"], s["room"], s["vote_row"], s["choice"])]
+    live_outputs = [c for s in slots for c in (s["btn"], s["room"])]
     screen = [join_box, room_box, code_in, join_msg, status, poll, seen, *slot_outputs, *live_outputs]
 
-    def live_updates(state: dict[str, Any], votes_in: list[Any]) -> list[Any]:
+    def live_updates(state: dict[str, Any]) -> list[Any]:
         out = []
         for i in range(n):
             if i < len(state["items"]):
-                entry = state["items"][i]
-                choices = vote_choices(entry) if state["voting_open"] else []
-                mine = next((c[1] for c in choices for r in entry["room"]
-                             if r["my_vote"] and str(r["id"]) == c[1]), None)
-                keep = votes_in[i] if votes_in[i] in {c[1] for c in choices} else None
                 out += [gr.Button(interactive=state["round_open"]),
-                        render_room(entry, state["voting_open"]),
-                        gr.Row(visible=bool(choices)),
-                        gr.Dropdown(choices=choices, value=mine or keep)]
+                        render_room(state["items"][i], state["voting_open"])]
             else:
-                out += [gr.skip()] * 4
+                out += [gr.skip()] * 2
         return out
 
     def show_room(state: dict[str, Any], ident_out: Any) -> list[Any]:
@@ -460,7 +457,7 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
                 slot_vals += [gr.Group(visible=False), "", "", ""]
         return [gr.Column(visible=False), gr.Column(visible=True), state["code"], "",
                 render_status(state), gr.Timer(active=True), _fingerprint(_stable(state)),
-                *slot_vals, *live_updates(state, [None] * n), ident_out]
+                *slot_vals, *live_updates(state), ident_out]
 
     def show_join(code: str | None, message: str, ident_out: Any) -> list[Any]:
         slot_vals = [gr.skip()] * len(slot_outputs)
@@ -502,7 +499,7 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         new_ident = _ident_with(ident, code, None) if code else {}
         return show_join(code, "", new_ident)
 
-    def on_poll(ident: Any, last: str, *votes_in: Any) -> list[Any]:
+    def on_poll(ident: Any, last: str) -> list[Any]:
         code = ident.get("last") if isinstance(ident, dict) else None
         token = _ident_token(ident, code)
         skip = [gr.skip()] * (2 + len(live_outputs))
@@ -515,7 +512,7 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         mark = _fingerprint(_stable(state))
         if mark == last:
             return skip
-        return [render_status(state), mark, *live_updates(state, list(votes_in))]
+        return [render_status(state), mark, *live_updates(state)]
 
     def make_submit(i: int):
         def on_submit(ident: Any, text: str) -> Any:
@@ -532,17 +529,20 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         return on_submit
 
     def make_vote(i: int):
-        def on_vote(ident: Any, choice: Any) -> Any:
+        def on_vote(ident: Any, evt: gr.EventData) -> Any:
             code = ident.get("last") if isinstance(ident, dict) else None
             token = _ident_token(ident, code)
-            if not choice:
-                return gr.skip()
+            data = evt._data or {}
             try:
-                ws.vote(backend.store, code, token, choice)
+                if data.get("action") == "vote":
+                    ws.vote(backend.store, code, token, data.get("id"))
                 state = ws.participant_state(backend.store, code, token)
             except ws.WorkshopError as err:
                 gr.Warning(err.message)
-                return gr.skip()
+                try:
+                    state = ws.participant_state(backend.store, code, token)
+                except ws.WorkshopError:
+                    return gr.skip()
             return render_room(state["items"][i], state["voting_open"])
         return on_vote
 
@@ -553,13 +553,13 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         trigger(on_join, inputs=[code_in, name_in, ident], outputs=[*screen, ident],
                 api_visibility="private", show_progress="minimal", **polls)
     leave_btn.click(on_leave, inputs=[ident], outputs=[*screen, ident], **quiet)
-    poll.tick(on_poll, inputs=[ident, seen, *(s["choice"] for s in slots)],
+    poll.tick(on_poll, inputs=[ident, seen],
               outputs=[status, seen, *live_outputs], **quiet, **polls)
     for i, s in enumerate(slots):
         s["btn"].click(make_submit(i), inputs=[ident, s["text"]], outputs=s["feedback"],
                        api_visibility="private", show_progress="minimal",
                        concurrency_limit=SUBMIT_CONCURRENCY, concurrency_id=SUBMIT_GROUP)
-        s["vote_btn"].click(make_vote(i), inputs=[ident, s["choice"]], outputs=s["room"],
+        s["room"].click(make_vote(i), inputs=[ident], outputs=s["room"],
                             api_visibility="private", show_progress="minimal", **polls)
 
 
@@ -676,12 +676,7 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
             timer_btn = gr.Button("Start timer", size="sm", elem_id="ws-timer-start", scale=1)
             stop_btn = gr.Button("Stop timer", size="sm", elem_id="ws-timer-stop", scale=1)
         action_msg = gr.HTML("", elem_id="ws-action-msg")
-        board_html = gr.HTML("", elem_id="ws-board", js_on_load=_COUNTDOWN_JS)
-        with gr.Row(equal_height=False, elem_id="ws-fav-row"):
-            fav_in = gr.Number(None, label="Submission # (from the board)", precision=0,
-                               elem_id="ws-fav-id", scale=1)
-            fav_btn = gr.Button("★ Pick as favourite", size="sm", elem_id="ws-fav", scale=1)
-            unfav_btn = gr.Button("Unpick", size="sm", elem_id="ws-unfav", scale=1)
+        board_html = gr.HTML("", elem_id="ws-board", js_on_load=_COUNTDOWN_JS + _ACTION_JS)
         with gr.Row(elem_id="ws-export-row"):
             export_btn = gr.Button("Export results and summary", variant="primary",
                                    elem_id="ws-export")
@@ -772,19 +767,18 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
             return [gr.skip()] * len(board_out)
         return board_updates(view)
 
-    def make_favourite(on: bool):
-        def on_fav(fac_state: Any, sid: Any) -> list[Any]:
-            try:
-                code, key = current(fac_state)
-                if sid is None:
-                    raise ws.WorkshopError("Type the number (#) of a submission from the board.")
-                ws.set_favourite(backend.store, code, key, sid, on)
-                view = ws.board(backend.store, code, key)
-            except ws.WorkshopError as err:
-                return [render_message(err.message), *([gr.skip()] * len(board_out))]
-            verb = "picked as a favourite" if on else "no longer a favourite"
-            return [render_message(f"#{int(sid)} {verb}.", ok=True), *board_updates(view)]
-        return on_fav
+    def on_board_click(fac_state: Any, evt: gr.EventData) -> list[Any]:
+        data = evt._data or {}
+        on = data.get("action") == "fav"
+        sid = data.get("id")
+        try:
+            code, key = current(fac_state)
+            ws.set_favourite(backend.store, code, key, sid, on)
+            view = ws.board(backend.store, code, key)
+        except ws.WorkshopError as err:
+            return [render_message(err.message), *([gr.skip()] * len(board_out))]
+        verb = "picked as a favourite" if on else "no longer a favourite"
+        return [render_message(f"#{sid} {verb}.", ok=True), *board_updates(view)]
 
     def on_export(fac_state: Any) -> list[Any]:
         try:
@@ -816,10 +810,7 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
     timer_btn.click(make_action("timer"), inputs=[fac, minutes], outputs=[action_msg, *board_out],
                     **admin)
     stop_btn.click(make_action("stoptimer"), inputs=[fac], outputs=[action_msg, *board_out], **admin)
-    fav_btn.click(make_favourite(True), inputs=[fac, fav_in], outputs=[action_msg, *board_out],
-                  **admin)
-    unfav_btn.click(make_favourite(False), inputs=[fac, fav_in], outputs=[action_msg, *board_out],
-                    **admin)
+    board_html.click(on_board_click, inputs=[fac], outputs=[action_msg, *board_out], **admin)
     export_btn.click(on_export, inputs=[fac], outputs=[action_msg, files, summary_box], **admin)
     new_btn.click(on_new, inputs=[fac], outputs=[*screen, *board_out, fac], **quiet)
     board_timer.tick(on_poll, inputs=[fac, fseen], outputs=board_out, **quiet,
