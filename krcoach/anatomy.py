@@ -64,8 +64,12 @@ def numbers_in(text: str) -> set[str]:
     so that a rewrite writing either form counts as quoting the draft.
     """
     text = PLACEHOLDER_RE.sub(" ", text)
+    return _values(NUMBER_RE.finditer(text), _WORD_NUMBER_RE.finditer(text))
+
+
+def _values(numbers, word_numbers) -> set[str]:  # type: ignore[no-untyped-def]
     out: set[str] = set()
-    for m in NUMBER_RE.finditer(text):
+    for m in numbers:
         value = _to_float(m.group("num"))
         if value is None:
             continue
@@ -73,7 +77,7 @@ def numbers_in(text: str) -> set[str]:
         mult = (m.group("mult") or "").strip().lower()
         if mult in _MULT:
             out.add(_canon(value * _MULT[mult]))
-    for m in _WORD_NUMBER_RE.finditer(text):
+    for m in word_numbers:
         out.add(_canon(WORD_NUMBERS[m.group(1).lower()]))
     return out
 
@@ -126,6 +130,7 @@ FROM_TO_RE = re.compile(
     rf"|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})",
     re.I,
 )
+_LEVEL_RE = re.compile(rf"\s(?:of|at|=|:)\s+(?={_VAL})", re.I)
 CMP_RE = re.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
 _MAX_CMP_RE = re.compile(_MAX_CMP, re.I)
 TO_RE = re.compile(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
@@ -232,17 +237,17 @@ def _metric_after(text: str, start: int) -> str | None:
     return _tidy_metric(rest[: m.start()] if m else rest)
 
 
+_UNIT_RE = re.compile(
+    rf"(?P<pct>%|percent)|(?P<x>\dx$|×)|(?P<points>pts?|points?|pp|bps)|(?P<ms>\d\s?ms\b)|(?P<s>\d\s?(?:s|sec|seconds)$)"
+    rf"|(?P<minutes>min)|(?P<hours>hours|hrs|\dh$)|(?P<days>days)|(?P<currency>{_CUR})", re.I)
+_UNIT_NAMES = {"pct": "%"}
+
+
 def _unit_of(value: str | None) -> str | None:
     if not value:
         return None
-    v = value.strip()
-    for unit, pat in (("%", r"%|percent"), ("x", r"\dx$|×"), ("points", r"pts?|points?|pp|bps"),
-                      ("ms", r"\dms$|\d\s?ms\b"), ("s", r"\d\s?(?:s|sec|seconds)$"),
-                      ("minutes", r"min"), ("hours", r"hours|hrs|\dh$"), ("days", r"days"),
-                      ("currency", _CUR)):
-        if re.search(pat, v, re.I):
-            return unit
-    return None
+    m = _UNIT_RE.search(value.strip())
+    return _UNIT_NAMES.get(m.lastgroup, m.lastgroup) if m and m.lastgroup else None
 
 
 @lru_cache(maxsize=4096)
@@ -267,11 +272,13 @@ def parse(kr: str) -> Anatomy:
     def outside_deadline(pos: int) -> bool:
         return not (deadline_span[0] <= pos < deadline_span[1])
 
-    number_matches = [m for m in NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text))
-                      if outside_deadline(m.start())]
+    masked = PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text) if a.placeholders else text
+    all_numbers = list(NUMBER_RE.finditer(masked))
+    number_matches = [m for m in all_numbers if outside_deadline(m.start())]
     a.numbers = [m.group(0).strip() for m in number_matches]
-    word_numbers = [m for m in _WORD_NUMBER_RE.finditer(text) if outside_deadline(m.start())]
-    a.values = numbers_in(text)
+    all_word_numbers = list(_WORD_NUMBER_RE.finditer(masked))
+    word_numbers = [m for m in all_word_numbers if outside_deadline(m.start())]
+    a.values = _values(all_numbers, all_word_numbers)
 
     words = _WORD_RE.findall(text)
     a.leading_verb, a.verb_class = _first_verb(words)
@@ -297,7 +304,7 @@ def parse(kr: str) -> Anatomy:
         a.leading_verb == "add" and bool(a.actors or a.hiring))
     a.capability = bool(_CAPABILITY_RE.search(text))
     a.by_actor = bool(_BY_ACTOR_RE.search(text))
-    a.baseline_setup = bool(_BASELINE_SETUP_RE.search(text))
+    a.baseline_setup = bool(_BASELINE_SETUP_RE.search(masked))
     lead_end = words_end_after_lead(text) if a.verb_class == "activity" else -1
     for m in _ACTOR_COUNT_RE.finditer(text):
         if not outside_deadline(m.start()) or m.start() <= lead_end or \
@@ -319,9 +326,13 @@ def parse(kr: str) -> Anatomy:
         break
 
     # Baseline and target ("(currently 12)" and "(from 35%)" are baselines given on the side).
-    side = _SIDE_BASELINE_RE.search(text)
-    ft = FROM_TO_RE.search(text)
-    if ft:
+    # Every value shape needs a digit or a placeholder: skip the costly searches when there is none.
+    valued = bool(re.search(r"\d", text) or a.placeholders)
+    side = _SIDE_BASELINE_RE.search(text) if valued else None
+    ft = FROM_TO_RE.search(text) if valued else None
+    if not valued:
+        pass
+    elif ft:
         a.baseline = (ft.group("base") or ft.group("base2")).strip()
         a.target = (ft.group("target") or ft.group("target2")).strip()
     else:
@@ -366,10 +377,9 @@ def parse(kr: str) -> Anatomy:
 
     # Activity count: a number of the team's own deliverables ("Hold five interviews").
     for m in list(number_matches) + word_numbers:
-        after = text[m.end(): m.end() + 60]
-        d = re.match(r"[\s+]*(?:[\w-]+\s){0,2}?" + lex.deliverables.pattern, after, re.I)
-        if d:
-            a.activity_count = (m.group(0) + after[: d.end()]).strip()
+        d = lex.deliverables.match_within(text, m.end(), 2)
+        if d and d.start() - m.end() <= 40:
+            a.activity_count = text[m.start(): d.end()].strip()
             break
 
     # Coverage of own work: "100% of services have runbooks", "80% test coverage".
@@ -378,10 +388,10 @@ def parse(kr: str) -> Anatomy:
         a.own_share = True
     if re.search(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b", lower):
         a.own_share = True
-    for d in lex.deliverables.finditer(text):
-        tail = lower[d.end(): d.end() + 80]
+    for d_start, d_end in deliverable_spans:
+        tail = lower[d_end: d_end + 80]
         if re.match(r"\s+(?:\w+\s+){0,1}(?:for|on|across|in)\s+(?:\d+\s?%|all|every|each)\b", tail) and (
-                lex.completion.search(tail[:30]) or lex.completion.search(lower[max(0, d.start() - 30):d.start()])
+                lex.completion.search(tail[:30]) or lex.completion.search(lower[max(0, d_start - 30):d_start])
                 or re.match(r"\s+(?:\w+ed)\b", tail)):
             a.own_share = True
     if re.search(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?(?:[\w-]+ ){0,3}", lower):
@@ -397,11 +407,12 @@ def parse(kr: str) -> Anatomy:
 def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbers: list[re.Match[str]]) -> str | None:
     lex = lexicon()
     # Side remarks in parentheses are not part of the metric's name.
-    text = re.sub(r"\s*\([^)]*\)", "", text)
-    numbers = list(NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text)))
-    word_numbers = list(_WORD_NUMBER_RE.finditer(text))
+    if "(" in text:
+        text = re.sub(r"\s*\([^)]*\)", "", text)
+        numbers = list(NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text)))
+        word_numbers = list(_WORD_NUMBER_RE.finditer(text))
     lower = text.lower()
-    ft = FROM_TO_RE.search(text)
+    ft = FROM_TO_RE.search(text) if a.baseline is not None else None
     words = list(_WORD_RE.finditer(text))
     # "Increase <metric> from/to/by ..." : the phrase after the leading change/reach/maintain verb.
     if a.verb_class in ("change", "reach", "maintain") and words:
@@ -423,7 +434,7 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
     # "<metric> from X to Y" / "<metric> of 45" / "<metric> >= 110%" : the phrase before.
     anchor = ft.start() if ft else None
     if anchor is None:
-        cm = CMP_RE.search(text) or re.search(r"\s(?:of|at|=|:)\s+(?=" + _VAL + ")", text)
+        cm = (CMP_RE.search(text) if a.comparator else None) or _LEVEL_RE.search(text)
         anchor = cm.start() if cm else None
     if anchor:
         before = text[:anchor]
@@ -488,11 +499,12 @@ def _result_hits(text: str, deliverable_spans: list[tuple[int, int]]) -> list[st
             continue
         if m.group(0).lower().endswith((" of", " to", " from", "-to")):
             pass
-        elif _MODIFIER_NEXT.match(text, m.end()) or (lex.deliverables.match(text[m.end():].lstrip())
+        elif _MODIFIER_NEXT.match(text, m.end()) or (lex.deliverables.match_within(text, m.end(), 0)
                                                      and not text[m.end():].lstrip().lower().startswith("per")):
             continue
         found.append(m.group(0).lower())
-    found += [m.group(0).lower() for m in lex.results_foreign.finditer(text)]
+    if not found:  # compounds of other languages ("Mittelstandskunden"); English text rarely needs it
+        found += [m.group(0).lower() for m in lex.results_foreign.finditer(text)]
     return found
 
 

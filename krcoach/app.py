@@ -547,7 +547,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
 
     from .workshop_ui import mount_workshop
 
-    mount_workshop(demo, engine)
+    mount_workshop(demo, eng)  # one engine (and one LLM client and cache) for both screens
     return demo
 
 

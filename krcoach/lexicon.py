@@ -1,15 +1,16 @@
 """The rules engine's vocabulary, loaded from `data/lexicon.json` and compiled once.
 
 Coaches extend the word lists in the JSON file; this module only turns them into fast matchers:
-one alternation regex per list (longest phrase first) and a verb-form -> lemma table so that
-"shipped", "ships" and "shipping" all count as "ship".
+a phrase matcher per list (dictionary look-ups over word n-grams: a regex alternation of hundreds
+of phrases is tried at every character and was the engine's bottleneck) and a verb-form -> lemma
+table so that "shipped", "ships" and "shipping" all count as "ship".
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 
@@ -35,6 +36,105 @@ def _inflections(verb: str) -> set[str]:
                  "feel": {"felt"}, "teach": {"taught"}, "draw": {"drew", "drawn"}}
     forms |= irregular.get(verb, set())
     return forms
+
+
+_TOKEN = re.compile(r"[\w'’][\w'’/:.+-]*[\w+]|[\w]")
+
+
+@lru_cache(maxsize=256)
+def _tokens(text: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((m.group(0).lower(), m.start(), m.end()) for m in _TOKEN.finditer(text))
+
+
+class PhraseMatch:
+    """The part of `re.Match` the engine uses."""
+
+    __slots__ = ("_text", "_start", "_end")
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self._text, self._start, self._end = text, start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+    def group(self, _: int = 0) -> str:
+        return self._text[self._start:self._end]
+
+
+class PhraseMatcher:
+    """Whole-word, case-insensitive, leftmost-longest phrase matching with set look-ups."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        # first word -> phrases starting with it, longest first: most words miss at once.
+        self.first: dict[str, list[tuple[str, ...]]] = {}
+        for p in phrases:
+            key = tuple(t for t, _, _ in _tokens(p))
+            if key and key not in self.first.get(key[0], []):
+                self.first.setdefault(key[0], []).append(key)
+        for keys in self.first.values():
+            keys.sort(key=len, reverse=True)
+
+    def _at(self, toks: tuple[tuple[str, int, int], ...], i: int) -> int:
+        """Length in tokens of the longest phrase starting at token i (0 when none)."""
+        keys = self.first.get(toks[i][0])
+        if not keys:
+            return 0
+        for key in keys:
+            n = len(key)
+            if n == 1 or tuple(t for t, _, _ in toks[i:i + n]) == key:
+                return n
+        return 0
+
+    def finditer(self, text: str, pos: int = 0) -> list[PhraseMatch]:
+        toks = _tokens(text)
+        out: list[PhraseMatch] = []
+        i = 0
+        first = self.first
+        while i < len(toks):
+            if toks[i][0] not in first or toks[i][1] < pos:
+                i += 1
+                continue
+            n = self._at(toks, i)
+            if n:
+                out.append(PhraseMatch(text, toks[i][1], toks[i + n - 1][2]))
+                i += n
+            else:
+                i += 1
+        return out
+
+    def search(self, text: str, pos: int = 0) -> PhraseMatch | None:
+        found = self.finditer(text, pos)
+        return found[0] if found else None
+
+    def match(self, text: str, pos: int = 0) -> PhraseMatch | None:
+        """A phrase starting exactly at `pos` (after optional spaces, like the regexes did not)."""
+        toks = _tokens(text)
+        for i, (_, start, _) in enumerate(toks):
+            if start == pos:
+                n = self._at(toks, i)
+                return PhraseMatch(text, start, toks[i + n - 1][2]) if n else None
+            if start > pos:
+                return None
+        return None
+
+    def match_within(self, text: str, pos: int, skip: int) -> PhraseMatch | None:
+        """A phrase starting at one of the first `skip` + 1 words at or after `pos`."""
+        toks = _tokens(text)
+        first = next((i for i, (_, start, _) in enumerate(toks) if start >= pos), None)
+        if first is None:
+            return None
+        for i in range(first, min(first + skip + 1, len(toks))):
+            n = self._at(toks, i)
+            if n:
+                return PhraseMatch(text, toks[i][1], toks[i + n - 1][2])
+        return None
+
+    def fullmatch(self, text: str) -> PhraseMatch | None:
+        m = self.match(text, 0)
+        return m if m and m.end() == len(text.rstrip()) else None
 
 
 def _alternation(phrases: list[str], *, whole_words: bool = True) -> re.Pattern[str]:
@@ -70,26 +170,28 @@ class Lexicon:
         self.decrease_verbs = set(decrease.split()) | {
             "reducir", "reduzir", "disminuir", "diminuir", "réduire", "diminuer", "senken", "reduzieren",
             "verringern", "ridurre", "diminuire", "verlagen", "verminderen", "bring down"}
-        self.change_phrases = _alternation([v for v in groups["change"] if " " in v])
-        self.deliverables = _alternation(data["deliverables"])
-        self.results = _alternation(data["result_terms"])
+        self.change_phrases = PhraseMatcher([v for v in groups["change"] if " " in v])
+        self.deliverables = PhraseMatcher(data["deliverables"])
+        self.results = PhraseMatcher(data["result_terms"])
         self.results_foreign = _alternation(data["result_terms_other_languages"], whole_words=False)
-        self.actors = _alternation(data["actors"])
-        self.actor_actions = _alternation(
-            sorted({f for v in data["actor_actions"] for f in _inflections(v)}))
-        self.completion = _alternation(data["completion_states"])
-        self.research = _alternation(data["research_activities"])
-        self.hiring = _alternation(data["hiring_terms"])
-        self.hiring_verbs = _alternation(data["hiring_verbs"])
-        self.milestones = _alternation(data["milestone_terms"])
-        self.service_levels = _alternation(data["service_level_terms"])
-        self.satisfaction = _alternation(data["satisfaction_terms"])
-        self.share_subjects = _alternation(data["own_share_subjects"])
-        self.share_predicates = _alternation(data["own_share_predicates"])
-        self.vague = _alternation(data["vague_words"])
+        self.actors = PhraseMatcher(data["actors"])
+        self.actor_actions = PhraseMatcher(
+            sorted({f for v in data["actor_actions"] for f in _inflections(v)} | set(data["actor_actions"])))
+        self.completion = PhraseMatcher(data["completion_states"])
+        self.research = PhraseMatcher(data["research_activities"])
+        self.hiring = PhraseMatcher(data["hiring_terms"])
+        self.hiring_verbs = PhraseMatcher(data["hiring_verbs"])
+        self.milestones = PhraseMatcher(data["milestone_terms"])
+        self.service_levels = PhraseMatcher(data["service_level_terms"])
+        self.satisfaction = PhraseMatcher(data["satisfaction_terms"])
+        self.share_subjects = PhraseMatcher(data["own_share_subjects"])
+        self.share_predicates = PhraseMatcher(data["own_share_predicates"])
+        self.vague = PhraseMatcher(data["vague_words"])
         self.injection = re.compile("|".join(f"(?:{p})" for p in data["injection_patterns"]), re.I)
+        # A count followed (within two words) by a deliverable: "5 customer interviews".
+
         activity_forms = [f for v in groups["activity"] for f in _inflections(v)]
-        self.activity_any = _alternation(activity_forms)
+        self.activity_any = PhraseMatcher(activity_forms)
 
     def classify_verb(self, word: str) -> tuple[str | None, str | None]:
         """(lemma, class) of a word if it is a verb the lexicon knows."""
@@ -105,3 +207,13 @@ def lexicon() -> Lexicon:
 @cache
 def catalogue() -> dict:
     return _load_json("catalogue.json")
+
+
+@cache
+def catalogue_index() -> tuple[PhraseMatcher, dict[str, list[int]]]:
+    """One matcher over every catalogue term, and which entries each term belongs to."""
+    owners: dict[str, list[int]] = {}
+    for i, entry in enumerate(catalogue()["entries"]):
+        for term in entry["match"]:
+            owners.setdefault(" ".join(t for t, _, _ in _tokens(term)), []).append(i)
+    return PhraseMatcher(list(owners)), owners

@@ -144,6 +144,9 @@ _NULLISH = {"", "null", "none", "n/a", "na", "unknown", "tbd", "-", "?"}
 _LEADS = {"baseline": r"from", "target": r"to", "deadline": r"by|before|until|till|no later than"}
 
 
+_SCHEMA_JSON: dict[type, str] = {}
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -225,6 +228,16 @@ class ObjectiveCoaching(_Lenient):
     """Coaching for every key result of one objective, one entry per KR in the order given."""
 
     key_results: list[KRCoaching]
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """Cached: instructor asks for the schema on every request; building it costs ms of GIL."""
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        cached = _SCHEMA_JSON.get(cls)
+        if cached is None:
+            cached = _SCHEMA_JSON[cls] = json.dumps(super().model_json_schema())
+        return json.loads(cached)  # a fresh copy each time: callers may change it
 
     @model_validator(mode="after")
     def _check_against_draft(self) -> ObjectiveCoaching:

@@ -1,0 +1,41 @@
+"""Objective- and set-level checks."""
+
+from __future__ import annotations
+
+from krcoach.coach import review
+from krcoach.formats import parse_outline
+from krcoach.rules import RulesEngine
+
+
+def findings(text: str) -> list[tuple[str, str, str | None]]:
+    result = review(parse_outline(text), RulesEngine())
+    return [(f.code, f.scope, f.objective) for f in result.all_findings()]
+
+
+def test_numbers_in_objective_are_flagged_but_periods_are_not() -> None:
+    got = findings("## Grow revenue to $2M in 2026\n- Grow ARR from 1M to 2M\n- Cut churn from 5% to 3%\n")
+    assert ("objective_has_numbers", "objective", "Grow revenue to $2M in 2026") in got
+    msg = [f for f in review(parse_outline("## Grow revenue to $2M in 2026\n- a\n- b\n"), RulesEngine()).all_findings()
+           if f.code == "objective_has_numbers"][0].message
+    assert "$2M" in msg and "2026" not in msg
+
+
+def test_kr_count_bounds() -> None:
+    six = "## Delight users\n" + "".join(f"- Raise NPS from {i} to {i + 10}\n" for i in range(6))
+    assert ("too_many_krs", "objective", "Delight users") in findings(six)
+    one = "## Delight users\n- Raise NPS from 30 to 40\n"
+    assert ("too_few_krs", "objective", "Delight users") in findings(one)
+    three = "## Delight users\n- Raise NPS from 30 to 40\n- Cut churn from 5% to 3%\n- Grow MAU from 1k to 2k\n"
+    assert not [f for f in findings(three) if f[0] in ("too_many_krs", "too_few_krs")]
+
+
+def test_objective_with_only_outputs() -> None:
+    text = "## Launch v2\n- Ship the editor\n- Publish 3 blog posts\n## Grow\n- Ship X\n- Grow MAU from 1k to 2k\n"
+    got = findings(text)
+    assert ("all_outputs", "objective", "Launch v2") in got
+    assert ("all_outputs", "objective", "Grow") not in got
+
+
+def test_too_many_objectives_in_a_set() -> None:
+    text = "".join(f"## Objective {i}\n- Grow MAU from 1k to 2k\n- Cut churn from 5% to 3%\n" for i in range(6))
+    assert ("too_many_objectives", "set", None) in findings(text)
