@@ -241,6 +241,7 @@ _KR_PREFIX = re.compile(
     r"^\s*(?:[-*+•]\s+)?(?:\*\*|__)?(?:kr|key\s*result)\s*[\d.]*\s*(?:\*\*|__)?\s*[:.)\-–]\s*(?:\*\*|__)?\s*(.*)$",
     re.I)
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[a-z][.)])\s+(.*)$", re.I)
+_WRAPPED = re.compile(r"(\*\*|__|\*|_)(.+)\1")
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
 _OWNER_PAREN = re.compile(r"\s*[(\[]\s*owners?\s*[:=]\s*([^)\]]+?)\s*[)\]]", re.I)
 _OWNER_TAG = re.compile(r"(?:(?<=\s)|^)@([A-Za-z][\w.\-]*)\s*$")
@@ -277,7 +278,9 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
     def add_kr(raw: str, line_no: int) -> None:
         nonlocal current, count
         body, owner = _split_owner(_CHECKBOX.sub("", raw.strip()))
-        body = body.strip().strip("*_").strip()
+        body = body.strip()
+        if wrapped := _WRAPPED.fullmatch(body):  # "**Grow MAU**" -> "Grow MAU", but "*now*" inside stays
+            body = wrapped.group(2).strip()
         if not body:
             return
         if current is None:

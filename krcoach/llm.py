@@ -36,6 +36,7 @@ from string import Template
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from instructor import OpenAISchema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .cache import AnswerCache, krcoach_version, make_key
@@ -224,15 +225,18 @@ class KRCoaching(_Lenient):
         return v.strip()
 
 
-class ObjectiveCoaching(_Lenient):
+class ObjectiveCoaching(_Lenient, OpenAISchema):
     """Coaching for every key result of one objective, one entry per KR in the order given."""
+
+    # Subclassing OpenAISchema stops instructor from building a wrapper model class per request.
+    model_config = ConfigDict(extra="ignore", ignored_types=OpenAISchema.model_config["ignored_types"])
 
     key_results: list[KRCoaching]
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         """Cached: instructor asks for the schema on every request; building it costs ms of GIL."""
-        if args or kwargs:
+        if args or kwargs or cls is not ObjectiveCoaching:
             return super().model_json_schema(*args, **kwargs)
         cached = _SCHEMA_JSON.get(cls)
         if cached is None:
