@@ -237,6 +237,9 @@ def _metric_after(text: str, start: int) -> str | None:
     return _tidy_metric(rest[: m.start()] if m else rest)
 
 
+# Every injection pattern contains one of these words; most KRs contain none, so skip the full search.
+_INJECTION_HINT = re.compile(r"ignor|disregard|forget|instruction|anweisung|system|you are|as an ai|label|classif|"
+                             r"mark|rate|respond|reply|print|jailbreak|override|developer|<\||###", re.I)
 _UNIT_RE = re.compile(
     rf"(?P<pct>%|percent)|(?P<x>\dx$|×)|(?P<points>pts?|points?|pp|bps)|(?P<ms>\d\s?ms\b)|(?P<s>\d\s?(?:s|sec|seconds)$)"
     rf"|(?P<minutes>min)|(?P<hours>hours|hrs|\dh$)|(?P<days>days)|(?P<currency>{_CUR})", re.I)
@@ -258,7 +261,7 @@ def parse(kr: str) -> Anatomy:
     a = Anatomy(text=text)
     lower = text.lower()
 
-    a.injection = bool(lex.injection.search(text))
+    a.injection = bool(_INJECTION_HINT.search(text) and lex.injection.search(text))
     a.placeholders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
 
     dl = DEADLINE_RE.search(text)

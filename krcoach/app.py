@@ -45,7 +45,7 @@ MAX_KRS = 200
 #: Hard cap on the pasted text, checked before parsing so a huge paste costs nothing.
 MAX_TEXT_CHARS = MAX_KRS * (MAX_KR_CHARS + 200)
 
-#: Rules reviews take microseconds of CPU: serve many at once.
+#: Rules reviews take a few milliseconds of CPU and never wait on I/O: serve many at once.
 RULES_CONCURRENCY = 16
 #: LLM reviews wait on the network: bound them by their own pool, shared by every llm event.
 LLM_CONCURRENCY = 4
@@ -178,10 +178,9 @@ def apply_rewrite(text: str, reviewed: dict[str, Any] | None, kr_id: str, index:
     return formats.improved_draft(okrs, {kr_id: options[index]})
 
 
-def review_state(text: str, review: OKRReview) -> dict[str, Any]:
+def review_state(review: OKRReview) -> dict[str, Any]:
     """What the "Use this rewrite" button needs from the review that is on screen."""
     return {
-        "text": text,
         "krs": {kr.id: kr.kr for kr in review.kr_reviews()},
         "rewrites": {kr.id: [rw.text for rw in kr.rewrites] for kr in review.kr_reviews()},
     }
@@ -285,6 +284,13 @@ def render_summary(review: OKRReview, *, pending: int = 0) -> str:
           f'{esc(engine_label(review.engine, review.model))}</b> engine</p>')
     return (f'<section class="kc-summary" aria-label="Summary">'
             f'<div class="kc-tiles">{body}</div>{bar}{by}{status}</section>')
+
+
+def render_pending(total: int, engine: Engine) -> str:
+    """What the results column shows before a slow engine has finished its first objective."""
+    return (f'<div class="kc-root"><section class="kc-summary"><p class="kc-pending" role="status">'
+            f'Reviewing {total} objective{"s" if total != 1 else ""} with the '
+            f'{esc(engine_label(engine.name, engine.model))} engine…</p></section></div>')
 
 
 def _render_finding(f: Finding) -> str:
@@ -416,7 +422,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
         if not final:
             return [page, gr.skip(), gr.skip(), *(gr.skip() for _ in download_names)]
         paths = write_downloads(review, text, out_dir)
-        return [page, review_state(text, review), gr.Column(visible=True),
+        return [page, review_state(review), gr.Column(visible=True),
                 *(gr.DownloadButton(value=str(paths[n])) for n in download_names)]
 
     def review_now(text: str) -> list[Any]:
@@ -442,6 +448,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
         total = len(okrs.objectives)
         done: list[ObjectiveReview] = []
         progress((0, total), desc="Reviewing objectives")
+        yield [render_pending(total, eng), *(gr.skip() for _ in outputs[1:])]
         for obj in coach.iter_review(okrs, eng):
             done.append(obj)
             progress((len(done), total), desc="Reviewing objectives")
@@ -480,13 +487,15 @@ def build_app(engine: str | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="krcoach · OKR coach", analytics_enabled=False,
                    delete_cache=(1800, 3600)) as demo:
+        # Names this page in the navbar Gradio shows once the workshop adds its pages.
+        gr.Navbar(main_page_name="Draft OKRs")
         gr.HTML(render_header(eng), elem_id="kc-header", js_on_load=None)
         reviewed = gr.State(None)
         with gr.Row(equal_height=False, elem_id="kc-main"):
             with gr.Column(scale=5, min_width=320, elem_id="kc-draft-col"):
                 draft = gr.Textbox(
                     label="Your draft OKRs", lines=14, max_lines=40, elem_id="kc-draft",
-                    placeholder=("## Objective: Customers get value in their first week\n"
+                    placeholder=("## Customers get value in their first week\n"
                                  "- Ship the onboarding checklist (owner: Lea)\n"
                                  "- Cut time-to-first-report from 3 days to 1 day by Sep 30"),
                     info=("Objectives as headings or “Objective:” lines, key results as bullets. "

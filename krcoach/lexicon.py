@@ -137,13 +137,20 @@ class PhraseMatcher:
         return m if m and m.end() == len(text.rstrip()) else None
 
 
-def _alternation(phrases: list[str], *, whole_words: bool = True) -> re.Pattern[str]:
-    ordered = sorted({p for p in phrases if p}, key=len, reverse=True)
-    body = "|".join(re.escape(p) for p in ordered)
-    if not whole_words:
-        # Other languages build compounds ("Mittelstandskunden"): match inside words too.
-        return re.compile(rf"(?:{body})", re.I)
-    return re.compile(rf"(?<![\w-])(?:{body})(?![\w-])", re.I)
+class CompoundMatcher(PhraseMatcher):
+    """Whole phrases, plus single words that end a compound ("Mittelstands|kunden", "klant|tevredenheid")."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        super().__init__(phrases)
+        self.suffixes = tuple(p for p in phrases if " " not in p and len(p) >= 5)
+
+    def finditer(self, text: str, pos: int = 0) -> list[PhraseMatch]:
+        found = super().finditer(text, pos)
+        taken = {m.start() for m in found}
+        for word, start, end in _tokens(text):
+            if start >= pos and start not in taken and len(word) > 8 and word.endswith(self.suffixes):
+                found.append(PhraseMatch(text, start, end))
+        return sorted(found, key=lambda m: m.start())
 
 
 class Lexicon:
@@ -173,7 +180,7 @@ class Lexicon:
         self.change_phrases = PhraseMatcher([v for v in groups["change"] if " " in v])
         self.deliverables = PhraseMatcher(data["deliverables"])
         self.results = PhraseMatcher(data["result_terms"])
-        self.results_foreign = _alternation(data["result_terms_other_languages"], whole_words=False)
+        self.results_foreign = CompoundMatcher(data["result_terms_other_languages"])
         self.actors = PhraseMatcher(data["actors"])
         self.actor_actions = PhraseMatcher(
             sorted({f for v in data["actor_actions"] for f in _inflections(v)} | set(data["actor_actions"])))

@@ -361,6 +361,9 @@ class _Budget:
     last: str | None = None
 
 
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("krcoach_llm_budget", default=None)
+
+
 class _Breaker:
     """Opens after `threshold` consecutive failures (or one fatal one) for `cooldown` seconds."""
 
@@ -521,6 +524,7 @@ class LLMEngine:
         )
         self._breaker = _Breaker(self.retry.breaker_threshold, self.retry.breaker_cooldown)
         self._rules_engine: Any = None
+        self._patched: dict[str, Any] = {}
         self._stats_lock = threading.Lock()
         self.stats = {"requests": 0, "cache_hits": 0, "fallbacks": 0}
         self.model = model or self._default_model()
@@ -603,12 +607,10 @@ class LLMEngine:
         return self._records(objective, context, answer)
 
     def _ask(self, objective: Objective) -> ObjectiveCoaching:
-        budget = _Budget()
-
-        def send(*args: Any, **kwargs: Any) -> Any:
-            return self._send(budget, kwargs)
-
-        create = self._instructor.patch(create=send, mode=self._instructor_mode())
+        create = self._patched.get(self.mode)
+        if create is None:
+            create = self._patched[self.mode] = self._instructor.patch(
+                create=self._send_current, mode=self._instructor_mode())
         params: dict[str, Any] = {"model": self.model}
         if self.temperature is not None:
             params["temperature"] = self.temperature
@@ -617,13 +619,24 @@ class LLMEngine:
         if self.mode == "json" and not _is_openai(self._base_url):
             # llama.cpp and friends constrain decoding to a schema given beside json_object.
             params["extra_body"] = {"response_format": {"type": "json_object", "schema": RESPONSE_SCHEMA}}
-        return create(
-            response_model=ObjectiveCoaching,
-            messages=build_messages(self.prompt, objective),
-            max_retries=self.max_retries,
-            strict=False,
-            **params,
-        )
+        token = _BUDGET.set(_Budget())
+        try:
+            return create(
+                response_model=ObjectiveCoaching,
+                messages=build_messages(self.prompt, objective),
+                max_retries=self.max_retries,
+                strict=False,
+                **params,
+            )
+        finally:
+            _BUDGET.reset(token)
+
+    def _send_current(self, *args: Any, **kwargs: Any) -> Any:
+        """What instructor calls for each attempt; the objective's budget rides in a contextvar."""
+        budget = _BUDGET.get()
+        if budget is None:  # called outside _ask: give it a budget of its own
+            budget = _Budget()
+        return self._send(budget, kwargs)
 
     def _instructor_mode(self) -> Any:
         m = self._instructor.Mode
@@ -795,13 +808,19 @@ class LLMEngine:
             self.stats[what] += 1
 
 
+def has_injection(text: str) -> bool:
+    """The same test as `anatomy.parse(text).injection`, without the full parse (hot path)."""
+    from .anatomy import clean_kr
+    from .lexicon import lexicon
+
+    return bool(lexicon().injection.search(clean_kr(text)))
+
+
 def _deterministic_flags(review: KRReview, kr: KeyResult, context: ReviewContext) -> KRReview:
     """Flags decided in code whatever the model said: injection attempts and missing owners."""
-    from . import anatomy
-
     codes = set(review.issue_codes())
     extra: list[Issue] = []
-    if "injection" not in codes and anatomy.parse(kr.kr).injection:
+    if "injection" not in codes and has_injection(kr.kr):
         extra.append(Issue(code="injection", message=INJECTION_MESSAGE))
     if context.set_uses_owners and not kr.owner and "no_owner" not in codes:
         extra.append(Issue(code="no_owner", message=ISSUE_CODES["no_owner"]))

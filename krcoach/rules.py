@@ -72,8 +72,9 @@ def _external_result(a: Anatomy) -> bool:
         tail = a.text[m.start():]
         if not re.search(r"\d|\b(?:N0|X|TBD)\b", tail):
             continue
-        if lex.results.search(tail) or lex.actors.search(tail) or lex.satisfaction.search(tail) or \
-                re.search(r"\d\s?%", tail):
+        # Search the whole text from the clause on: the matchers cache the text's words.
+        if lex.results.search(a.text, m.start()) or lex.actors.search(a.text, m.start()) or \
+                lex.satisfaction.search(a.text, m.start()) or re.search(r"\d\s?%", tail):
             return True
     return False
 
@@ -311,7 +312,7 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
         baseline = target
         assumptions.append("A level to hold: the baseline is the level the draft promises to keep.")
     text = render_rewrite(_capital(metric), baseline, target, deadline)
-    if invented_numbers(text, a.text):
+    if re.search(r"\d", metric) and invented_numbers(text, a.text):
         # The metric picked up a fragment of a number; name the metric by its result word instead.
         metric = next((r for r in a.results if not re.search(r"\d", r)), "[metric: name what you will count]")
         text = render_rewrite(_capital(metric), baseline, target, deadline)

@@ -411,7 +411,8 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         name_in = gr.Textbox(label="Your name (optional)", max_lines=1,
                              max_length=ws.MAX_NAME_CHARS, elem_id="ws-name-input",
                              info="Leave it empty to take part anonymously.")
-        join_btn = gr.Button("Join", variant="primary", elem_id="ws-join-btn")
+        # Enabled by the page's load event, so a quick tap cannot race the identity check.
+        join_btn = gr.Button("Join", variant="primary", elem_id="ws-join-btn", interactive=False)
         join_msg = gr.HTML("", elem_id="ws-join-msg")
     with gr.Column(visible=False, elem_id="ws-room", elem_classes=["ws-page"]) as room_box:
         status = gr.HTML("", elem_id="ws-status", js_on_load=_COUNTDOWN_JS)
@@ -433,7 +434,8 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
 
     slot_outputs = [c for s in slots for c in (s["group"], s["kr"], s["text"], s["feedback"])]
     live_outputs = [c for s in slots for c in (s["btn"], s["room"])]
-    screen = [join_box, room_box, code_in, join_msg, status, poll, seen, *slot_outputs, *live_outputs]
+    screen = [join_box, room_box, join_btn, code_in, join_msg, status, poll, seen, *slot_outputs,
+              *live_outputs]
 
     def live_updates(state: dict[str, Any]) -> list[Any]:
         out = []
@@ -455,13 +457,15 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
                               mine["text"] if mine else "", render_feedback(mine)]
             else:
                 slot_vals += [gr.Group(visible=False), "", "", ""]
-        return [gr.Column(visible=False), gr.Column(visible=True), state["code"], "",
+        return [gr.Column(visible=False), gr.Column(visible=True), gr.Button(interactive=True),
+                state["code"], "",
                 render_status(state), gr.Timer(active=True), _fingerprint(_stable(state)),
                 *slot_vals, *live_updates(state), ident_out]
 
     def show_join(code: str | None, message: str, ident_out: Any) -> list[Any]:
         slot_vals = [gr.skip()] * len(slot_outputs)
-        return [gr.Column(visible=True), gr.Column(visible=False), code or gr.skip(), message,
+        return [gr.Column(visible=True), gr.Column(visible=False), gr.Button(interactive=True),
+                code or gr.skip(), message,
                 "", gr.Timer(active=False), "", *slot_vals, *([gr.skip()] * len(live_outputs)),
                 ident_out]
 
@@ -655,7 +659,8 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
                                     choices=[(f"{d['function']}: {d['kr']}", d["kr"]) for d in deck],
                                     elem_id="ws-deck", scale=4)
             add_btn = gr.Button("Add picked KRs", elem_id="ws-deck-add", scale=1)
-        create_btn = gr.Button("Create workshop", variant="primary", elem_id="ws-create-btn")
+        create_btn = gr.Button("Create workshop", variant="primary", elem_id="ws-create-btn",
+                               interactive=False)  # enabled once the page has loaded
         create_msg = gr.HTML("", elem_id="ws-create-msg")
     with gr.Column(visible=False, elem_id="ws-facilitator", elem_classes=["ws-page"]) as fac_box:
         share = gr.HTML("", elem_id="ws-share")
@@ -694,19 +699,22 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
     def board_updates(view: dict[str, Any]) -> list[Any]:
         return [render_board(view), _fingerprint(_stable(view)), *control_updates(view)]
 
-    screen = [create_box, fac_box, create_msg, share, private_link, board_timer, files, summary_box]
+    screen = [create_box, fac_box, create_btn, create_msg, share, private_link, board_timer, files,
+              summary_box]
     board_out = [board_html, fseen, *control_list]
 
     def show_board(view: dict[str, Any], key: str, fac_out: Any, request: gr.Request | None) -> list:
         root = base_url(request)
         link = join_url(root, view["code"])
-        return [gr.Column(visible=False), gr.Column(visible=True), "", render_share(view["code"], link),
+        return [gr.Column(visible=False), gr.Column(visible=True), gr.Button(interactive=True), "",
+                render_share(view["code"], link),
                 facilitator_url(root, view["code"], key), gr.Timer(active=True),
                 gr.File(visible=False, value=None), gr.Textbox(visible=False, value=""),
                 *board_updates(view), fac_out]
 
     def show_create(message: str, fac_out: Any) -> list[Any]:
-        return [gr.Column(visible=True), gr.Column(visible=False), message, gr.skip(), gr.skip(),
+        return [gr.Column(visible=True), gr.Column(visible=False), gr.Button(interactive=True),
+                message, gr.skip(), gr.skip(),
                 gr.Timer(active=False), gr.skip(), gr.skip(), gr.skip(), "",
                 *([gr.skip()] * len(control_list)), fac_out]
 
