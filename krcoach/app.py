@@ -12,10 +12,12 @@ and append tabs or sections to the end of the main page.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import html
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,10 @@ QUEUE_MAX_SIZE = 256
 #: Milliseconds of quiet typing before the live (rules) review runs.
 LIVE_DEBOUNCE_MS = 350
 UPLOAD_TYPES = sorted(formats.EXTENSIONS)
+#: Download folders (one per distinct review) kept on disk before the oldest are removed.
+KEEP_DOWNLOAD_SETS = 64
+#: Gradio's cached copies of downloads: swept hourly, kept six hours.
+DELETE_CACHE = (3600, 6 * 3600)
 
 #: Short names for the stable codes; the long plain-words meaning is `ISSUE_CODES`.
 ISSUE_LABELS: dict[str, str] = {
@@ -155,13 +161,26 @@ def write_downloads(review: OKRReview, draft_text: str, out_dir: Path) -> dict[s
     digest = hashlib.sha256("\x00".join(payloads.values()).encode()).hexdigest()[:20]
     folder = out_dir / digest
     folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)  # a reused folder is the newest again, so pruning keeps it
     paths = {}
     for name, body in payloads.items():
         path = folder / name
         if not path.exists():
             path.write_text(body, encoding="utf-8")
         paths[name] = path
+    _prune(out_dir, keep=KEEP_DOWNLOAD_SETS)
     return paths
+
+
+def _prune(out_dir: Path, keep: int) -> None:
+    """Drop the oldest download folders. Gradio copies returned files into its own cache (cleaned
+    by `delete_cache`), so ours are only needed until the response has gone out."""
+    folders = [p for p in out_dir.iterdir() if p.is_dir()]
+    if len(folders) <= keep:
+        return
+    folders.sort(key=lambda p: p.stat().st_mtime)
+    for old in folders[: len(folders) - keep]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def apply_rewrite(text: str, reviewed: dict[str, Any] | None, kr_id: str, index: int) -> str:
@@ -385,15 +404,20 @@ element.addEventListener('click', (event) => {
 });
 """
 
-# A debounce in the browser: typing schedules one click on the hidden live-review button.
+# A debounce in the browser: any edit of the draft (typing, paste, cut, drop) schedules one click on
+# the hidden live-review button. It listens to the DOM `input` event itself because Gradio's own
+# Textbox `input` event fires on key presses only, so a paste with the mouse would never review.
 _LIVE_JS = f"""
-(text) => {{
-  clearTimeout(window.__kcLiveTimer);
-  window.__kcLiveTimer = setTimeout(() => {{
-    const button = document.getElementById('kc-live');
-    if (button) button.click();
-  }}, {LIVE_DEBOUNCE_MS});
-  return [];
+if (!window.__kcLive) {{
+  window.__kcLive = true;
+  document.addEventListener('input', (event) => {{
+    if (!event.target.closest || !event.target.closest('#kc-draft')) return;
+    clearTimeout(window.__kcLiveTimer);
+    window.__kcLiveTimer = setTimeout(() => {{
+      const button = document.getElementById('kc-live');
+      if (button) button.click();
+    }}, {LIVE_DEBOUNCE_MS});
+  }}, true);
 }}
 """
 
@@ -411,6 +435,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
     limit, group = ((RULES_CONCURRENCY, RULES_CONCURRENCY_ID) if live
                     else (LLM_CONCURRENCY, LLM_CONCURRENCY_ID))
     out_dir = Path(tempfile.mkdtemp(prefix="krcoach-downloads-"))
+    atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     download_names = ("okr-review.md", "okr-review.csv", "okr-review.json", "improved-draft.md")
 
     def no_downloads() -> list[Any]:
@@ -486,7 +511,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
         return [outline, note, None, *no_downloads()]
 
     with gr.Blocks(title="krcoach · OKR coach", analytics_enabled=False,
-                   delete_cache=(1800, 3600)) as demo:
+                   delete_cache=DELETE_CACHE) as demo:
         # Names this page in the navbar Gradio shows once the workshop adds its pages.
         gr.Navbar(main_page_name="Draft OKRs")
         gr.HTML(render_header(eng), elem_id="kc-header", js_on_load=None)
@@ -524,7 +549,8 @@ def build_app(engine: str | None = None) -> gr.Blocks:
                                 download_names)
                         ]
             with gr.Column(scale=7, min_width=320, elem_id="kc-results-col"):
-                results = gr.HTML(render_intro(), elem_id="kc-results", js_on_load=_RESULTS_JS)
+                results = gr.HTML(render_intro(), elem_id="kc-results",
+                                  js_on_load=_RESULTS_JS + (_LIVE_JS if live else ""))
         live_btn = gr.Button("live review", visible="hidden", elem_id="kc-live")
 
         outputs = [results, reviewed, download_box, *downloads]
@@ -532,8 +558,6 @@ def build_app(engine: str | None = None) -> gr.Blocks:
         review_btn.click(review_page, inputs=draft, outputs=outputs, show_progress="minimal",
                          trigger_mode="always_last", scroll_to_output=True, **common)
         if live:
-            draft.input(None, inputs=draft, outputs=None, js=_LIVE_JS, api_visibility="private",
-                        queue=False)
             live_btn.click(review_page, inputs=draft, outputs=outputs, show_progress="hidden",
                            trigger_mode="always_last", **common)
         for btn, ex in zip(example_btns, EXAMPLES):

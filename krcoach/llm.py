@@ -202,7 +202,7 @@ class KRCoaching(_Lenient):
     kind: Literal["output", "outcome"]
     why: str = Field(description="If we complete this, what will be different? One or two sentences.")
     issues: list[IssueItem] = Field(default_factory=list)
-    rewrites: list[RewriteParts] = Field(default_factory=list, max_length=3,
+    rewrites: list[RewriteParts] = Field(default_factory=list,
                                          description="One or two outcome rewrites that keep the author's intent.")
 
     @field_validator("kind", mode="before")
@@ -216,6 +216,14 @@ class KRCoaching(_Lenient):
         if v is None:
             return []
         return [{"code": i} if isinstance(i, str) else i for i in v] if isinstance(v, list) else v
+
+    @field_validator("rewrites", mode="before")
+    @classmethod
+    def _rewrites(cls, v: Any) -> Any:
+        """More than three rewrites is not wrong, just too many to read: keep the first three."""
+        if v is None:
+            return []
+        return v[:3] if isinstance(v, list) else v
 
     @field_validator("why")
     @classmethod
@@ -465,7 +473,9 @@ def _normalise_mode(mode: str | None, base_url: str) -> str:
 
 
 def _is_openai(base_url: str) -> bool:
-    return (urlsplit(base_url).hostname or "").lower() == "api.openai.com"
+    """OpenAI's own API (or Azure's): strict about parameters, and good at tool calls."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "api.openai.com" or host.endswith(".openai.azure.com")
 
 
 def default_mode(base_url: str | None) -> str:
@@ -504,7 +514,7 @@ class LLMEngine:
         if not api_key:
             if _is_openai(self._base_url):
                 raise EngineConfigError(
-                    "the llm engine needs OPENAI_API_KEY for api.openai.com "
+                    f"the llm engine needs OPENAI_API_KEY for {urlsplit(self._base_url).hostname} "
                     "(or set OPENAI_BASE_URL to a local OpenAI-compatible server)")
             api_key = NO_KEY
         self._secret = api_key if api_key != NO_KEY else None
@@ -664,7 +674,7 @@ class LLMEngine:
                 failure = _Failure(f"no answer within {self.timeout:g} s", retry=True)
             except self._openai.APIConnectionError as exc:
                 cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
-                failure = _Failure(f"cannot reach {self.base_url} ({cause})", retry=True)
+                failure = _Failure(f"connection to {self.base_url} failed ({cause})", retry=True)
             else:
                 self._breaker.success()
                 return response

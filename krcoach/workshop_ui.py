@@ -57,8 +57,8 @@ const tick = () => {
     }
     const left = Math.max(0, Math.round((Number(el.dataset.wsEnds) - Date.now()) / 1000));
     el.textContent = left > 0
-      ? `⏱ ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`
-      : "⏱ Time's up";
+      ? `Time left ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`
+      : "Time's up";
   });
 };
 tick();
@@ -182,7 +182,7 @@ def _timer_pill(timer: dict[str, Any]) -> str:
     if timer.get("remaining_s") is None:
         return ""
     return (f'<span class="ws-pill ws-timer" data-ws-remaining="{int(timer["remaining_s"])}">'
-            f'⏱ {int(timer["remaining_s"]) // 60}:{int(timer["remaining_s"]) % 60:02d}</span>')
+            f'Time left {int(timer["remaining_s"]) // 60}:{int(timer["remaining_s"]) % 60:02d}</span>')
 
 
 def _state_pills(state: dict[str, Any]) -> str:
@@ -202,7 +202,7 @@ def render_message(text: str, ok: bool = False) -> str:
 
 def render_status(state: dict[str, Any]) -> str:
     you = state["you"]
-    who = e(you["name"]) + f' <span class="ws-who">({e(you["alias"])})</span>' if you["name"] else e(you["alias"])
+    who = e(you["name"]) + f' <span class="ws-alias">({e(you["alias"])})</span>' if you["name"] else e(you["alias"])
     parts = [
         '<div class="ws-status">',
         f'<div class="ws-title">{e(state["title"])}</div>',
@@ -283,8 +283,8 @@ def render_room(entry: dict[str, Any], voting: bool) -> str:
                       f'data-ws-action="vote" data-id="{int(s["id"])}">{label}</button>')
         items.append(
             f'<li class="{"ws-mine" if s["mine"] else ""}">'
-            f'<div class="ws-who">#{s["id"]} · {e(who)} · {_badge(s["kind"])}'
-            f'{" · " + e(" · ".join(marks)) if marks else ""}</div>'
+            f'<div class="ws-who"><span>#{s["id"]} · {e(who)}</span>{_badge(s["kind"])}'
+            f'{"<span>" + e(" · ".join(marks)) + "</span>" if marks else ""}</div>'
             f'<div class="ws-room-row"><div class="ws-sub-text">{e(s["text"])}</div>{button}</div></li>')
     hint = " Tap Vote on the one you find strongest." if voting else ""
     return (f'<div class="ws-room"><h4>The room\'s rewrites ({len(room)}).{hint}</h4>'
@@ -336,7 +336,7 @@ def render_board(view: dict[str, Any]) -> str:
                 f'<td class="ws-num">#{s["id"]}<br><button class="ws-fav-btn" data-ws-action='
                 f'"{"unfav" if s["favourite"] else "fav"}" data-id="{int(s["id"])}" title='
                 f'"{"Unpick" if s["favourite"] else "Pick as a favourite"}">'
-                f'{"★" if s["favourite"] else "☆"}</button></td>'
+                f'{"★ Picked" if s["favourite"] else "☆ Pick"}</button></td>'
                 f'<td><div class="ws-sub-text">{e(s["text"])}</div>'
                 f'<div class="ws-who">{e(s["author"])}'
                 f'{" · v" + str(s["versions"]) if s["versions"] > 1 else ""}</div></td>'
@@ -654,7 +654,7 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
         krs_in = gr.Textbox(label=f"KRs to rewrite, one per line (up to {ws.MAX_ITEMS})", lines=5,
                             max_lines=12, elem_id="ws-krs-input",
                             placeholder="Launch the spring email campaign\nHire 5 engineers")
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=False, elem_id="ws-deck-row"):
             deck_pick = gr.Dropdown(label="Or pick from the starter deck", multiselect=True,
                                     choices=[(f"{d['function']}: {d['kr']}", d["kr"]) for d in deck],
                                     elem_id="ws-deck", scale=4)

@@ -1,0 +1,145 @@
+"""The answer cache: a second run sends nothing, any change that matters misses, no key on disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, llm_env, status  # noqa: E402,F401
+
+from krcoach.cache import AnswerCache, cache_dir, cache_info, clear_cache, make_key  # noqa: E402
+from krcoach.coach import review  # noqa: E402
+from krcoach.formats import parse_outline  # noqa: E402
+from krcoach.llm import LLMEngine, RetryPolicy  # noqa: E402
+
+FAST = RetryPolicy(backoff=0.01, max_backoff=0.02)
+OUTLINE = """\
+# Alpha
+- Launch the new onboarding flow
+- Increase weekly active teams from 1,200 to 2,000 by end of Q3
+
+# Beta
+- Hold 5 customer interviews
+- Cut monthly logo churn from 3% to 2% by December
+
+# Gamma
+- Get into the press
+"""
+
+
+def engine(fake: FakeOpenAI, **kw: object) -> LLMEngine:
+    args: dict = {"base_url": fake.url, "api_key": "sk-test-CACHE-SECRET-777", "model": FAKE_MODEL,
+                  "retry": FAST, "cache": AnswerCache()}
+    args.update(kw)
+    return LLMEngine(**args)  # type: ignore[arg-type]
+
+
+def test_second_run_of_the_same_batch_sends_no_request(fake: FakeOpenAI, llm_env: Path) -> None:
+    okrs = parse_outline(OUTLINE)
+    first = review(okrs, engine(fake)).records()
+    assert fake.count == 3
+    again = engine(fake)  # a new process would build a new engine too
+    second = review(okrs, again).records()
+    assert fake.count == 3
+    assert second == first
+    assert again.stats == {"requests": 0, "cache_hits": 3, "fallbacks": 0}
+    assert cache_dir() == llm_env and llm_env.exists()
+
+
+def test_editing_one_kr_misses_only_its_objective(fake: FakeOpenAI) -> None:
+    review(parse_outline(OUTLINE), engine(fake))
+    edited = OUTLINE.replace("Hold 5 customer interviews", "Hold 6 customer interviews")
+    review(parse_outline(edited), engine(fake))
+    assert fake.count == 4 and fake.requests[-1].objective == "Beta"
+
+
+def test_anything_that_changes_the_answer_changes_the_key(fake: FakeOpenAI) -> None:
+    okrs = parse_outline(OUTLINE)
+    review(okrs, engine(fake))
+    assert fake.count == 3
+    variants = [
+        engine(fake, model="another-model"),
+        engine(fake, mode="tools"),
+        engine(fake, temperature=0.0),
+        engine(fake, base_url=fake.url.replace("127.0.0.1", "localhost")),
+    ]
+    edited_prompt = engine(fake)
+    edited_prompt.prompt = dataclasses.replace(edited_prompt.prompt, sha256="0" * 64)
+    bumped_prompt = engine(fake)
+    bumped_prompt.prompt = dataclasses.replace(bumped_prompt.prompt, version="999")
+    for i, eng in enumerate([*variants, edited_prompt, bumped_prompt], start=1):
+        review(okrs, eng)
+        assert fake.count == 3 + 3 * i, f"variant {i} was served from the cache"
+
+
+def test_the_key_does_not_depend_on_the_api_key(fake: FakeOpenAI) -> None:
+    okrs = parse_outline(OUTLINE)
+    review(okrs, engine(fake, api_key="sk-test-one"))
+    review(okrs, engine(fake, api_key="sk-test-two"))
+    assert fake.count == 3
+
+
+def test_no_cache_sends_every_time(fake: FakeOpenAI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    okrs = parse_outline(OUTLINE)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("KRCOACH_MODEL", FAKE_MODEL)
+    eng = LLMEngine.from_env(use_cache=False)
+    assert eng.cache is None
+    review(okrs, eng)
+    review(okrs, eng)
+    assert fake.count == 6
+    assert LLMEngine.from_env().cache is not None
+
+
+def test_fallbacks_are_not_cached(fake: FakeOpenAI) -> None:
+    okrs = parse_outline(OUTLINE)
+    fake.script(*[status(500)] * 5, objective="Gamma")
+    first = review(okrs, engine(fake), concurrency=1).records()
+    assert first[-1]["status"] == "fallback"
+    second = review(okrs, engine(fake), concurrency=1).records()
+    assert second[-1]["status"] == "ok" and second[-1]["engine"] == "llm"
+    assert fake.count_for("Gamma") == 6 and fake.count_for("Alpha") == 1
+
+
+def test_a_cached_answer_that_no_longer_validates_is_asked_again(fake: FakeOpenAI) -> None:
+    okrs = parse_outline(OUTLINE)
+    eng = engine(fake)
+    review(okrs, eng)
+    key = eng._cache_key(okrs.objectives[0])
+    bad = eng.cache.get(key)
+    bad["answer"]["key_results"][0]["rewrites"][0]["target"] = "424242"
+    eng.cache.set(key, bad)
+    records = review(okrs, engine(fake)).records()
+    assert fake.count == 4 and "424242" not in str(records)
+
+
+def test_cache_info_and_clear(fake: FakeOpenAI, llm_env: Path) -> None:
+    assert cache_info() == {"path": str(llm_env), "entries": 0, "size_bytes": 0}
+    assert not llm_env.exists(), "looking does not create the directory"
+    assert clear_cache() == 0
+    review(parse_outline(OUTLINE), engine(fake))
+    info = cache_info()
+    assert info["entries"] == 3 and info["size_bytes"] > 0 and info["path"] == str(llm_env)
+    assert clear_cache() == 3
+    assert cache_info()["entries"] == 0
+    review(parse_outline(OUTLINE), engine(fake))
+    assert fake.count == 6
+
+
+def test_the_api_key_is_never_on_disk(fake: FakeOpenAI, llm_env: Path) -> None:
+    fake.script(act("invent"), objective="Alpha")
+    review(parse_outline(OUTLINE), engine(fake))
+    files = [p for p in llm_env.rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        data = p.read_bytes()
+        assert b"CACHE-SECRET" not in data and b"sk-test" not in data, p
+
+
+def test_make_key_is_stable_and_sensitive() -> None:
+    base = {"model": "m", "input": {"objective": "O", "krs": ["a", "b"]}}
+    assert make_key(**base) == make_key(**dict(reversed(list(base.items()))))
+    assert make_key(**base) != make_key(model="m", input={"objective": "O", "krs": ["b", "a"]})
+    assert len(make_key(**base)) == 64
