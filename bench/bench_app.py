@@ -73,6 +73,12 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_round(url: str, clients: int, per_client: int) -> tuple[list[float], list[str]]:
     from gradio_client import Client
 
@@ -122,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server {url} pid {pid}; draft: 5 objectives, 15 KRs; rules engine")
         print(f"server memory after start: VmRSS {proc_status(pid)['VmRSS'] / 1024:.0f} MiB")
         for clients, per_client in ((1, args.requests * 2), (args.clients, args.requests)):
-            started = time.perf_counter()
+            started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
             lat, errors = run_round(url, clients, per_client)
             wall = time.perf_counter() - started
+            server_cpu, client_cpu = cpu_seconds(pid) - server_cpu, time.process_time() - client_cpu
             p50, p95 = percentile(lat, 0.50), percentile(lat, 0.95)
             print(f"{clients:>2} client(s): {len(lat)} requests in {wall:.1f}s "
                   f"({len(lat) / wall:.0f}/s)  p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
                   f"max {max(lat):.1f} ms  mean {statistics.fmean(lat):.1f} ms  errors {len(errors)}")
+            print(f"   CPU per request: server {server_cpu / len(lat) * 1000:.1f} ms, "
+                  f"these clients {client_cpu / len(lat) * 1000:.1f} ms "
+                  f"({os.cpu_count()} CPUs shared by both)")
             for e in errors[:3]:
                 print(f"   error: {e}")
             if clients > 1:

@@ -26,6 +26,10 @@ from typing import Any
 # The app never talks to the outside world; this must be set before gradio is imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Gradio's queue rebuilds a pandas summary of its last 10,000 events after every event (for its
+# monitoring page, which krcoach turns off): a cost that grows with uptime. Summarise rarely.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import gradio as gr  # noqa: E402
 
@@ -55,6 +59,8 @@ LLM_CONCURRENCY_ID = "krcoach-llm"
 RULES_CONCURRENCY_ID = "krcoach-rules"
 #: Events waiting beyond this get Gradio's "busy, try again" message instead of a long wait.
 QUEUE_MAX_SIZE = 256
+#: The drafting page's name in the navbar every page shows.
+MAIN_PAGE_NAME = "Draft OKRs"
 #: Milliseconds of quiet typing before the live (rules) review runs.
 LIVE_DEBOUNCE_MS = 350
 UPLOAD_TYPES = sorted(formats.EXTENSIONS)
@@ -513,7 +519,7 @@ def build_app(engine: str | None = None) -> gr.Blocks:
     with gr.Blocks(title="krcoach · OKR coach", analytics_enabled=False,
                    delete_cache=DELETE_CACHE) as demo:
         # Names this page in the navbar Gradio shows once the workshop adds its pages.
-        gr.Navbar(main_page_name="Draft OKRs")
+        gr.Navbar(main_page_name=MAIN_PAGE_NAME)
         gr.HTML(render_header(eng), elem_id="kc-header", js_on_load=None)
         reviewed = gr.State(None)
         with gr.Row(equal_height=False, elem_id="kc-main"):

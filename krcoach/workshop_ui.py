@@ -30,6 +30,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import gradio as gr
 
 from . import workshop as ws
+from .app import MAIN_PAGE_NAME
 from .engine import Engine
 from .store import Store, open_store
 
@@ -929,7 +930,9 @@ def mount_workshop(demo: gr.Blocks, engine: Engine | str | None) -> None:
     workshop API endpoints to `demo`. Call it after `demo`'s own `with` block has closed."""
     backend = _Backend(engine)
     with demo.route("Workshop", "/" + PARTICIPANT_PATH):
+        gr.Navbar(main_page_name=MAIN_PAGE_NAME)  # each page draws its own navbar
         _participant_page(demo, backend)
         _api(backend)
     with demo.route("Run a workshop", "/" + FACILITATOR_PATH):
+        gr.Navbar(main_page_name=MAIN_PAGE_NAME)
         _facilitator_page(demo, backend)
