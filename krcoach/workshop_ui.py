@@ -830,7 +830,7 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
 
 
 def _api(backend: _Backend) -> None:
-    """Named endpoints for gradio_client and plain HTTP (documented in docs/workshop.md).
+    """Named endpoints for gradio_client and plain HTTP (documented in the README).
 
     A refused request raises gr.Error with the same one-sentence message the pages show.
     """

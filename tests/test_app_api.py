@@ -196,15 +196,15 @@ def test_apply_rewrite_replaces_only_that_kr_and_refuses_stale_reviews() -> None
 
 
 def test_the_documented_client_example_runs(client, tmp_path) -> None:
-    """docs/app.md's gradio_client example, run as written against the launched app."""
+    """The README's gradio_client example for `review`, run as written against the launched app."""
     import re
     import subprocess
     import sys
 
     from browser import ROOT
 
-    doc = (ROOT / "docs" / "app.md").read_text(encoding="utf-8")
-    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    doc = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"<!-- example: review-api .*?-->\n```python\n(.*?)```", doc, re.S).group(1)
     code = code.replace("http://127.0.0.1:7860/", client.src)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1"}, cwd=tmp_path)

@@ -257,10 +257,10 @@ def test_rights_through_the_api(api) -> None:
 
 @pytest.mark.slow
 def test_docs_api_example_runs(app_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """The gradio_client example in docs/workshop.md runs as written against a live app."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "workshop.md").read_text(encoding="utf-8")
-    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code.replace("http://127.0.0.1:7860/", app_url), "docs/workshop.md", "exec"), {})
+    """The README's gradio_client example for the workshop runs as written against a live app."""
+    doc = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = doc.split("<!-- example: workshop-api", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code.replace("http://127.0.0.1:7860/", app_url), "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "output ['activity'" in out and "outcome version 2" in out
     assert "1 submitted, 1.0 outcomes" in out and "**Before:** Launch the spring email campaign" in out
