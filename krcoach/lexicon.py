@@ -70,9 +70,11 @@ class PhraseMatcher:
     def __init__(self, phrases: list[str]) -> None:
         # first word -> phrases starting with it, longest first: most words miss at once.
         self.first: dict[str, list[tuple[str, ...]]] = {}
-        for p in phrases:
-            key = tuple(t for t, _, _ in _tokens(p))
-            if key and key not in self.first.get(key[0], []):
+        seen: set[tuple[str, ...]] = set()
+        for p in phrases:  # thousands of phrases at start-up: keep this loop lean
+            key = tuple(t.lower() for t in _TOKEN.findall(p))
+            if key and key not in seen:
+                seen.add(key)
                 self.first.setdefault(key[0], []).append(key)
         for keys in self.first.values():
             keys.sort(key=len, reverse=True)
