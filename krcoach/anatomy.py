@@ -148,7 +148,11 @@ _LEAD_NOISE = re.compile(
     r"[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*)+", re.I)
 _WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w'’/-]*")
 _STOP_METRIC = re.compile(
-    r"\s+(?:from|to|by|in|within|before|until|at|above|below|under|over|of\s+at\s+least|for|per\s+the|"
+    # "time to hire" / "time to first value" name a metric: that "to" does not end it.
+    r"(?<!time)\s+to\b|\s+to\b(?=\s*(?:[\d$€£¥\[<{?≤≥]|N0\b|N1\b|X|TBD|$|(?:under|below|above|over|less|"
+    r"fewer|more|at|no|within|about|around|roughly|approximately|max|min|just|single|one|two|three|four|five|"
+    r"six|seven|eight|nine|ten|twelve|a|an)\b))"
+    r"|\s+(?:from|by|in|within|before|until|at|above|below|under|over|of\s+at\s+least|for|per\s+the|"
     r"through|via|with|while|so\s+that|that|which|and|compared|versus|vs\.?|towards|across)\b"
     r"|\s+(?:de|von|da|van|auf|à|a)\s+(?=[\d$€£¥\[]|N0|X\b|TBD)|[;:(]|,(?!\d)|$",
     re.I)
