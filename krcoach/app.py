@@ -18,6 +18,7 @@ import html
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -434,9 +435,9 @@ def _load_css() -> str:
     return (_STATIC / "app.css").read_text(encoding="utf-8")
 
 
-def build_app(engine: str | None = None) -> gr.Blocks:
+def build_app(engine: Engine | str | None = None) -> gr.Blocks:
     """The drafting page (plus the workshop, mounted by `workshop_ui`), not yet launched."""
-    eng = make_engine(engine)
+    eng = engine if isinstance(engine, Engine) else make_engine(engine)
     live = eng.name == "rules"
     limit, group = ((RULES_CONCURRENCY, RULES_CONCURRENCY_ID) if live
                     else (LLM_CONCURRENCY, LLM_CONCURRENCY_ID))
@@ -616,6 +617,14 @@ def launch_options() -> dict[str, Any]:
 
 def serve(host: str = "127.0.0.1", port: int = 7860, engine: str | None = None) -> None:
     """Run the app until interrupted (`krcoach serve`)."""
-    demo = build_app(engine)
+    eng = make_engine(engine)
+    demo = build_app(eng)
     demo.queue(max_size=QUEUE_MAX_SIZE)
-    demo.launch(server_name=host, server_port=port, inbrowser=False, **launch_options())
+    # quiet: Gradio's banner suggests share links, which krcoach never makes; say what matters.
+    demo.launch(server_name=host, server_port=port, inbrowser=False, quiet=True,
+                prevent_thread_lock=True, **launch_options())
+    url = demo.local_url or f"http://{host}:{port}/"
+    print(f"krcoach is running at {url} (engine: {engine_label(eng.name, eng.model)}); "
+          f"workshop at {url.rstrip('/')}/facilitate. Press Ctrl-C to stop.",
+          file=sys.stderr, flush=True)
+    demo.block_thread()

@@ -189,7 +189,12 @@ def serve(
         from .engine import resolve_engine_name
         from .app import serve as serve_app
 
-        serve_app(host=host, port=port, engine=resolve_engine_name(engine.value))
+        try:
+            serve_app(host=host, port=port, engine=resolve_engine_name(engine.value))
+        except OSError as exc:
+            # Gradio's own text here suggests env vars and launch() arguments: name the CLI's option.
+            raise UsageFailure(f"cannot listen on {host}:{port} (in use or not allowed); "
+                               "choose another with --port or --host") from exc
 
 
 @app.command("eval")

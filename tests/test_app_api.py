@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from browser import launch_app
+from conftest import run_cli
 from krcoach import app, coach, formats
 from krcoach.models import MAX_KR_CHARS, Finding, Issue, KRReview, Rewrite
 
@@ -33,10 +35,17 @@ Objective: Fewer surprises in production
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The launched app's URL and the folder holding its log."""
+    folder = tmp_path_factory.mktemp("app-api")
+    with launch_app(folder) as url:
+        yield url, folder
+
+
+@pytest.fixture(scope="module")
+def client(server) -> object:
     gradio_client = pytest.importorskip("gradio_client")
-    with launch_app(tmp_path_factory.mktemp("app-api")) as url:
-        yield gradio_client.Client(url, verbose=False)
+    return gradio_client.Client(server[0], verbose=False)
 
 
 def expected_records(text: str) -> list[dict]:
@@ -227,3 +236,23 @@ def test_download_files_match_the_review_and_old_sets_are_pruned(tmp_path) -> No
     folders = [p for p in tmp_path.iterdir() if p.is_dir()]
     assert len(folders) == app.KEEP_DOWNLOAD_SETS
     assert last["okr-review.csv"].exists()
+
+
+# ------------------------------------------------------------------------------ starting the server
+
+
+def test_startup_line_names_the_address_engine_and_workshop(server) -> None:
+    url, folder = server
+    log = (folder / "app.log").read_text(encoding="utf-8")
+    assert f"krcoach is running at {url} (engine: rules); workshop at {url}facilitate." in log
+    assert "share=True" not in log  # Gradio's own banner, which suggests public links, stays quiet
+
+
+def test_a_busy_port_is_one_line_and_exit_2(server) -> None:
+    port = server[0].rstrip("/").rsplit(":", 1)[1]
+    done = run_cli("serve", "--port", port, env={"GRADIO_ANALYTICS_ENABLED": "False"}, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"krcoach: error: cannot listen on 127.0.0.1:{port} (in use or not allowed); "
+        "choose another with --port or --host"]
+    assert "Traceback" not in done.stderr
