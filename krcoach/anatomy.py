@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from . import fastre
 from .lexicon import lexicon
 
 # ------------------------------------------------------------------------------------ numbers
@@ -25,16 +26,16 @@ WORD_NUMBERS = {
     "half": 0.5, "a dozen": 12, "a hundred": 100, "a thousand": 1000,
 }
 _CUR = r"[$€£¥₹]"
-NUMBER_RE = re.compile(
+NUMBER_RE = fastre.compile(
     rf"(?<![\w.\-/])(?P<cur>{_CUR}\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
     r"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B|b)(?![\w])|\s(?:thousand|million|billion)\b)?"
     r"(?P<suffix>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|\+))?"
     r"(?!(?:st|nd|rd|th)\b)",
 )
-_WORD_NUMBER_RE = re.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
+_WORD_NUMBER_RE = fastre.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
                              re.I)
 
-PLACEHOLDER_RE = re.compile(
+PLACEHOLDER_RE = fastre.compile(
     r"\[[^\]\n]{0,80}\]|\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
     r"|(?<![\w$€£])(?:N0|N1|N|X{1,3}|Y|Z)(?:\s?%|k\b)?(?![\w])|\?{1,3}(?=\s|$|%|\)|,)|(?<![\w])_{2,}(?![\w])"
 )
@@ -106,7 +107,7 @@ _PERIOD = (
     rf"\d{{4}}-\d{{2}}(?:-\d{{2}})?|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|(?:19|20)\d{{2}}|"
     rf"(?:this|next|the)\s+(?:quarter|year|month|half|cycle|sprint)|the\s+end\s+of\s+the\s+\w+)"
 )
-DEADLINE_RE = re.compile(
+DEADLINE_RE = fastre.compile(
     rf"(?:\b(?:by|before|until|till|in|during|within|for|through|thru|ahead\s+of|no\s+later\s+than|"
     rf"para(?:\s+el)?|hasta|antes\s+de|d'ici(?:\s+la)?|avant|bis|até|entro|tegen|voor|fin(?:al)?\s+de|"
     rf"à\s+la\s+fin\s+d[eu]|ende|end)\s+(?:the\s+)?(?:end\s+of\s+)?(?:fin\s+d[eu]\s+)?{_PERIOD}"
@@ -125,19 +126,19 @@ _MIN_CMP = (r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|min
             r"|mindestens|über|au\s+moins|plus\s+de|al\s+menos|más\s+de|pelo\s+menos|acima\s+de|almeno|oltre|minstens|boven)")
 _MAX_CMP = (r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within"
             r"|unter|höchstens|moins\s+de|sous|por\s+debajo\s+de|menos\s+de|abaixo\s+de|sotto|onder|minder\s+dan)")
-FROM_TO_RE = re.compile(
+FROM_TO_RE = fastre.compile(
     rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})"
     rf"|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})",
     re.I,
 )
 _LEVEL_RE = re.compile(rf"\s(?:of|at|=|:)\s+(?={_VAL})", re.I)
-CMP_RE = re.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
-_MAX_CMP_RE = re.compile(_MAX_CMP, re.I)
+CMP_RE = fastre.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
+_MAX_CMP_RE = fastre.compile(_MAX_CMP, re.I)
 TO_RE = re.compile(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
 BY_DELTA_RE = re.compile(
     rf"\bby\s+(?P<val>(?:{_CUR}\s?)?\d[\d,.]*\s?(?:k|M)?\s?(?:%|x|pp|pts?|points?|percent)?)(?!\s*(?:/|-)\d)",
     re.I)
-RATE_RE = re.compile(
+RATE_RE = fastre.compile(
     r"(?:\bper\s+(?:day|week|month|quarter|year|user|customer|release|sprint)|/\s?(?:day|week|wk|month|mo|"
     r"quarter|qtr|year|yr)\b|\b(?:a|each|every)\s+(?:day|week|month|quarter|year)\b|\b(?:daily|weekly|monthly|"
     r"quarterly|annual|annually|yearly)\b)",
@@ -231,7 +232,7 @@ def _tidy_metric(text: str) -> str | None:
     text = text.strip(" -–—:,.;\"'")
     for _ in range(2):
         text = _ARTICLES.sub("", text)
-    text = re.sub(r"\s+", " ", text).strip(" -–—:,.;")
+    text = " ".join(text.split()).strip(" -–—:,.;")
     return text or None
 
 
@@ -242,9 +243,10 @@ def _metric_after(text: str, start: int) -> str | None:
 
 
 # Every injection pattern contains one of these words; most KRs contain none, so skip the full search.
-_INJECTION_HINT = re.compile(r"ignor|disregard|forget|instruction|anweisung|system|you are|as an ai|label|classif|"
-                             r"mark|rate|respond|reply|print|jailbreak|override|developer|<\||###", re.I)
-_UNIT_RE = re.compile(
+_INJECTION_HINTS = ("ignor", "disregard", "forget", "instruction", "anweisung", "system", "you are", "as an ai",
+                    "label", "classif", "mark", "rate", "respond", "reply", "print", "jailbreak", "override",
+                    "developer", "<|", "###")
+_UNIT_RE = fastre.compile(
     rf"(?P<pct>%|percent)|(?P<x>\dx$|×)|(?P<points>pts?|points?|pp|bps)|(?P<ms>\d\s?ms\b)|(?P<s>\d\s?(?:s|sec|seconds)$)"
     rf"|(?P<minutes>min)|(?P<hours>hours|hrs|\dh$)|(?P<days>days)|(?P<currency>{_CUR})", re.I)
 _UNIT_NAMES = {"pct": "%"}
@@ -257,6 +259,22 @@ def _unit_of(value: str | None) -> str | None:
     return _UNIT_NAMES.get(m.lastgroup, m.lastgroup) if m and m.lastgroup else None
 
 
+_HIRED_RE = re.compile(r"\b(?:hired|recruited|onboarded)\b|\b(?:hire|recruit|onboard)\s+\d", re.I)
+_OBJECT_PREPOSITIONS = frozenset({"for", "to", "across", "of", "with", "among", "from", "on", "in"})
+_SHARE_RE = fastre.compile(r"(\d+\s?%|all|every|each)\s+(?:of\s+)?(?:our\s+|the\s+|new\s+|open\s+)*")
+_COVERAGE_RE = re.compile(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b")
+_SIDE_REMARK_RE = re.compile(r"\s*\([^)]*\)")
+
+
+def _last_word(text: str) -> str:
+    """The lower-cased word that ends `text` (trailing spaces ignored), "" when it ends otherwise."""
+    text = text.rstrip()
+    i = len(text)
+    while i and (text[i - 1].isalnum() or text[i - 1] == "_"):  # exactly regex \w
+        i -= 1
+    return text[i:].lower()
+
+
 @lru_cache(maxsize=4096)
 def parse(kr: str) -> Anatomy:
     """Parse one KR. Cached: the same text always yields the same anatomy."""
@@ -265,7 +283,7 @@ def parse(kr: str) -> Anatomy:
     a = Anatomy(text=text)
     lower = text.lower()
 
-    a.injection = bool(_INJECTION_HINT.search(text) and lex.injection.search(text))
+    a.injection = any(h in lower for h in _INJECTION_HINTS) and bool(lex.injection.search(text))
     a.placeholders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
 
     dl = DEADLINE_RE.search(text)
@@ -307,7 +325,7 @@ def parse(kr: str) -> Anatomy:
     a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
     a.change_verbs = _change_verbs(text)
     a.hiring_verb = a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} or bool(
-        re.search(r"\b(?:hired|recruited|onboarded)\b|\b(?:hire|recruit|onboard)\s+\d", text, re.I)) or (
+        _HIRED_RE.search(text)) or (
         a.leading_verb == "add" and bool(a.actors or a.hiring))
     a.capability = bool(_CAPABILITY_RE.search(text))
     a.by_actor = bool(_BY_ACTOR_RE.search(text))
@@ -315,7 +333,7 @@ def parse(kr: str) -> Anatomy:
     lead_end = words_end_after_lead(text) if a.verb_class == "activity" else -1
     for m in _ACTOR_COUNT_RE.finditer(text):
         if not outside_deadline(m.start()) or m.start() <= lead_end or \
-                re.search(r"\b(?:for|to|across|of|with|among|from|on|in)\s*$", text[: m.start()], re.I):
+                _last_word(text[: m.start()]) in _OBJECT_PREPOSITIONS:
             continue  # the people are the object of our work ("calls to 100% of patients")
         pos, actor = m.end(), None
         for _ in range(3):  # up to two qualifiers: "500+ new paying developers"
@@ -390,10 +408,10 @@ def parse(kr: str) -> Anatomy:
             break
 
     # Coverage of own work: "100% of services have runbooks", "80% test coverage".
-    share = re.search(r"(\d+\s?%|all|every|each)\s+(?:of\s+)?(?:our\s+|the\s+|new\s+|open\s+)*", lower)
+    share = _SHARE_RE.search(lower)
     if share and lex.share_subjects.match(lower, share.end()) and lex.share_predicates.search(lower, share.end()):
         a.own_share = True
-    if re.search(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b", lower):
+    if "coverage" in lower and _COVERAGE_RE.search(lower):
         a.own_share = True
     for d_start, d_end in deliverable_spans:
         tail = lower[d_end: d_end + 80]
@@ -401,7 +419,7 @@ def parse(kr: str) -> Anatomy:
                 lex.completion.search(tail[:30]) or lex.completion.search(lower[max(0, d_start - 30):d_start])
                 or re.match(r"\s+(?:\w+ed)\b", tail)):
             a.own_share = True
-    if re.search(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?(?:[\w-]+ ){0,3}", lower):
+    if "number of" in lower:
         m = re.search(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?((?:[\w-]+ ){0,3}[\w-]+)", lower)
         if m and lex.deliverables.search(m.group(1)):
             a.own_share = True
@@ -415,7 +433,7 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
     lex = lexicon()
     # Side remarks in parentheses are not part of the metric's name.
     if "(" in text:
-        text = re.sub(r"\s*\([^)]*\)", "", text)
+        text = _SIDE_REMARK_RE.sub("", text)
         numbers = list(NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text)))
         word_numbers = list(_WORD_NUMBER_RE.finditer(text))
     lower = text.lower()
@@ -462,24 +480,24 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
 
 
 _BE = r"(?:is|are|was|were|be|been|being|has|have|had|get|gets|got)"
-_CAPABILITY_RE = re.compile(
+_CAPABILITY_RE = fastre.compile(
     r"\b(?:users?|members?|customers?|people|developers?|admins?|anyone|visitors?|clients?|staff|teams?|"
     r"patients?|citizens?|students?)\s+(?:can|could|are able to|will be able to|should be able to|may)\s+\w+", re.I)
-_BY_ACTOR_RE = re.compile(
+_BY_ACTOR_RE = fastre.compile(
     r"\bby\s+(?:the\s+|our\s+|external\s+|outside\s+)?(?:community|users|customers|members|clients|"
     r"partners|developers|contributors|citizens|the public|visitors|readers|voters|peers|stakeholders|non-[\w-]+)\b"
     r"|\b(?:used|adopted|chosen|downloaded|viewed|installed|cited|recommended|rated|preferred|answered|starred)\s+by\b"
     r"|\bcommunity[- ](?:built|contributed|made|led|driven|submitted|run|written)\b", re.I)
-_BASELINE_SETUP_RE = re.compile(
+_BASELINE_SETUP_RE = fastre.compile(
     r"\bbaseline\b[^.]{0,60}\b(?:establish|defin|set|measur|captur|agree)\w*"
     r"|\b(?:establish|defin|set|measur|captur|agree)\w*\s+(?:a\s+|the\s+)?baseline", re.I)
-_ACTOR_COUNT_RE = re.compile(
+_ACTOR_COUNT_RE = fastre.compile(
     r"(?:(?:at\s+least|more\s+than|over|>=?|≥|min\.?)\s*)?(?<![\w.])\d[\d,.]*\s?(?:k|K)?\+?\s?(?:%\s+of\s+)?"
     r"(?:(?:the|our|all)\s+)?")
 
 
 _SIDE_BASELINE_RE = re.compile(rf"\((?:currently|today|now|baseline|from|was)\s*:?\s*(?P<val>{_VAL})\s*\)", re.I)
-_ROLLOUT_RE = re.compile(
+_ROLLOUT_RE = fastre.compile(
     r"\b(?:roll(?:ed)?[- ]?out|launch(?:ed)?|release[d]?|ship(?:ped)?|enable[d]?|expose[d]?|ramp(?:ed)?(?: up)?)\b"
     r"[^.;]{0,60}\bto\s+\d+\s?%\s+of\s+(?:\w+\s+){0,2}(?:traffic|users|customers|accounts|tenants|requests|fleet)",
     re.I)

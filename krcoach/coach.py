@@ -8,15 +8,22 @@ before it are ready, so a batch that is interrupted keeps what it finished.
 
 from __future__ import annotations
 
+import gc
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from . import checks
 from .engine import Engine, ReviewContext, make_engine
 from .models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 DEFAULT_CONCURRENCY = 4
+# Batches at least this large run without the cyclic garbage collector (see `_no_cycle_gc`).
+NO_GC_BATCH = 500
 
 
 def _engine(engine: Engine | str | None) -> Engine:
@@ -30,6 +37,25 @@ def _review_one(engine: Engine, objective: Objective, context: ReviewContext) ->
         krs=krs,
         findings=checks.objective_findings(objective, krs),
     )
+
+
+@contextmanager
+def _no_cycle_gc(active: bool) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration of a large CPU-bound batch.
+
+    Reviews are thousands of small, long-lived, acyclic objects: reference counting frees them,
+    but the collector keeps rescanning the growing heap, which cost a fifth of the rules engine's
+    batch time. Nothing here creates cycles, so pausing it changes speed, not memory. The
+    collector is re-enabled only if this call paused it.
+    """
+    paused = active and gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def iter_review(
@@ -46,9 +72,12 @@ def iter_review(
     eng = _engine(engine)
     context = ReviewContext(set_uses_owners=checks.set_uses_owners(okrs))
     if not eng.parallel or concurrency <= 1 or len(okrs.objectives) <= 1:
-        for objective in okrs.objectives:
-            yield _review_one(eng, objective, context)
+        with _no_cycle_gc(not eng.parallel and len(okrs.key_results()) >= NO_GC_BATCH):
+            for objective in okrs.objectives:
+                yield _review_one(eng, objective, context)
         return
+    from concurrent.futures import ThreadPoolExecutor  # only network-bound engines: keeps start-up lean
+
     window: deque[Future[ObjectiveReview]] = deque()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krcoach") as pool:
         for objective in okrs.objectives:

@@ -13,6 +13,8 @@ import re
 from functools import cache, lru_cache
 from importlib import resources
 
+from . import fastre
+
 
 def _load_json(name: str) -> dict:
     return json.loads(resources.files("krcoach").joinpath(f"data/{name}").read_text("utf-8"))
@@ -64,8 +66,56 @@ class PhraseMatch:
         return self._text[self._start:self._end]
 
 
+class SharedScan:
+    """Every registered phrase list matched in one pass over a text's tokens.
+
+    The parser asks a dozen lists about the same KR; walking its tokens once for all of them,
+    instead of once per list, was the largest single saving in the rules engine. The result per
+    list is exactly what that list's own left-to-right, longest-first scan finds.
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        self.slots = 0
+        self.scan = lru_cache(maxsize=512)(self._scan)
+
+    def share(self, matchers: list[PhraseMatcher]) -> None:
+        """Answer every whole-text search of `matchers` from one scan."""
+        for matcher in matchers:
+            matcher.shared, matcher.slot = self, self.slots
+            self.slots += 1
+            for word, keys in matcher.first.items():
+                self.first.setdefault(word, []).extend((key, matcher.slot) for key in keys)
+        for cands in self.first.values():
+            if len(cands) > 1:
+                cands.sort(key=lambda c: len(c[0]), reverse=True)  # stable: each list keeps its order
+
+    def _scan(self, text: str) -> tuple[tuple[PhraseMatch, ...], ...]:
+        toks = _tokens(text)
+        out: list[list[PhraseMatch]] = [[] for _ in range(self.slots)]
+        next_free = [0] * self.slots  # a list's matches do not overlap
+        first = self.first
+        for i, (word, start, _) in enumerate(toks):
+            cands = first.get(word)
+            if not cands:
+                continue
+            matched: set[int] = set()
+            for key, slot in cands:  # longest first: a list's first hit here is its longest
+                if slot in matched or next_free[slot] > i:
+                    continue
+                n = len(key)
+                if n == 1 or tuple(t for t, _, _ in toks[i:i + n]) == key:
+                    out[slot].append(PhraseMatch(text, start, toks[i + n - 1][2]))
+                    next_free[slot] = i + n
+                    matched.add(slot)
+        return tuple(tuple(found) for found in out)
+
+
 class PhraseMatcher:
     """Whole-word, case-insensitive, leftmost-longest phrase matching with set look-ups."""
+
+    shared: SharedScan | None = None
+    slot = -1
 
     def __init__(self, phrases: list[str]) -> None:
         # first word -> phrases starting with it, longest first: most words miss at once.
@@ -91,6 +141,8 @@ class PhraseMatcher:
         return 0
 
     def finditer(self, text: str, pos: int = 0) -> list[PhraseMatch]:
+        if pos == 0 and self.shared is not None:
+            return list(self.shared.scan(text)[self.slot])
         toks = _tokens(text)
         out: list[PhraseMatch] = []
         i = 0
@@ -196,11 +248,12 @@ class Lexicon:
         self.share_subjects = PhraseMatcher(data["own_share_subjects"])
         self.share_predicates = PhraseMatcher(data["own_share_predicates"])
         self.vague = PhraseMatcher(data["vague_words"])
-        self.injection = re.compile("|".join(f"(?:{p})" for p in data["injection_patterns"]), re.I)
+        self.injection = fastre.compile("|".join(f"(?:{p})" for p in data["injection_patterns"]), re.I)
         # A count followed (within two words) by a deliverable: "5 customer interviews".
 
         activity_forms = [f for v in groups["activity"] for f in _inflections(v)]
         self.activity_any = PhraseMatcher(activity_forms)
+        SharedScan().share([m for m in vars(self).values() if isinstance(m, PhraseMatcher)])
 
     def classify_verb(self, word: str) -> tuple[str | None, str | None]:
         """(lemma, class) of a word if it is a verb the lexicon knows."""

@@ -23,24 +23,25 @@ from .anatomy import (
     render_rewrite,
     split_goals,
 )
+from . import fastre
 from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
 from .models import ISSUE_CODES, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
 
 __all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
 
-_STRONG_MILESTONES = re.compile(
+_STRONG_MILESTONES = fastre.compile(
     r"\b(?:certif\w*|soc\s?2|iso\s?\d+|hipaa|gdpr|pci|fedramp|accredit\w*|audit|compliance|compliant|"
     r"go[- ]live|general availability|approv\w*|sign[- ]off|signed off|licen[cs]\w*|funding round|"
     r"series [abc]|regulatory|clearance|ce mark|wcag|cutover|decommission\w*|v?\d+\.0\b|beta|alpha|"
     r"go live|milestone|deadline met)\b",
     re.I)
-_OUTCOME_CLAUSE = re.compile(
+_OUTCOME_CLAUSE = fastre.compile(
     r"\b(?:w/?|with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
     r"generating|driving|bringing|reaching|averaging|gets?|get|has|have|influenc\w*|convert\w*|include|includes)\b|[,;]", re.I)
 
 
-_COMPARATIVE = re.compile(r"\b(?:more|less|fewer|better|worse|easier|faster|quicker|cheaper|higher|lower|up|down)\b|[↑↓]",
+_COMPARATIVE = fastre.compile(r"\b(?:more|less|fewer|better|worse|easier|faster|quicker|cheaper|higher|lower|up|down)\b|[↑↓]",
                          re.I)
 
 
@@ -350,8 +351,6 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     if verdict.kind == "output":
         why = _why_output(a, entry, verdict)
         rewrites = _output_rewrites(a, entry, title)
-        if verdict.external_result:
-            pass
     else:
         why = _why_outcome(a)
         parts = split_goals(a.text) if a.multi_goal else []
