@@ -288,6 +288,21 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+_CADENCE = {"day": "daily", "week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "annual",
+            "annually": "annual", "yearly": "annual"}
+
+
+def _with_cadence(metric: str, rate: str) -> str:
+    """Add how often the metric is read: "every quarter" or "monthly" reads best in front
+    ("Quarterly CSAT", "Monthly churn"); a unit rate stays behind ("demo requests per month")."""
+    words = rate.lower().split()
+    if len(words) == 2 and words[0] in ("every", "each", "a") and words[1] in _CADENCE:
+        return f"{_CADENCE[words[1]]} {metric}"
+    if len(words) == 1 and words[0] in set(_CADENCE.values()) | {"annually", "yearly"}:
+        return f"{_CADENCE.get(words[0], words[0])} {metric}"
+    return f"{metric} {rate}"
+
+
 def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
     assumptions: list[str] = []
     metric = a.metric or (a.results[0] if a.results else None)
@@ -295,7 +310,7 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
         metric = fallback_metric
         assumptions.append("The draft names no metric; this one is read from its wording — check it.")
     if a.rate and a.rate.lower() not in metric.lower():
-        metric = f"{metric} {a.rate}"
+        metric = _with_cadence(metric, a.rate)
     baseline = a.baseline
     target = a.target
     if baseline is None and a.direction != "maintain":
