@@ -21,6 +21,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -30,6 +31,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import gradio as gr
 
 from . import workshop as ws
+from .anatomy import clean_kr
 from .app import MAIN_PAGE_NAME
 from .engine import Engine
 from .store import Store, open_store
@@ -119,6 +121,23 @@ class _Backend:
             return self.engine.name
         except Exception:
             return None
+
+
+def add_picked(current: str, picked: list[str]) -> str:
+    """Append starter-deck KRs to the typed list in the list's own style ("- ", "* " or numbered),
+    skipping any already there (bullets and "KR1:" prefixes do not make a KR different)."""
+    lines = [ln for ln in (current or "").splitlines() if ln.strip()]
+    style = re.match(r"\s*(?:([-*•])|\d+([.)]))\s+", lines[0]) if lines else None
+    have = {clean_kr(ln).lower() for ln in lines}
+    for kr in picked:
+        if clean_kr(kr).lower() in have:
+            continue
+        have.add(clean_kr(kr).lower())
+        if style and style.group(2):
+            lines.append(f"{len(lines) + 1}{style.group(2)} {kr}")
+        else:
+            lines.append(f"{style.group(1)} {kr}" if style else kr)
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------- URLs & QR
@@ -735,9 +754,7 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
         return show_create("", gr.skip())
 
     def on_add(current: str, picked: list[str] | None) -> tuple[str, list]:
-        lines = [ln for ln in (current or "").splitlines() if ln.strip()]
-        lines += [p for p in (picked or []) if p not in lines]
-        return "\n".join(lines), []
+        return add_picked(current, picked or []), []
 
     def on_create(title: str, krs: str, fac_state: Any, request: gr.Request) -> list[Any]:
         try:

@@ -49,7 +49,8 @@ def test_workshop_in_the_browser(tmp_path: Path) -> None:
         fac.keyboard.press("Escape")
         fac.click("#ws-deck-add")
         fac.wait_for_function(
-            "() => document.querySelector('#ws-krs-input textarea').value.includes('Hire 5 engineers')")
+            "() => document.querySelector('#ws-krs-input textarea').value.includes('- Hire 5 engineers')")
+        fac.get_by_role("listbox").wait_for(state="hidden", timeout=WAIT)  # not a half-closed menu
         screenshot(fac, "workshop-create")
         fac.click("#ws-create-btn")
         fac.wait_for_selector("#ws-join-code", timeout=WAIT)
