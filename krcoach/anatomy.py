@@ -464,7 +464,7 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
     if anchor:
         before = text[:anchor]
         before = re.sub(r"^(?:\w+\s+)?(?:increase|grow|raise|improve|reduce|decrease|cut|lower)\s+", "", before, flags=re.I)
-        head = re.split(r"[,;:(]", before)[-1]
+        head = next((p for p in reversed(re.split(r"[;:(]|,(?!\d)", before)) if p.strip()), "")
         metric = _tidy_metric(head)
         if metric and len(metric.split()) <= 10 and not lex.activity_any.fullmatch(metric.split()[0]):
             return metric

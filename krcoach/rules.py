@@ -293,14 +293,39 @@ _CADENCE = {"day": "daily", "week": "weekly", "month": "monthly", "quarter": "qu
 
 
 def _with_cadence(metric: str, rate: str) -> str:
-    """Add how often the metric is read: "every quarter" or "monthly" reads best in front
-    ("Quarterly CSAT", "Monthly churn"); a unit rate stays behind ("demo requests per month")."""
-    words = rate.lower().split()
+    """Add how often the metric is read. A reading cadence goes in front of a short noun phrase
+    ("Quarterly CSAT", "Monthly API uptime"); a unit rate ("per month"), or a metric that reads
+    as a sentence, keeps it behind, and a metric that already says it is left alone."""
+    low_m, low_r = metric.lower(), rate.lower()
+    words = low_r.split()
+    cadence = None
     if len(words) == 2 and words[0] in ("every", "each", "a") and words[1] in _CADENCE:
-        return f"{_CADENCE[words[1]]} {metric}"
-    if len(words) == 1 and words[0] in set(_CADENCE.values()) | {"annually", "yearly"}:
-        return f"{_CADENCE.get(words[0], words[0])} {metric}"
+        cadence = _CADENCE[words[1]]
+    elif len(words) == 1 and words[0] in set(_CADENCE.values()) | {"annually", "yearly"}:
+        cadence = _CADENCE.get(words[0], words[0])
+    if low_r in low_m:
+        head = metric[: -len(rate) - 1] if low_m.endswith(" " + low_r) else None
+        return f"{cadence} {_uncap(head)}" if cadence and head and _noun_phrase(head) else metric
+    if cadence and _noun_phrase(metric):
+        return f"{cadence} {_uncap(metric)}"
     return f"{metric} {rate}"
+
+
+_NOT_A_NOUN_PHRASE = {"there", "we", "our", "it", "this", "is", "are", "was", "were", "be", "has", "have",
+                      "should", "will", "can", "must", "of", "to"}
+
+
+def _noun_phrase(text: str) -> bool:
+    """Short and led by neither a verb nor a function word: safe to put an adjective in front."""
+    words = [w.lower() for w in text.split()]
+    lex = lexicon()
+    return 0 < len(words) <= 6 and not lex.verb_class.get(words[0]) and not (set(words) & _NOT_A_NOUN_PHRASE)
+
+
+def _uncap(text: str) -> str:
+    """"Reconcile ..." -> "reconcile ..." when the phrase moves behind an adjective; acronyms stay."""
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
 def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
@@ -309,7 +334,7 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
     if not metric:
         metric = fallback_metric
         assumptions.append("The draft names no metric; this one is read from its wording — check it.")
-    if a.rate and a.rate.lower() not in metric.lower():
+    if a.rate:
         metric = _with_cadence(metric, a.rate)
     baseline = a.baseline
     target = a.target

@@ -37,6 +37,12 @@ CASES = [
     ("Days payable outstanding: TBD → 45", dict(baseline="TBD", target="45", placeholders=["TBD"])),
     ("Women in engineering leadership 18% → 30% by 2027", dict(baseline="18%", target="30%", deadline="by 2027")),
     ("Cut time to hire from 60 to 30 days by end of Q4", dict(metric="time to hire", target="30 days")),
+    # "Label: X -> Y", as status docs write them: the label is the metric
+    ("Weekly active dashboard users: 150 → 400", dict(metric="Weekly active dashboard users", baseline="150",
+                                                      target="400")),
+    ("MTTR for sev1 incidents: 4h → 1h", dict(metric="MTTR for sev1 incidents", baseline="4h", target="1h")),
+    ("Medication errors reported per 1,000 doses: 4.1 → 2.0",
+     dict(metric="Medication errors reported per 1,000 doses", baseline="4.1", target="2.0")),
     ("Reduce time to first value from 14 to 3 days", dict(metric="time to first value", baseline="14")),
     ("Reduce onboarding time to under 3 days", dict(metric="onboarding time", target="3 days")),
     ("Reduce response time to 2 hours", dict(metric="response time", target="2 hours")),
