@@ -127,7 +127,7 @@ _MIN_CMP = (r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|min
 _MAX_CMP = (r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within"
             r"|unter|höchstens|moins\s+de|sous|por\s+debajo\s+de|menos\s+de|abaixo\s+de|sotto|onder|minder\s+dan)")
 FROM_TO_RE = fastre.compile(
-    rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})"
+    rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:(?:down|up)\s+)?(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})"
     rf"|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})",
     re.I,
 )
@@ -453,7 +453,7 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
                 # "Get 500 sign ups": the phrase starts with the number; take what follows it.
                 nm = NUMBER_RE.match(metric) or PLACEHOLDER_RE.match(metric)
                 if nm:
-                    metric = _metric_after(metric, nm.end())
+                    metric = _share_of(nm.group(0), _metric_after(metric, nm.end()))
                 if metric:
                     return metric
     # "<metric> from X to Y" / "<metric> of 45" / "<metric> >= 110%" : the phrase before.
@@ -468,15 +468,78 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
         metric = _tidy_metric(head)
         if metric and len(metric.split()) <= 10 and not lex.activity_any.fullmatch(metric.split()[0]):
             return metric
+    # "Contributor retention: 40% of first-timers return": a label that names a result is the metric.
+    label, colon, rest = text.partition(":")
+    if colon and 0 < len(label.split()) <= 8 and _LABEL_VALUE_RE.search(rest) and (
+            lex.results.search(label) or _METRIC_HEAD_RE.search(label) or lex.service_levels.search(label)
+            or lex.satisfaction.search(label)) and not lex.activity_any.match(label.strip().lower()):
+        return _tidy_metric(label)
     # "30 individual contributors to our repositories": the noun phrase after the first number.
     for m in numbers + word_numbers:
         after = text[m.end():]
         metric = _metric_after(after, 0)
+        if metric and re.match(r"of\b", metric, re.I) and "%" in m.group(0):
+            return _share_of(m.group(0), metric)
         if metric and _WORD_RE.match(metric) and not re.match(r"(?:of|to|by|in)\b", metric, re.I):
             return metric
     if a.results:
-        return a.results[0]
+        return _result_phrase(text, a.results[0])
     return None
+
+
+_LABEL_VALUE_RE = re.compile(r"\d|\b(?:zero|none|no|TBD|N0|X)\b|\[", re.I)
+_NOT_NOUN = frozenset(
+    "a an the our their its my your of to in on at by for from with within without using through via before "
+    "after until into over under about and or but not no zero none more less fewer better worse higher lower "
+    "up down across per than vs is are was were be been get gets has have need needs all every each it them "
+    "us we they".split())
+
+
+def _share_of(number: str, metric: str | None) -> str | None:
+    """"25% of incoming tickets": the metric is the share of them, not "of incoming tickets";
+    "15% of trials pick the Pro plan" reads "share of trials that pick the Pro plan"."""
+    if not metric or not re.match(r"of\b", metric, re.I):
+        return metric
+    if "%" not in number and "percent" not in number.lower():
+        return _tidy_metric(metric[2:])
+    words = metric.split()
+    for i in range(2, len(words)):
+        prev, word = words[i - 1].lower(), words[i]
+        if prev.endswith("s") and word.islower() and word not in _NOT_NOUN - _FINITE_VERBS and \
+                not word.endswith(("ed", "ing", "ly")) and (not word.endswith("s") or word in _FINITE_VERBS):
+            words.insert(i, "that")  # a plural noun, then a verb: the people or things that act
+            break
+    return "share " + " ".join(words)
+
+
+_FINITE_VERBS = frozenset("is are has have get gets need needs".split())
+
+
+def _result_phrase(text: str, hit: str) -> str:
+    """The noun phrase around a result word, as written: "Brand awareness up" -> "Brand awareness"."""
+    start = text.lower().find(hit)
+    if start < 0:
+        return hit
+    end = start + len(hit)
+    words = list(_WORD_RE.finditer(text))
+    lex = lexicon()
+
+    def nouny(w: re.Match[str]) -> bool:
+        low = w.group(0).lower()
+        return low not in _NOT_NOUN and not lex.verb_class.get(low)
+
+    before = [w for w in words if w.end() <= start]
+    for w in reversed(before[-3:]):
+        if not nouny(w) or text[w.end():start].strip():
+            break
+        start = w.start()
+    for w in [w for w in words if w.start() >= end][:3]:
+        if not nouny(w) or text[end:w.start()].strip() or w.group(0).lower().endswith("ing"):
+            break
+        end = w.end()
+        if w.group(0).lower().endswith("ed"):
+            break  # "claims submitted": the participle completes the phrase
+    return text[start:end]
 
 
 _BE = r"(?:is|are|was|were|be|been|being|has|have|had|get|gets|got)"

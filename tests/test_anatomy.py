@@ -43,6 +43,22 @@ CASES = [
     ("MTTR for sev1 incidents: 4h → 1h", dict(metric="MTTR for sev1 incidents", baseline="4h", target="1h")),
     ("Medication errors reported per 1,000 doses: 4.1 → 2.0",
      dict(metric="Medication errors reported per 1,000 doses", baseline="4.1", target="2.0")),
+    # a label naming a result, then its value
+    ("Contributor retention: 40% of Q1 first-timers contribute again in Q2", dict(metric="Contributor retention")),
+    ("Lost-time injuries: zero", dict(metric="Lost-time injuries")),
+    ("Hackathon: 300 registrations, 80 submitted projects", dict(metric="registrations")),  # not a result label
+    # a percentage of a group is a share of it
+    ("Deflect 25% of incoming tickets through self-serve", dict(metric="share of incoming tickets", target="25%")),
+    ("Patient portal: 40% of patients book appointments online",
+     dict(metric="share of patients that book appointments online")),
+    ("30% of forum questions answered by non-staff", dict(metric="share of forum questions answered")),
+    ("Cost per lead from $180 down to $120", dict(metric="Cost per lead", baseline="$180", target="$120",
+                                                  direction="decrease")),
+    # vague KRs keep the whole noun phrase, as written
+    ("Brand awareness up", dict(metric="Brand awareness")),
+    ("Patient experience scores improve", dict(metric="Patient experience scores")),
+    ("eNPS from +8 to +25", dict(metric="eNPS")),
+    ("Zero regulatory fines", dict(metric="regulatory fines")),
     ("Reduce time to first value from 14 to 3 days", dict(metric="time to first value", baseline="14")),
     ("Reduce onboarding time to under 3 days", dict(metric="onboarding time", target="3 days")),
     ("Reduce response time to 2 hours", dict(metric="response time", target="2 hours")),
