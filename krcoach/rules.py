@@ -203,6 +203,10 @@ def _match_catalogue(text: str) -> dict | None:
     return catalogue()["entries"][best]
 
 
+def _entry_named(name: str) -> dict | None:
+    return next((e for e in catalogue()["entries"] if e["name"] == name), None)
+
+
 def _why_output(a: Anatomy, entry: dict | None, verdict: Verdict) -> str:
     subject = _subject(a)
     if a.own_share:
@@ -384,7 +388,8 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     a = parse(kr.kr)
     verdict = classify(a)
     title = objective.title if objective else None
-    entry = _match_catalogue(a.text) or (_match_catalogue(title) if title else None)
+    entry = _match_catalogue(a.text) or (_entry_named("hiring") if a.hiring_verb else None) or (
+        _match_catalogue(title) if title else None)
     issues = _issues(a, verdict, entry)
     if context and context.set_uses_owners and not kr.owner:
         issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
