@@ -46,7 +46,10 @@ def _no_cycle_gc(active: bool) -> Iterator[None]:
     Reviews are thousands of small, long-lived, acyclic objects: reference counting frees them,
     but the collector keeps rescanning the growing heap, which cost a fifth of the rules engine's
     batch time. Nothing here creates cycles, so pausing it changes speed, not memory. The
-    collector is re-enabled only if this call paused it.
+    collector is re-enabled only if this call paused it. On the way out, everything allocated
+    meanwhile is moved to the oldest generation in one step (freeze, unfreeze): otherwise the first
+    young-generation pass after re-enabling would scan all of it at once (130 ms for 10,000 KRs).
+    That step is skipped when the program keeps objects frozen itself.
     """
     paused = active and gc.isenabled()
     if paused:
@@ -55,6 +58,9 @@ def _no_cycle_gc(active: bool) -> Iterator[None]:
         yield
     finally:
         if paused:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import weakref
 
 import pytest
 
@@ -112,3 +113,31 @@ def test_the_collector_stays_off_if_the_caller_turned_it_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_objects_frozen_by_the_program_stay_frozen() -> None:
+    keep = [{"frozen": i} for i in range(100)]
+    gc.freeze()
+    try:
+        assert gc.get_freeze_count() >= len(keep)
+        list(coach.iter_review(_okrs(coach.NO_GC_BATCH), "rules"))
+        assert gc.get_freeze_count() >= len(keep) and gc.isenabled()  # not unfrozen by us
+    finally:
+        gc.unfreeze()
+
+
+def test_a_batch_leaves_nothing_frozen_and_cycles_are_still_collected() -> None:
+    class Node:
+        pass
+
+    node = Node()
+    node.me = node  # a cycle: only the collector can free it
+    probe = weakref.ref(node)
+    stream = coach.iter_review(_okrs(coach.NO_GC_BATCH), "rules")
+    next(stream)    # the collector is paused now
+    del node        # garbage while paused
+    list(stream)
+    assert gc.get_freeze_count() == 0
+    assert probe() is not None  # nothing collected it during the batch...
+    gc.collect()
+    assert probe() is None      # ...and it was not hidden from the collector afterwards
