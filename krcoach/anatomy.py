@@ -488,11 +488,33 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
 
 
 _LABEL_VALUE_RE = re.compile(r"\d|\b(?:zero|none|no|TBD|N0|X)\b|\[", re.I)
+#: Words that never belong to a metric's noun phrase: function words, comparisons, auxiliaries.
 _NOT_NOUN = frozenset(
-    "a an the our their its my your of to in on at by for from with within without using through via before "
-    "after until into over under about and or but not no zero none more less fewer better worse higher lower "
-    "up down across per than vs is are was were be been get gets has have need needs all every each it them "
-    "us we they".split())
+    "a an the our their its my your this there of to in on at by for from with within without using through "
+    "via before after until into over under about and or but not no zero none more less fewer better worse "
+    "higher lower up down across per than vs is are was were be been get gets has have need needs should "
+    "will can must all every each it them us we they".split())
+#: Present-tense verbs and modals common right after a counted group ("employees have", "teams should").
+_FINITE_VERBS = frozenset("is are has have get gets need needs should will can must".split())
+
+
+def _nouny(word: str) -> bool:
+    low = word.lower()
+    return low not in _NOT_NOUN and not lexicon().verb_class.get(low)
+
+
+def is_short_noun_phrase(text: str, max_words: int = 6) -> bool:
+    """Short, led by a noun-like word, with no function word or auxiliary in it: "API uptime",
+    not "There are 10 users" or "Reconcile bank accounts". Safe to put an adjective in front."""
+    words = text.split()
+    return 0 < len(words) <= max_words and _nouny(words[0]) and not any(w.lower() in _NOT_NOUN for w in words)
+
+
+def _verb_after_group(prev: str, word: str) -> bool:
+    """A plural noun followed by a present-tense verb: "trials pick", "employees have"."""
+    if not prev.lower().endswith("s") or not word.islower() or word.endswith(("ed", "ing", "ly")):
+        return False
+    return word in _FINITE_VERBS or (word not in _NOT_NOUN and not word.endswith("s"))
 
 
 def _share_of(number: str, metric: str | None) -> str | None:
@@ -503,16 +525,10 @@ def _share_of(number: str, metric: str | None) -> str | None:
     if "%" not in number and "percent" not in number.lower():
         return _tidy_metric(metric[2:])
     words = metric.split()
-    for i in range(2, len(words)):
-        prev, word = words[i - 1].lower(), words[i]
-        if prev.endswith("s") and word.islower() and word not in _NOT_NOUN - _FINITE_VERBS and \
-                not word.endswith(("ed", "ing", "ly")) and (not word.endswith("s") or word in _FINITE_VERBS):
-            words.insert(i, "that")  # a plural noun, then a verb: the people or things that act
-            break
+    at = next((i for i in range(2, len(words)) if _verb_after_group(words[i - 1], words[i])), None)
+    if at is not None:
+        words.insert(at, "that")
     return "share " + " ".join(words)
-
-
-_FINITE_VERBS = frozenset("is are has have get gets need needs".split())
 
 
 def _result_phrase(text: str, hit: str) -> str:
@@ -522,19 +538,13 @@ def _result_phrase(text: str, hit: str) -> str:
         return hit
     end = start + len(hit)
     words = list(_WORD_RE.finditer(text))
-    lex = lexicon()
-
-    def nouny(w: re.Match[str]) -> bool:
-        low = w.group(0).lower()
-        return low not in _NOT_NOUN and not lex.verb_class.get(low)
-
     before = [w for w in words if w.end() <= start]
     for w in reversed(before[-3:]):
-        if not nouny(w) or text[w.end():start].strip():
+        if not _nouny(w.group(0)) or text[w.end():start].strip():
             break
         start = w.start()
     for w in [w for w in words if w.start() >= end][:3]:
-        if not nouny(w) or text[end:w.start()].strip() or w.group(0).lower().endswith("ing"):
+        if not _nouny(w.group(0)) or text[end:w.start()].strip() or w.group(0).lower().endswith("ing"):
             break
         end = w.end()
         if w.group(0).lower().endswith("ed"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import fastre
 from .anatomy import (
     BASELINE_PLACEHOLDER,
     DEADLINE_PLACEHOLDER,
@@ -19,11 +20,11 @@ from .anatomy import (
     Anatomy,
     clean_kr,
     invented_numbers,
+    is_short_noun_phrase,
     parse,
     render_rewrite,
     split_goals,
 )
-from . import fastre
 from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
 from .models import ISSUE_CODES, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
@@ -292,38 +293,28 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-_CADENCE = {"day": "daily", "week": "weekly", "month": "monthly", "quarter": "quarterly", "year": "annual",
-            "annually": "annual", "yearly": "annual"}
+#: How often a metric is read, as the rate is written -> the adjective that goes in front of it.
+_CADENCE = {
+    **{f"{each} {unit}": adjective for unit, adjective in (("day", "daily"), ("week", "weekly"), ("month", "monthly"),
+                                                          ("quarter", "quarterly"), ("year", "annual"))
+       for each in ("every", "each", "a")},
+    **{word: word for word in ("daily", "weekly", "monthly", "quarterly", "annual")},
+    "annually": "annual", "yearly": "annual",
+}
 
 
 def _with_cadence(metric: str, rate: str) -> str:
     """Add how often the metric is read. A reading cadence goes in front of a short noun phrase
     ("Quarterly CSAT", "Monthly API uptime"); a unit rate ("per month"), or a metric that reads
     as a sentence, keeps it behind, and a metric that already says it is left alone."""
+    cadence = _CADENCE.get(" ".join(rate.lower().split()))
     low_m, low_r = metric.lower(), rate.lower()
-    words = low_r.split()
-    cadence = None
-    if len(words) == 2 and words[0] in ("every", "each", "a") and words[1] in _CADENCE:
-        cadence = _CADENCE[words[1]]
-    elif len(words) == 1 and words[0] in set(_CADENCE.values()) | {"annually", "yearly"}:
-        cadence = _CADENCE.get(words[0], words[0])
     if low_r in low_m:
         head = metric[: -len(rate) - 1] if low_m.endswith(" " + low_r) else None
-        return f"{cadence} {_uncap(head)}" if cadence and head and _noun_phrase(head) else metric
-    if cadence and _noun_phrase(metric):
+        return f"{cadence} {_uncap(head)}" if cadence and head and is_short_noun_phrase(head) else metric
+    if cadence and is_short_noun_phrase(metric):
         return f"{cadence} {_uncap(metric)}"
     return f"{metric} {rate}"
-
-
-_NOT_A_NOUN_PHRASE = {"there", "we", "our", "it", "this", "is", "are", "was", "were", "be", "has", "have",
-                      "should", "will", "can", "must", "of", "to"}
-
-
-def _noun_phrase(text: str) -> bool:
-    """Short and led by neither a verb nor a function word: safe to put an adjective in front."""
-    words = [w.lower() for w in text.split()]
-    lex = lexicon()
-    return 0 < len(words) <= 6 and not lex.verb_class.get(words[0]) and not (set(words) & _NOT_A_NOUN_PHRASE)
 
 
 def _uncap(text: str) -> str:

@@ -110,6 +110,8 @@ def test_maintained_level_is_flagged_health_metric() -> None:
     ("Keep NPS at 40 or more each year", "Annual NPS"),
     ("Maintain 99.9% API uptime every month", "Monthly API uptime"),
     ("Grow monthly active users from 10k to 15k by Q4", "Monthly active users"),
+    # a metric that reads as a clause keeps the cadence behind it
+    ("50 non-analysts writing their own SQL queries monthly", "Non-analysts writing their own SQL queries monthly"),
     ("Grow demo requests from 80 to 200 per month by end of Q3", "Demo requests per month"),
 ])
 def test_how_often_a_metric_is_read_is_named_where_it_reads_naturally(text: str, metric: str) -> None:
