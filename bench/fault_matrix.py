@@ -21,24 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from fake_openai import FAKE_MODEL, FakeOpenAI, act, hang, ok, status  # noqa: E402
+from fake_openai import SAMPLE_OUTLINE, FakeOpenAI, act, hang, local_engine, status  # noqa: E402
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm import LLMEngine  # noqa: E402
-
-OUTLINE = """\
-# Alpha
-- Launch the new onboarding flow
-- Increase weekly active teams from 1,200 to 2,000 by end of Q3
-
-# Beta
-- Hold 5 customer interviews
-- Cut monthly logo churn from 3% to 2% by December
-
-# Gamma
-- Publish the retention playbook
-"""
+from krcoach.llm import RetryPolicy  # noqa: E402
 
 FAULTS = [
     ("none", []),
@@ -62,14 +49,14 @@ FAULTS = [
 
 def main() -> int:
     os.environ["KRCOACH_CACHE_DIR"] = tempfile.mkdtemp(prefix="krcoach-faults-")
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     print(f"{'fault on objective Beta':32} {'reqs':>4} {'wall':>6}  {'Beta':9} {'others':7} error")
     for name, acts in FAULTS:
         with FakeOpenAI() as fake:
             if acts:
                 fake.script(*acts, objective="Beta")
-            engine = LLMEngine(base_url=fake.url, api_key="sk-fault-matrix", model=FAKE_MODEL,
-                               timeout=2.0)
+            # The real retry policy, not the tests' short one: the wall times are what a user waits.
+            engine = local_engine(fake.url, timeout=2.0, retry=RetryPolicy())
             started = time.monotonic()
             records = review(okrs, engine, concurrency=3).records()
             wall = time.monotonic() - started

@@ -311,6 +311,38 @@ class FakeOpenAI:
         return sum(r.objective == objective for r in self.requests)
 
 
+# what the llm tests and the fault matrix review against this server ------------------------
+
+#: Three objectives of 2, 3 and 1 KRs, shaped like a real draft; tests script faults by title.
+SAMPLE_OUTLINE = """\
+# Alpha
+- Launch the new onboarding flow
+- Increase weekly active teams from 1,200 to 2,000 by end of Q3
+
+# Beta
+- Hold 5 customer interviews
+- Cut monthly logo churn from 3% to 2% by December
+- Publish the retention playbook
+
+# Gamma
+- Get into the press
+"""
+
+
+def local_engine(url: str, **overrides: Any) -> Any:
+    """An LLMEngine pointed at this server, with waits between retries short enough for tests.
+
+    `overrides` replace any default (api_key, timeout, retry, cache, mode...).
+    """
+    from krcoach.llm import LLMEngine, RetryPolicy  # the standalone server does not need them
+
+    args: dict[str, Any] = {"base_url": url, "api_key": "sk-test-local", "model": FAKE_MODEL,
+                            "timeout": 5.0, "retry": RetryPolicy(backoff=0.01, max_backoff=0.05,
+                                                                 retry_seconds=5.0)}
+    args.update(overrides)
+    return LLMEngine(**args)
+
+
 # pytest fixtures (imported by the llm test modules) ------------------------------------------
 
 

@@ -7,37 +7,32 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, llm_env, status  # noqa: E402,F401
+from fake_openai import (  # noqa: E402,F401
+    FAKE_MODEL,
+    SAMPLE_OUTLINE,
+    FakeOpenAI,
+    act,
+    fake,
+    llm_env,
+    local_engine,
+    status,
+)
 
 from krcoach.cache import AnswerCache, cache_dir, cache_info, clear_cache, make_key  # noqa: E402
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm import LLMEngine, RetryPolicy  # noqa: E402
+from krcoach.llm import LLMEngine  # noqa: E402
 
-FAST = RetryPolicy(backoff=0.01, max_backoff=0.02)
-OUTLINE = """\
-# Alpha
-- Launch the new onboarding flow
-- Increase weekly active teams from 1,200 to 2,000 by end of Q3
-
-# Beta
-- Hold 5 customer interviews
-- Cut monthly logo churn from 3% to 2% by December
-
-# Gamma
-- Get into the press
-"""
+KEY = "sk-test-CACHE-SECRET-777"
 
 
 def engine(fake: FakeOpenAI, **kw: object) -> LLMEngine:
-    args: dict = {"base_url": fake.url, "api_key": "sk-test-CACHE-SECRET-777", "model": FAKE_MODEL,
-                  "retry": FAST, "cache": AnswerCache()}
-    args.update(kw)
-    return LLMEngine(**args)  # type: ignore[arg-type]
+    """An engine with the answer cache on (tests get a fresh cache dir from `llm_env`)."""
+    return local_engine(fake.url, **{"api_key": KEY, "cache": AnswerCache(), **kw})
 
 
 def test_second_run_of_the_same_batch_sends_no_request(fake: FakeOpenAI, llm_env: Path) -> None:
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     first = review(okrs, engine(fake)).records()
     assert fake.count == 3
     again = engine(fake)  # a new process would build a new engine too
@@ -49,14 +44,14 @@ def test_second_run_of_the_same_batch_sends_no_request(fake: FakeOpenAI, llm_env
 
 
 def test_editing_one_kr_misses_only_its_objective(fake: FakeOpenAI) -> None:
-    review(parse_outline(OUTLINE), engine(fake))
-    edited = OUTLINE.replace("Hold 5 customer interviews", "Hold 6 customer interviews")
+    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
+    edited = SAMPLE_OUTLINE.replace("Hold 5 customer interviews", "Hold 6 customer interviews")
     review(parse_outline(edited), engine(fake))
     assert fake.count == 4 and fake.requests[-1].objective == "Beta"
 
 
 def test_anything_that_changes_the_answer_changes_the_key(fake: FakeOpenAI) -> None:
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     review(okrs, engine(fake))
     assert fake.count == 3
     variants = [
@@ -75,14 +70,14 @@ def test_anything_that_changes_the_answer_changes_the_key(fake: FakeOpenAI) -> N
 
 
 def test_the_key_does_not_depend_on_the_api_key(fake: FakeOpenAI) -> None:
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     review(okrs, engine(fake, api_key="sk-test-one"))
     review(okrs, engine(fake, api_key="sk-test-two"))
     assert fake.count == 3
 
 
 def test_no_cache_sends_every_time(fake: FakeOpenAI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
     monkeypatch.setenv("KRCOACH_MODEL", FAKE_MODEL)
     eng = LLMEngine.from_env(use_cache=False)
@@ -94,7 +89,7 @@ def test_no_cache_sends_every_time(fake: FakeOpenAI, monkeypatch) -> None:  # ty
 
 
 def test_fallbacks_are_not_cached(fake: FakeOpenAI) -> None:
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     fake.script(*[status(500)] * 5, objective="Gamma")
     first = review(okrs, engine(fake), concurrency=1).records()
     assert first[-1]["status"] == "fallback"
@@ -104,7 +99,7 @@ def test_fallbacks_are_not_cached(fake: FakeOpenAI) -> None:
 
 
 def test_a_cached_answer_that_no_longer_validates_is_asked_again(fake: FakeOpenAI) -> None:
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
     eng = engine(fake)
     review(okrs, eng)
     key = eng._cache_key(okrs.objectives[0])
@@ -119,18 +114,18 @@ def test_cache_info_and_clear(fake: FakeOpenAI, llm_env: Path) -> None:
     assert cache_info() == {"path": str(llm_env), "entries": 0, "size_bytes": 0}
     assert not llm_env.exists(), "looking does not create the directory"
     assert clear_cache() == 0
-    review(parse_outline(OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
     info = cache_info()
     assert info["entries"] == 3 and info["size_bytes"] > 0 and info["path"] == str(llm_env)
     assert clear_cache() == 3
     assert cache_info()["entries"] == 0
-    review(parse_outline(OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
     assert fake.count == 6
 
 
 def test_the_api_key_is_never_on_disk(fake: FakeOpenAI, llm_env: Path) -> None:
     fake.script(act("invent"), objective="Alpha")
-    review(parse_outline(OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
     files = [p for p in llm_env.rglob("*") if p.is_file()]
     assert files
     for p in files:

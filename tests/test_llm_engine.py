@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, find_data, llm_env, ok  # noqa: E402,F401
+from fake_openai import (  # noqa: E402,F401
+    FAKE_MODEL,
+    SAMPLE_OUTLINE,
+    FakeOpenAI,
+    act,
+    fake,
+    find_data,
+    llm_env,
+    local_engine,
+    ok,
+)
 
 from krcoach import anatomy  # noqa: E402
 from krcoach.coach import iter_review, review  # noqa: E402
@@ -25,7 +35,6 @@ from krcoach.formats import parse_outline  # noqa: E402
 from krcoach.llm import (  # noqa: E402
     KR_ISSUE_CODES,
     LLMEngine,
-    RetryPolicy,
     default_mode,
     load_prompt,
 )
@@ -33,33 +42,11 @@ from krcoach.models import ISSUE_CODES  # noqa: E402
 
 RECORD_KEYS = ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine", "model",
                "status", "error"]
-FAST = RetryPolicy(backoff=0.01, max_backoff=0.05, retry_seconds=5.0)
-
-OUTLINE = """\
-# Grow activation
-- Launch the new onboarding flow
-- Increase weekly active teams from 1,200 to 2,000 by end of Q3
-
-# Reduce churn
-- Hold 5 customer interviews
-- Cut monthly logo churn from 3% to 2% by December
-- Publish the retention playbook
-
-# Be famous
-- Get into the press
-"""
-
-
-def engine(fake: FakeOpenAI, **kw: object) -> LLMEngine:
-    args: dict = {"base_url": fake.url, "api_key": "sk-test-local", "model": FAKE_MODEL, "timeout": 5.0,
-                  "retry": FAST}
-    args.update(kw)
-    return LLMEngine(**args)  # type: ignore[arg-type]
 
 
 def test_one_request_per_objective_with_its_krs_and_llm_records(fake: FakeOpenAI) -> None:
-    okrs = parse_outline(OUTLINE)
-    result = review(okrs, engine(fake), concurrency=1)
+    okrs = parse_outline(SAMPLE_OUTLINE)
+    result = review(okrs, local_engine(fake.url), concurrency=1)
 
     assert fake.count == len(okrs.objectives) == 3
     sent = {r.objective: [kr["text"] for kr in r.data["key_results"]] for r in fake.requests}
@@ -82,8 +69,8 @@ def test_one_request_per_objective_with_its_krs_and_llm_records(fake: FakeOpenAI
 
 @pytest.mark.parametrize("mode", ["tools", "json", "json_schema", "md_json"])
 def test_each_mode_sends_its_structured_output_shape(fake: FakeOpenAI, mode: str) -> None:
-    okrs = parse_outline(OUTLINE)
-    result = review(okrs, engine(fake, mode=mode), concurrency=1)
+    okrs = parse_outline(SAMPLE_OUTLINE)
+    result = review(okrs, local_engine(fake.url, mode=mode), concurrency=1)
     body = fake.requests[0].body
     if mode == "tools":
         assert body["tools"][0]["function"]["name"] == "ObjectiveCoaching"
@@ -103,8 +90,8 @@ def test_each_mode_sends_its_structured_output_shape(fake: FakeOpenAI, mode: str
 
 
 def test_rewrites_are_rendered_from_parts_with_visible_placeholders(fake: FakeOpenAI) -> None:
-    okrs = parse_outline(OUTLINE)
-    recs = {r["kr"]: r for r in review(okrs, engine(fake)).records()}
+    okrs = parse_outline(SAMPLE_OUTLINE)
+    recs = {r["kr"]: r for r in review(okrs, local_engine(fake.url)).records()}
     full = recs["Increase weekly active teams from 1,200 to 2,000 by end of Q3"]["rewrites"][0]
     assert full["text"] == f"weekly active customers from 1,200 to 2,000 by {anatomy.DEADLINE_PLACEHOLDER}"
     assert (full["baseline"], full["target"], full["deadline"]) == ("1,200", "2,000", None)
@@ -125,11 +112,11 @@ def test_rewrites_are_rendered_from_parts_with_visible_placeholders(fake: FakeOp
     ("broken_json", "json"),
 ])
 def test_an_invalid_answer_is_sent_back_with_the_error_and_fixed(fake: FakeOpenAI, bad: str, said: str) -> None:
-    fake.script(act(bad), objective="Grow activation")
-    okrs = parse_outline(OUTLINE)
-    result = review(okrs, engine(fake), concurrency=1)
+    fake.script(act(bad), objective="Alpha")
+    okrs = parse_outline(SAMPLE_OUTLINE)
+    result = review(okrs, local_engine(fake.url), concurrency=1)
 
-    asks = [r for r in fake.requests if r.objective == "Grow activation"]
+    asks = [r for r in fake.requests if r.objective == "Alpha"]
     assert len(asks) == 2, "one re-ask, then the valid answer"
     first, second = (a.body["messages"] for a in asks)
     assert len(second) > len(first)
@@ -139,18 +126,18 @@ def test_an_invalid_answer_is_sent_back_with_the_error_and_fixed(fake: FakeOpenA
 
 
 def test_persistently_invalid_answers_stop_after_two_reasks_and_fall_back(fake: FakeOpenAI) -> None:
-    fake.script(act("invent"), act("invent"), act("invent"), act("invent"), objective="Grow activation")
-    okrs = parse_outline(OUTLINE)
-    records = review(okrs, engine(fake), concurrency=1).records()
+    fake.script(act("invent"), act("invent"), act("invent"), act("invent"), objective="Alpha")
+    okrs = parse_outline(SAMPLE_OUTLINE)
+    records = review(okrs, local_engine(fake.url), concurrency=1).records()
 
-    assert fake.count_for("Grow activation") == 3
-    grow = [r for r in records if r["objective"] == "Grow activation"]
+    assert fake.count_for("Alpha") == 3
+    grow = [r for r in records if r["objective"] == "Alpha"]
     for rec in grow:
         assert (rec["engine"], rec["model"], rec["status"]) == ("rules", None, "fallback")
         assert rec["error"].startswith("llm: answer invalid after 3 tries")
         assert "98765" in rec["error"] and "\n" not in rec["error"]
         assert "98765" not in json.dumps(rec["rewrites"])
-    assert {r["status"] for r in records if r["objective"] != "Grow activation"} == {"ok"}
+    assert {r["status"] for r in records if r["objective"] != "Alpha"} == {"ok"}
 
 
 def test_kr_text_is_quoted_data_and_an_instruction_in_it_is_flagged(fake: FakeOpenAI) -> None:
@@ -159,7 +146,7 @@ def test_kr_text_is_quoted_data_and_an_instruction_in_it_is_flagged(fake: FakeOp
     text = f"# Hidden orders\n- {sneaky}\n- Lift NPS from 30 to 40 by Q4\n"
     okrs = parse_outline(text)
     okrs.objectives[0].krs[1].kr = forged  # a reader keeps newlines from JSON/CSV input too
-    records = review(okrs, engine(fake)).records()
+    records = review(okrs, local_engine(fake.url)).records()
 
     body = fake.requests[0].body
     system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
@@ -176,7 +163,7 @@ def test_kr_text_is_quoted_data_and_an_instruction_in_it_is_flagged(fake: FakeOp
 
 def test_no_owner_is_decided_in_code_from_the_whole_set(fake: FakeOpenAI) -> None:
     okrs = parse_outline("# Grow\n- Lift NPS from 30 to 40 by Q4 (owner: Ana)\n- Launch the blog\n")
-    records = review(okrs, engine(fake)).records()
+    records = review(okrs, local_engine(fake.url)).records()
     assert "no_owner" not in [i["code"] for i in records[0]["issues"]]
     assert "no_owner" in [i["code"] for i in records[1]["issues"]]
 
@@ -189,7 +176,7 @@ def test_objectives_run_concurrently_within_the_bound_and_come_back_in_order(fak
         fake.script(ok(delay=0.3 if i < 3 else 0.05), objective=t)
     okrs = parse_outline(outline)
     started = time.monotonic()
-    order = [o.objective for o in iter_review(okrs, engine(fake), concurrency=4)]
+    order = [o.objective for o in iter_review(okrs, local_engine(fake.url), concurrency=4)]
     elapsed = time.monotonic() - started
 
     assert order == titles
@@ -199,7 +186,7 @@ def test_objectives_run_concurrently_within_the_bound_and_come_back_in_order(fak
 
 def test_sequential_when_concurrency_is_one(fake: FakeOpenAI) -> None:
     fake.always(ok(delay=0.02))
-    review(parse_outline(OUTLINE), engine(fake), concurrency=1)
+    review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url), concurrency=1)
     assert fake.in_flight_max == 1 and fake.count == 3
 
 
@@ -207,7 +194,7 @@ def test_many_threads_never_mix_answers(fake: FakeOpenAI) -> None:
     outline = "".join(f"# Objective {i}\n- Lift NPS from {i} to {i + 10} by Q{i % 4 + 1}\n"
                       f"- Launch widget {i}\n- Hire {i + 2} engineers\n" for i in range(40))
     okrs = parse_outline(outline)
-    records = review(okrs, engine(fake), concurrency=8).records()
+    records = review(okrs, local_engine(fake.url), concurrency=8).records()
     assert fake.count == 40
     for rec in records:
         assert rec["status"] == "ok"
@@ -241,7 +228,7 @@ def test_local_server_without_key_or_model_works(fake: FakeOpenAI, monkeypatch: 
     assert isinstance(eng, LLMEngine)
     assert eng.model == FAKE_MODEL, "asked the server which model it serves"
     assert eng.mode == "json"
-    records = review(parse_outline(OUTLINE), eng).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), eng).records()
     assert {r["status"] for r in records} == {"ok"}
     assert fake.requests[0].headers["authorization"] == "Bearer krcoach-no-key"
 
@@ -253,7 +240,7 @@ def test_environment_chooses_model_mode_and_timeout(fake: FakeOpenAI, monkeypatc
     monkeypatch.setenv("KRCOACH_LLM_TIMEOUT", "7.5")
     eng = LLMEngine.from_env(use_cache=False)
     assert (eng.model, eng.mode, eng.timeout, eng.cache) == ("my-model", "json_schema", 7.5, None)
-    review(parse_outline(OUTLINE), eng)
+    review(parse_outline(SAMPLE_OUTLINE), eng)
     assert fake.requests[0].body["model"] == "my-model"
     monkeypatch.setenv("KRCOACH_LLM_MODE", "telepathy")
     with pytest.raises(EngineConfigError, match="KRCOACH_LLM_MODE"):

@@ -15,34 +15,23 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, free_port, hang, llm_env, ok, status  # noqa: E402,F401
+from fake_openai import (  # noqa: E402,F401
+    FAKE_MODEL,
+    SAMPLE_OUTLINE,
+    FakeOpenAI,
+    act,
+    fake,
+    free_port,
+    hang,
+    llm_env,
+    local_engine,
+    ok,
+    status,
+)
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm import LLMEngine, RetryPolicy  # noqa: E402
-
-FAST = RetryPolicy(backoff=0.01, max_backoff=0.05, retry_seconds=5.0)
-
-OUTLINE = """\
-# Alpha
-- Launch the new onboarding flow
-- Increase weekly active teams from 1,200 to 2,000 by end of Q3
-
-# Beta
-- Hold 5 customer interviews
-- Cut monthly logo churn from 3% to 2% by December
-- Publish the retention playbook
-
-# Gamma
-- Get into the press
-"""
-
-
-def engine(url: str, **kw: object) -> LLMEngine:
-    args: dict = {"base_url": url, "api_key": "sk-test-faults", "model": FAKE_MODEL, "timeout": 5.0,
-                  "retry": FAST}
-    args.update(kw)
-    return LLMEngine(**args)  # type: ignore[arg-type]
+from krcoach.llm import RetryPolicy  # noqa: E402
 
 
 def many(n: int) -> str:
@@ -67,7 +56,7 @@ def assert_fallback(records: list[dict], *needles: str) -> None:
 
 def test_429_waits_for_retry_after_then_succeeds(fake: FakeOpenAI) -> None:
     fake.script(status(429, retry_after="1"), objective="Gamma")
-    records = review(parse_outline(OUTLINE), engine(fake.url), concurrency=1).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url), concurrency=1).records()
 
     asks = [r for r in fake.requests if r.objective == "Gamma"]
     assert len(asks) == 2
@@ -78,7 +67,7 @@ def test_429_waits_for_retry_after_then_succeeds(fake: FakeOpenAI) -> None:
 def test_429_asking_for_longer_than_the_budget_falls_back_at_once(fake: FakeOpenAI) -> None:
     fake.script(status(429, retry_after="120"), objective="Gamma")
     started = time.monotonic()
-    records = review(parse_outline(OUTLINE), engine(fake.url), concurrency=1).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url), concurrency=1).records()
     assert time.monotonic() - started < 3.0
     assert fake.count_for("Gamma") == 1
     assert_fallback(by_objective(records)["Gamma"], "429", "120 s")
@@ -87,15 +76,15 @@ def test_429_asking_for_longer_than_the_budget_falls_back_at_once(fake: FakeOpen
 
 def test_5xx_is_retried_with_backoff(fake: FakeOpenAI) -> None:
     fake.script(status(500), status(502), objective="Beta")
-    records = review(parse_outline(OUTLINE), engine(fake.url), concurrency=1).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url), concurrency=1).records()
     assert fake.count_for("Beta") == 3
     assert {r["status"] for r in records} == {"ok"}
 
 
 def test_a_failing_objective_costs_at_most_five_requests_then_falls_back(fake: FakeOpenAI) -> None:
     fake.script(*[status(500)] * 10, objective="Beta")
-    okrs = parse_outline(OUTLINE)
-    result = review(okrs, engine(fake.url), concurrency=1)
+    okrs = parse_outline(SAMPLE_OUTLINE)
+    result = review(okrs, local_engine(fake.url), concurrency=1)
     groups = by_objective(result.records())
 
     assert fake.count_for("Beta") == 5
@@ -109,7 +98,7 @@ def test_a_failing_objective_costs_at_most_five_requests_then_falls_back(fake: F
 def test_reasks_and_network_retries_share_one_budget(fake: FakeOpenAI) -> None:
     fake.script(act("invent"), status(500), act("invent"), status(500), act("invent"), status(500), ok(),
                 objective="Beta")
-    records = review(parse_outline(OUTLINE), engine(fake.url), concurrency=1).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url), concurrency=1).records()
     assert fake.count_for("Beta") == 5
     assert_fallback(by_objective(records)["Beta"])
 
@@ -119,7 +108,7 @@ def test_a_hang_past_the_timeout_is_bounded(fake: FakeOpenAI) -> None:
     policy = RetryPolicy(backoff=0.05, max_backoff=0.1, retry_seconds=2.0)
     started = time.monotonic()
     records = review(parse_outline("# Gamma\n- Get into the press\n"),
-                     engine(fake.url, timeout=0.4, retry=policy)).records()
+                     local_engine(fake.url, timeout=0.4, retry=policy)).records()
     elapsed = time.monotonic() - started
     assert 2 <= fake.count <= 5
     assert elapsed < policy.retry_seconds + 0.4 + 1.5, elapsed
@@ -128,14 +117,14 @@ def test_a_hang_past_the_timeout_is_bounded(fake: FakeOpenAI) -> None:
 
 def test_a_dropped_connection_is_retried(fake: FakeOpenAI) -> None:
     fake.script(act("drop"), objective="Gamma")
-    records = review(parse_outline(OUTLINE), engine(fake.url)).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url)).records()
     assert fake.count_for("Gamma") == 2
     assert {r["status"] for r in records} == {"ok"}
 
 
 def test_an_answer_cut_off_by_max_tokens_falls_back_with_the_reason(fake: FakeOpenAI) -> None:
     fake.script(act("length"), objective="Gamma")
-    records = review(parse_outline(OUTLINE), engine(fake.url)).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url)).records()
     assert fake.count_for("Gamma") == 1
     assert_fallback(by_objective(records)["Gamma"], "cut off")
 
@@ -143,7 +132,7 @@ def test_an_answer_cut_off_by_max_tokens_falls_back_with_the_reason(fake: FakeOp
 def test_a_refused_connection_costs_seconds_not_minutes(llm_env: Path) -> None:
     """Default policy (real backoff): 30 objectives against a closed port."""
     url = f"http://127.0.0.1:{free_port()}/v1"
-    eng = engine(url, retry=RetryPolicy())
+    eng = local_engine(url, retry=RetryPolicy())
     started = time.monotonic()
     result = review(parse_outline(many(30)), eng, concurrency=4)
     elapsed = time.monotonic() - started
@@ -158,7 +147,7 @@ def test_a_refused_connection_costs_seconds_not_minutes(llm_env: Path) -> None:
 def test_the_breaker_opens_on_a_down_endpoint_and_the_rest_fall_back_fast(fake: FakeOpenAI) -> None:
     fake.always(status(503))
     policy = RetryPolicy(backoff=0.01, max_backoff=0.02, breaker_threshold=6)
-    result = review(parse_outline(many(20)), engine(fake.url, retry=policy), concurrency=4)
+    result = review(parse_outline(many(20)), local_engine(fake.url, retry=policy), concurrency=4)
     records = result.records()
     assert fake.count <= policy.breaker_threshold + 4
     assert_fallback(records, "HTTP 503")
@@ -168,7 +157,7 @@ def test_the_breaker_opens_on_a_down_endpoint_and_the_rest_fall_back_fast(fake: 
 def test_bad_key_is_fatal_at_once_and_never_echoed(fake: FakeOpenAI) -> None:
     key = "sk-test-SECRET-401-abcdef"
     fake.always(act("echo_auth"))
-    result = review(parse_outline(many(6)), engine(fake.url, api_key=key), concurrency=1)
+    result = review(parse_outline(many(6)), local_engine(fake.url, api_key=key), concurrency=1)
     records = result.records()
     assert fake.count == 1, "401 opens the circuit: no request per objective"
     assert_fallback(records, "authentication failed (HTTP 401)")
@@ -180,14 +169,14 @@ def test_a_rejected_mode_is_not_retried_and_says_which_modes_to_try(fake: FakeOp
     # llama-cpp-python answers 500 to json_schema: retrying the same shape cannot help
     fake.always(status(code, body={"error": {"message": "response_format json_schema is not supported"}}))
     records = review(parse_outline("# Gamma\n- Get into the press\n"),
-                     engine(fake.url, mode="json_schema")).records()
+                     local_engine(fake.url, mode="json_schema")).records()
     assert fake.count == 1
     assert_fallback(records, f"HTTP {code}", "not supported", "KRCOACH_LLM_MODE=json_schema", "try tools, json")
 
 
 def test_a_plain_400_is_not_retried(fake: FakeOpenAI) -> None:
     fake.always(status(400, body={"error": {"message": "context length exceeded"}}))
-    records = review(parse_outline("# Gamma\n- Get into the press\n"), engine(fake.url)).records()
+    records = review(parse_outline("# Gamma\n- Get into the press\n"), local_engine(fake.url)).records()
     assert fake.count == 1
     assert_fallback(records, "HTTP 400", "context length exceeded")
 
@@ -196,7 +185,7 @@ def test_a_plain_400_is_not_retried(fake: FakeOpenAI) -> None:
 def test_a_single_failing_objective_does_not_open_the_breaker_for_others(fake: FakeOpenAI, code: int) -> None:
     fake.script(*[status(code)] * 5, objective="Alpha")
     policy = RetryPolicy(backoff=0.01, max_backoff=0.02, breaker_threshold=6)
-    records = review(parse_outline(OUTLINE), engine(fake.url, retry=policy), concurrency=1).records()
+    records = review(parse_outline(SAMPLE_OUTLINE), local_engine(fake.url, retry=policy), concurrency=1).records()
     groups = by_objective(records)
     assert_fallback(groups["Alpha"])
     assert {r["status"] for r in groups["Beta"] + groups["Gamma"]} == {"ok"}

@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, llm_env, status  # noqa: E402,F401
+from fake_openai import (  # noqa: E402,F401
+    FAKE_MODEL,
+    SAMPLE_OUTLINE,
+    FakeOpenAI,
+    act,
+    fake,
+    llm_env,
+    local_engine,
+    status,
+)
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import OUTPUT_FORMATS, parse_outline, render  # noqa: E402
@@ -29,18 +38,6 @@ from krcoach.llm import LLMEngine, RetryPolicy, redact  # noqa: E402
 KEY = "sk-test-SECRET-1234567890"
 NEEDLES = (KEY, "SECRET-1234567890", "1234567890")
 ROOT = Path(__file__).parents[1]
-OUTLINE = """\
-# Alpha
-- Launch the new onboarding flow
-- Increase weekly active teams from 1,200 to 2,000 by end of Q3
-
-# Beta
-- Hold 5 customer interviews
-- Cut monthly logo churn from 3% to 2% by December
-
-# Gamma
-- Get into the press
-"""
 
 
 def assert_clean(where: str, text: str) -> None:
@@ -63,13 +60,13 @@ def test_the_key_never_leaks_through_the_library(fake: FakeOpenAI, llm_env: Path
     fake.script(act("invent"), objective="Alpha")
     fake.script(*[status(500, body={"error": {"message": f"upstream said Bearer {KEY}"}})] * 5,
                 objective="Beta")
-    okrs = parse_outline(OUTLINE)
+    okrs = parse_outline(SAMPLE_OUTLINE)
 
     eng = LLMEngine.from_env()
     eng.retry = RetryPolicy(backoff=0.01, max_backoff=0.02)
     first = review(okrs, eng, concurrency=1)
     fake.always(act("echo_auth"))
-    eng2 = LLMEngine(base_url=fake.url, api_key=KEY, model=FAKE_MODEL, cache=None)
+    eng2 = local_engine(fake.url, api_key=KEY, cache=None)
     second = review(okrs, eng2, concurrency=1)
 
     statuses = [r["status"] for r in first.records() + second.records()]
@@ -106,7 +103,7 @@ CLI = ("import logging, sys; logging.basicConfig(level=logging.DEBUG); "
 @pytest.mark.skipif(importlib.util.find_spec("krcoach.cli") is None, reason="krcoach/cli.py not written yet")
 def test_the_key_never_leaks_through_the_cli(fake: FakeOpenAI, llm_env: Path, tmp_path: Path) -> None:
     src = tmp_path / "okrs.md"
-    src.write_text(OUTLINE)
+    src.write_text(SAMPLE_OUTLINE)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KRCOACH_"))}
     env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=fake.url, KRCOACH_MODEL=FAKE_MODEL, OPENAI_LOG="debug",
                KRCOACH_CACHE_DIR=str(llm_env), PYTHONPATH=str(ROOT))
