@@ -25,6 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from browser import launch_app  # noqa: E402
+from measure import cpu_seconds, memory_kib, percentile  # noqa: E402
 
 P50_TARGET_MS = 100.0
 P95_TARGET_MS = 300.0
@@ -54,29 +55,6 @@ DRAFT = """\
 - Launch the mentoring program
 - Raise eNPS from 12 to 30 by December
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in KiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0])
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (from /proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_round(url: str, clients: int, per_client: int) -> tuple[list[float], list[str]]:
@@ -126,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             launch_app(Path(tmp), engine="rules") as url:
         pid = launch_app.last_pid  # type: ignore[attr-defined]
         print(f"server {url} pid {pid}; draft: 5 objectives, 15 KRs; rules engine")
-        print(f"server memory after start: VmRSS {proc_status(pid)['VmRSS'] / 1024:.0f} MiB")
+        print(f"server memory after start: VmRSS {memory_kib(pid)['VmRSS'] / 1024:.0f} MiB")
         for clients, per_client in ((1, args.requests * 2), (args.clients, args.requests)):
             started, server_cpu, client_cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
             lat, errors = run_round(url, clients, per_client)
@@ -150,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append((f"p50 <= {P50_TARGET_MS:.0f} ms at 1 client ({p50:.1f} ms)",
                                 p50 <= P50_TARGET_MS))
             results.append((f"no errors with {clients} client(s)", not errors))
-        mem = proc_status(pid)
+        mem = memory_kib(pid)
         print(f"server memory after the run: VmRSS {mem['VmRSS'] / 1024:.0f} MiB, "
               f"peak VmHWM {mem['VmHWM'] / 1024:.0f} MiB")
     for label, ok in results:

@@ -23,105 +23,27 @@ import argparse
 import json
 import os
 import random
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from browser import GradioApi, launch_app  # noqa: E402
+from measure import memory_kib, percentile  # noqa: E402
+
 P95_TARGET_MS = 500.0
 KR_DECK = ["Launch the spring email campaign", "Hire 5 engineers", "Publish 12 blog posts",
            "Migrate the billing service to Kubernetes", "Run 6 usability tests"]
-
-
-# ------------------------------------------------------------------------------------- plumbing
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(workdir: Path, engine: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KRCOACH_ENGINE")}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1",
-               KRCOACH_DATA_DIR=str(workdir / "data"), KRCOACH_CACHE_DIR=str(workdir / "cache"),
-               GRADIO_TEMP_DIR=str(workdir / "gradio"), NO_PROXY="127.0.0.1,localhost")
-    code = ("import sys; from krcoach.app import serve; "
-            "serve(host='127.0.0.1', port=int(sys.argv[1]), engine=sys.argv[2])")
-    log = open(workdir / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(port), engine], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited early; see {workdir / 'server.log'}")
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start within 120 s")
-
-
-class ApiError(RuntimeError):
-    pass
-
-
-class Api:
-    """The documented two-step HTTP API: POST starts the call, GET streams its result."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.http = httpx.Client(timeout=120)
-        self.session = secrets.token_hex(8)  # one session per simulated browser tab
-
-    def call(self, endpoint: str, *data: Any) -> Any:
-        r = self.http.post(f"{self.url}gradio_api/call/{endpoint}",
-                           json={"data": list(data), "session_hash": self.session})
-        r.raise_for_status()
-        event_id = r.json()["event_id"]
-        event = None
-        with self.http.stream("GET", f"{self.url}gradio_api/call/{endpoint}/{event_id}") as resp:
-            for line in resp.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    payload = json.loads(line[5:])
-                    if event == "error":
-                        raise ApiError(str(payload))
-                    return payload[0]
-        raise ApiError(f"{endpoint}: stream ended without a result")
-
-
-def rss_kib(pid: int) -> dict[str, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 # ----------------------------------------------------------------------------------------- runs
@@ -144,7 +66,7 @@ class Run:
         return out
 
 
-def participant(run: Run, api: Api, code: str, n: int, krs: int,
+def participant(run: Run, api: GradioApi, code: str, n: int, krs: int,
                 pause: Callable[[], None] = lambda: None) -> None:
     try:
         me = run.timed(run.join_ms, lambda: api.call("workshop_join", code, f"P{n}"))
@@ -175,7 +97,7 @@ def paced(url: str, code: str, args: argparse.Namespace) -> Run:
     def one(n: int) -> None:
         time.sleep(max(0.0, t0 + starts[n] - time.perf_counter()))
         waits = iter([0.0] + pauses[n][1:])
-        participant(run, Api(url), code, n, args.krs, lambda: time.sleep(next(waits)))
+        participant(run, GradioApi(url), code, n, args.krs, lambda: time.sleep(next(waits)))
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(args.participants)]
     for t in threads:
@@ -192,7 +114,7 @@ def burst(url: str, code: str, args: argparse.Namespace) -> Run:
 
     def one(n: int) -> None:
         if getattr(apis, "api", None) is None:
-            apis.api = Api(url)
+            apis.api = GradioApi(url)
         participant(run, apis.api, code, n, args.krs)
 
     t0 = time.perf_counter()
@@ -202,7 +124,7 @@ def burst(url: str, code: str, args: argparse.Namespace) -> Run:
     return run
 
 
-def report(run: Run, admin: Api, code: str, key: str, args: argparse.Namespace,
+def report(run: Run, admin: GradioApi, code: str, key: str, args: argparse.Namespace,
            pid: int) -> list[tuple[str, bool, str]]:
     board_ms = []
     for _ in range(args.board_calls):
@@ -213,8 +135,8 @@ def report(run: Run, admin: Api, code: str, key: str, args: argparse.Namespace,
     on_board = sum(len(item["submissions"]) for item in board["items"])
     expected = args.participants * args.krs
     lost = wrong + max(0, expected - len(run.acked) - len(run.errors))
-    mem = rss_kib(pid)
-    p95 = pct(run.submit_ms, 0.95) if run.submit_ms else float("inf")
+    mem = memory_kib(pid)
+    p95 = percentile(run.submit_ms, 0.95) if run.submit_ms else float("inf")
     print(f"\n[{run.name}] {args.participants} participants x {args.krs} rewrites in {run.wall:.1f} s "
           f"({len(run.submit_ms) / run.wall:.1f} submissions/s)")
     if run.submit_ms:
@@ -222,9 +144,9 @@ def report(run: Run, admin: Api, code: str, key: str, args: argparse.Namespace,
               f"{p95:.1f} / {max(run.submit_ms):.1f} ms")
     if run.join_ms:
         print(f"  join latency p50 / p95             : {statistics.median(run.join_ms):7.1f} / "
-              f"{pct(run.join_ms, 0.95):.1f} ms")
+              f"{percentile(run.join_ms, 0.95):.1f} ms")
     print(f"  board refresh p50 / p95            : {statistics.median(board_ms):7.1f} / "
-          f"{pct(board_ms, 0.95):.1f} ms ({board['submissions_total']} submissions, "
+          f"{percentile(board_ms, 0.95):.1f} ms ({board['submissions_total']} submissions, "
           f"{board['participants']} participants)")
     print(f"  server RSS now / peak              : {mem['VmRSS'] / 1024:7.1f} / "
           f"{mem['VmHWM'] / 1024:.1f} MiB")
@@ -250,23 +172,20 @@ def main() -> int:
     ap.add_argument("--only", choices=("paced", "burst"))
     args = ap.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="krcoach-bench-workshop-"))
-    proc, url = start_server(workdir, args.engine)
     results: list[tuple[str, bool, str]] = []
-    try:
-        idle = rss_kib(proc.pid)
+    with tempfile.TemporaryDirectory(prefix="krcoach-bench-workshop-") as tmp, \
+            launch_app(Path(tmp), engine=args.engine, timeout=120) as url:
+        pid = launch_app.last_pid  # type: ignore[attr-defined]
+        idle = memory_kib(pid)
         print(f"krcoach workshop benchmark: engine={args.engine}, {os.cpu_count()} CPUs, "
               f"server RSS at start {idle['VmRSS'] / 1024:.1f} MiB")
-        admin = Api(url)
+        admin = GradioApi(url)
         for name, fn in (("paced", paced), ("burst", burst)):
             if args.only and args.only != name:
                 continue
             made = admin.call("workshop_create", f"Bench {name}", KR_DECK[:args.krs])
             run = fn(url, made["code"], args)
-            results += report(run, admin, made["code"], made["facilitator_token"], args, proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+            results += report(run, admin, made["code"], made["facilitator_token"], args, pid)
     print()
     # The latency target is the issue's run (paced: 300 rewrites within a minute). The burst is a
     # capacity probe: its latency is reported, not judged; losing or failing a submission is.

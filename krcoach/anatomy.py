@@ -436,7 +436,6 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
         text = _SIDE_REMARK_RE.sub("", text)
         numbers = list(NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text)))
         word_numbers = list(_WORD_NUMBER_RE.finditer(text))
-    lower = text.lower()
     ft = FROM_TO_RE.search(text) if a.baseline is not None else None
     words = list(_WORD_RE.finditer(text))
     # "Increase <metric> from/to/by ..." : the phrase after the leading change/reach/maintain verb.

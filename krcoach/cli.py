@@ -14,11 +14,14 @@ import time
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, TextIO
+from typing import TYPE_CHECKING, Annotated, Iterator, TextIO
 
 import typer
 
 from .engine import EngineConfigError
+
+if TYPE_CHECKING:
+    from .models import OKRReview
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Coach OKR key results: output or outcome, why, and rewrites that never invent numbers.")
@@ -152,7 +155,7 @@ def review(
         _summary(result, time.perf_counter() - started)
 
 
-def _summary(result: "OKRReview", seconds: float) -> None:  # noqa: F821
+def _summary(result: OKRReview, seconds: float) -> None:
     s = result.summary()
     model = f" {result.model}" if result.model else ""
     parts = [f"{s['krs']} key results", f"{s['outcomes']} outcomes", f"{s['outputs']} outputs",

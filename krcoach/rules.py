@@ -14,9 +14,6 @@ from dataclasses import dataclass
 
 from . import fastre
 from .anatomy import (
-    BASELINE_PLACEHOLDER,
-    DEADLINE_PLACEHOLDER,
-    TARGET_PLACEHOLDER,
     Anatomy,
     clean_kr,
     invented_numbers,

@@ -2,25 +2,28 @@
 
 `launch_app` starts `krcoach.app.serve` in a subprocess on a free 127.0.0.1 port (the same code
 path as `krcoach serve`), with every data, cache and temp directory under the test's tmp_path, and
-yields its base URL once it answers. `chromium` yields a Playwright browser on the system's
-Debian Chromium (never a downloaded one), locked down so it makes no background requests.
+yields its base URL once it answers; `GradioApi` calls its named endpoints over plain HTTP.
+`chromium` yields a Playwright browser on the system's Debian Chromium (never a downloaded one),
+locked down so it makes no background requests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import socket
+import secrets
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from servers import free_port, stop, wait_until_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,28 +40,6 @@ CHROMIUM_ARGS = [
 ]
 #: Environment variables that would point the app at a real LLM; removed unless a test sets them.
 _LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KRCOACH_ENGINE", "KRCOACH_MODEL")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited with {proc.returncode} before it was ready:\n"
-                               + log.read_text(errors="replace")[-4000:])
-        try:
-            with urllib.request.urlopen(url + "config", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"app not ready after {timeout:.0f}s:\n" + log.read_text(errors="replace")[-4000:])
 
 
 @contextlib.contextmanager
@@ -92,15 +73,10 @@ def launch_app(tmp_path: Path, engine: str | None = "rules", env: dict[str, str]
     launch_app.last_pid = proc.pid  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_ready(url, proc, log, timeout)
+        wait_until_up(url + "config", proc, log, timeout, what="app")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 @contextlib.contextmanager
@@ -127,3 +103,42 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+class ApiError(RuntimeError):
+    """The app answered a named-API call with an error event."""
+
+
+class GradioApi:
+    """The app's documented two-step HTTP API (POST starts a call, GET streams its result), used
+    the way one browser tab would: one connection and one session per instance."""
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        self.url = url
+        self.http = httpx.Client(timeout=timeout)
+        self.session = secrets.token_hex(8)
+
+    def __enter__(self) -> GradioApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def call(self, endpoint: str, *data: Any, timeout: float | None = None) -> Any:
+        """The endpoint's result; `ApiError` when the app answers with an error event."""
+        limit = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        r = self.http.post(f"{self.url}gradio_api/call/{endpoint}",
+                           json={"data": list(data), "session_hash": self.session}, timeout=limit)
+        r.raise_for_status()
+        event = None
+        with self.http.stream("GET", f"{self.url}gradio_api/call/{endpoint}/{r.json()['event_id']}",
+                              timeout=limit) as resp:
+            for line in resp.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    payload = json.loads(line[5:])
+                    if event == "error":
+                        raise ApiError(str(payload))
+                    return payload[0]
+        raise ConnectionError(f"{endpoint}: the stream ended without a result")

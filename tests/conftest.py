@@ -36,3 +36,21 @@ def run_cli(*args: str, stdin: str | bytes | None = None, cwd: Path | None = Non
     proc.stdout = proc.stdout.decode("utf-8", "replace")  # type: ignore[assignment]
     proc.stderr = proc.stderr.decode("utf-8", "replace")  # type: ignore[assignment]
     return proc
+
+
+# workshop tests ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def engine():  # type: ignore[no-untyped-def]
+    """The rules engine, built once per module: what `krcoach serve` uses without a key."""
+    from krcoach.engine import make_engine
+
+    return make_engine("rules")
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An empty workshop database of the test's own."""
+    from krcoach.store import Store
+
+    return Store(tmp_path / "workshops.sqlite3")

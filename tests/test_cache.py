@@ -26,16 +26,16 @@ from krcoach.llm import LLMEngine  # noqa: E402
 KEY = "sk-test-CACHE-SECRET-777"
 
 
-def engine(fake: FakeOpenAI, **kw: object) -> LLMEngine:
+def cached_engine(fake: FakeOpenAI, **kw: object) -> LLMEngine:
     """An engine with the answer cache on (tests get a fresh cache dir from `llm_env`)."""
     return local_engine(fake.url, **{"api_key": KEY, "cache": AnswerCache(), **kw})
 
 
 def test_second_run_of_the_same_batch_sends_no_request(fake: FakeOpenAI, llm_env: Path) -> None:
     okrs = parse_outline(SAMPLE_OUTLINE)
-    first = review(okrs, engine(fake)).records()
+    first = review(okrs, cached_engine(fake)).records()
     assert fake.count == 3
-    again = engine(fake)  # a new process would build a new engine too
+    again = cached_engine(fake)  # a new process would build a new engine too
     second = review(okrs, again).records()
     assert fake.count == 3
     assert second == first
@@ -44,25 +44,25 @@ def test_second_run_of_the_same_batch_sends_no_request(fake: FakeOpenAI, llm_env
 
 
 def test_editing_one_kr_misses_only_its_objective(fake: FakeOpenAI) -> None:
-    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), cached_engine(fake))
     edited = SAMPLE_OUTLINE.replace("Hold 5 customer interviews", "Hold 6 customer interviews")
-    review(parse_outline(edited), engine(fake))
+    review(parse_outline(edited), cached_engine(fake))
     assert fake.count == 4 and fake.requests[-1].objective == "Beta"
 
 
 def test_anything_that_changes_the_answer_changes_the_key(fake: FakeOpenAI) -> None:
     okrs = parse_outline(SAMPLE_OUTLINE)
-    review(okrs, engine(fake))
+    review(okrs, cached_engine(fake))
     assert fake.count == 3
     variants = [
-        engine(fake, model="another-model"),
-        engine(fake, mode="tools"),
-        engine(fake, temperature=0.0),
-        engine(fake, base_url=fake.url.replace("127.0.0.1", "localhost")),
+        cached_engine(fake, model="another-model"),
+        cached_engine(fake, mode="tools"),
+        cached_engine(fake, temperature=0.0),
+        cached_engine(fake, base_url=fake.url.replace("127.0.0.1", "localhost")),
     ]
-    edited_prompt = engine(fake)
+    edited_prompt = cached_engine(fake)
     edited_prompt.prompt = dataclasses.replace(edited_prompt.prompt, sha256="0" * 64)
-    bumped_prompt = engine(fake)
+    bumped_prompt = cached_engine(fake)
     bumped_prompt.prompt = dataclasses.replace(bumped_prompt.prompt, version="999")
     for i, eng in enumerate([*variants, edited_prompt, bumped_prompt], start=1):
         review(okrs, eng)
@@ -71,8 +71,8 @@ def test_anything_that_changes_the_answer_changes_the_key(fake: FakeOpenAI) -> N
 
 def test_the_key_does_not_depend_on_the_api_key(fake: FakeOpenAI) -> None:
     okrs = parse_outline(SAMPLE_OUTLINE)
-    review(okrs, engine(fake, api_key="sk-test-one"))
-    review(okrs, engine(fake, api_key="sk-test-two"))
+    review(okrs, cached_engine(fake, api_key="sk-test-one"))
+    review(okrs, cached_engine(fake, api_key="sk-test-two"))
     assert fake.count == 3
 
 
@@ -91,22 +91,22 @@ def test_no_cache_sends_every_time(fake: FakeOpenAI, monkeypatch) -> None:  # ty
 def test_fallbacks_are_not_cached(fake: FakeOpenAI) -> None:
     okrs = parse_outline(SAMPLE_OUTLINE)
     fake.script(*[status(500)] * 5, objective="Gamma")
-    first = review(okrs, engine(fake), concurrency=1).records()
+    first = review(okrs, cached_engine(fake), concurrency=1).records()
     assert first[-1]["status"] == "fallback"
-    second = review(okrs, engine(fake), concurrency=1).records()
+    second = review(okrs, cached_engine(fake), concurrency=1).records()
     assert second[-1]["status"] == "ok" and second[-1]["engine"] == "llm"
     assert fake.count_for("Gamma") == 6 and fake.count_for("Alpha") == 1
 
 
 def test_a_cached_answer_that_no_longer_validates_is_asked_again(fake: FakeOpenAI) -> None:
     okrs = parse_outline(SAMPLE_OUTLINE)
-    eng = engine(fake)
+    eng = cached_engine(fake)
     review(okrs, eng)
     key = eng._cache_key(okrs.objectives[0])
     bad = eng.cache.get(key)
     bad["answer"]["key_results"][0]["rewrites"][0]["target"] = "424242"
     eng.cache.set(key, bad)
-    records = review(okrs, engine(fake)).records()
+    records = review(okrs, cached_engine(fake)).records()
     assert fake.count == 4 and "424242" not in str(records)
 
 
@@ -114,18 +114,18 @@ def test_cache_info_and_clear(fake: FakeOpenAI, llm_env: Path) -> None:
     assert cache_info() == {"path": str(llm_env), "entries": 0, "size_bytes": 0}
     assert not llm_env.exists(), "looking does not create the directory"
     assert clear_cache() == 0
-    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), cached_engine(fake))
     info = cache_info()
     assert info["entries"] == 3 and info["size_bytes"] > 0 and info["path"] == str(llm_env)
     assert clear_cache() == 3
     assert cache_info()["entries"] == 0
-    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), cached_engine(fake))
     assert fake.count == 6
 
 
 def test_the_api_key_is_never_on_disk(fake: FakeOpenAI, llm_env: Path) -> None:
     fake.script(act("invent"), objective="Alpha")
-    review(parse_outline(SAMPLE_OUTLINE), engine(fake))
+    review(parse_outline(SAMPLE_OUTLINE), cached_engine(fake))
     files = [p for p in llm_env.rglob("*") if p.is_file()]
     assert files
     for p in files:

@@ -17,14 +17,14 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_openai import free_port, llm_env  # noqa: E402,F401
+from fake_openai import llm_env  # noqa: E402,F401
+from servers import free_port, stop, wait_until_up  # noqa: E402
 
 from krcoach import anatomy  # noqa: E402
 from krcoach.coach import review  # noqa: E402
@@ -78,27 +78,10 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp server not ready in 90 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_up(f"{url}/models", proc, log_path, timeout=90, what="llama.cpp server")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=15)
 
 
 def test_review_against_a_real_llama_cpp_server(llama_server: str, llm_env: Path,

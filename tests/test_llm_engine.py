@@ -248,7 +248,7 @@ def test_environment_chooses_model_mode_and_timeout(fake: FakeOpenAI, monkeypatc
 
 
 def test_unreachable_local_server_without_model_is_a_config_error(llm_env: Path) -> None:
-    from fake_openai import free_port
+    from servers import free_port
 
     with pytest.raises(EngineConfigError, match="KRCOACH_MODEL"):
         LLMEngine(base_url=f"http://127.0.0.1:{free_port()}/v1")

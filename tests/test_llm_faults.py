@@ -16,18 +16,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_openai import (  # noqa: E402,F401
-    FAKE_MODEL,
     SAMPLE_OUTLINE,
     FakeOpenAI,
     act,
     fake,
-    free_port,
     hang,
     llm_env,
     local_engine,
     ok,
     status,
 )
+
+from servers import free_port  # noqa: E402
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402

@@ -20,32 +20,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import browser  # noqa: E402
-from browser import chromium, launch_app, screenshot  # noqa: E402
+from browser import ApiError, GradioApi, chromium, launch_app, screenshot  # noqa: E402
 
 PARTICIPANTS = 20
 KRS = ["Launch the spring email campaign", "Hire 5 engineers", "Publish 12 blog posts"]
 
 
-class ApiError(RuntimeError):
-    pass
-
-
 def call(url: str, endpoint: str, *data: Any, timeout: float = 20.0) -> Any:
-    """The documented two-step HTTP API: POST starts the call, GET streams its result."""
-    with httpx.Client(timeout=timeout) as http:
-        r = http.post(f"{url}gradio_api/call/{endpoint}", json={"data": list(data)})
-        r.raise_for_status()
-        event, result = None, None
-        with http.stream("GET", f"{url}gradio_api/call/{endpoint}/{r.json()['event_id']}") as resp:
-            for line in resp.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    result = json.loads(line[5:])
-                    if event == "error":
-                        raise ApiError(str(result))
-                    return result[0]
-    raise ConnectionError(f"{endpoint}: the stream ended without a result")
+    """One call on a fresh connection: the server may have been killed since the last one."""
+    with GradioApi(url, timeout=timeout) as api:
+        return api.call(endpoint, *data)
 
 
 def text_for(i: int, k: int) -> str:

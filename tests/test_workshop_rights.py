@@ -16,7 +16,6 @@ import pytest
 
 from krcoach import workshop as ws
 from krcoach import workshop_ui as ui
-from krcoach.engine import make_engine
 from krcoach.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,16 +24,6 @@ from browser import launch_app  # noqa: E402
 OUTCOME = "Lift demo requests from 80 to 200 per month by end of Q3"
 XSS_NAME = '<img src=x onerror="alert(1)">'
 XSS_TEXT = "<script>alert('kr')</script> & grow NPS from 30 to 40 by Q4"
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return make_engine("rules")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "w.sqlite3")
 
 
 @pytest.fixture

@@ -17,21 +17,10 @@ from pathlib import Path
 import pytest
 
 from krcoach import workshop as ws
-from krcoach.engine import make_engine
 from krcoach.store import SCHEMA_VERSION, Store, StoreError, open_store
 
 OUTCOME = "Lift demo requests from 80 to 200 per month by end of Q3"
 OUTPUT = "Hire 5 senior engineers by June"
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return make_engine("rules")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "workshops.sqlite3")
 
 
 @pytest.fixture
