@@ -13,7 +13,8 @@ LLAMA_CPP_VERSION ?= 0.3.36
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	@# setuptools explains at length how an editable install works; nothing to act on, so keep it quiet.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
 # The wire-level llm test needs a real llama.cpp server. PyPI ships it as source only: built once
