@@ -312,6 +312,13 @@ def parse(kr: str) -> Anatomy:
         return [m.group(0).lower() for m in rx.finditer(text)]
 
     deliverable_spans = [(m.start(), m.end()) for m in lex.deliverables.finditer(text)]
+    # A verb of two readings ("Hold churn under 2%" / "Hold 8 user interviews") is the team's
+    # activity when what it governs, within three words, is a deliverable.
+    if deliverable_spans and a.verb_class != "activity" and a.leading_verb in lex.activity_lemmas:
+        verb = next((w for w in _WORD_RE.finditer(text) if lex.verb_lemma.get(w.group(0).lower()) == a.leading_verb),
+                    None)
+        if verb and lex.deliverables.match_within(text, verb.end(), 3):
+            a.verb_class = "activity"
     a.deliverables = [text[s:e].lower() for s, e in deliverable_spans]
     a.results = _result_hits(text, deliverable_spans)
     a.actors = hits(lex.actors)
@@ -568,7 +575,10 @@ _ACTOR_COUNT_RE = fastre.compile(
     r"(?:(?:the|our|all)\s+)?")
 
 
-_SIDE_BASELINE_RE = re.compile(rf"\((?:currently|today|now|baseline|from|was)\s*:?\s*(?P<val>{_VAL})\s*\)", re.I)
+# "(currently 12)", "(baseline: ~31)", "(today about 40%)": a baseline given on the side, approximate or not.
+_SIDE_BASELINE_RE = re.compile(
+    rf"\((?:currently|today|now|baseline|from|was)\s*:?\s*"
+    rf"(?P<val>(?:~\s?|≈\s?|about\s+|around\s+|approx(?:\.|imately)?\s+)?{_VAL})\s*\)", re.I)
 _ROLLOUT_RE = fastre.compile(
     r"\b(?:roll(?:ed)?[- ]?out|launch(?:ed)?|release[d]?|ship(?:ped)?|enable[d]?|expose[d]?|ramp(?:ed)?(?: up)?)\b"
     r"[^.;]{0,60}\bto\s+\d+\s?%\s+of\s+(?:\w+\s+){0,2}(?:traffic|users|customers|accounts|tenants|requests|fleet)",

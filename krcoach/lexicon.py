@@ -220,8 +220,9 @@ class Lexicon:
             "maintain": data["maintain_verbs"],
             "reach": data["reach_verbs"],
         }
-        # Later groups win on conflicts: "hold" is both activity and maintain; the classifier
-        # decides from the rest of the sentence, so keep the more specific outcome reading.
+        # Later groups win on conflicts: "hold" is both activity and maintain; the parser decides
+        # from the rest of the sentence (`anatomy.parse`), so keep the more specific outcome reading.
+        self.activity_lemmas = set(groups["activity"])
         for cls, verbs in groups.items():
             for verb in verbs:
                 for form in _inflections(verb) if " " not in verb else {verb}:

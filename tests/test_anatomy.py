@@ -43,6 +43,12 @@ CASES = [
     ("MTTR for sev1 incidents: 4h → 1h", dict(metric="MTTR for sev1 incidents", baseline="4h", target="1h")),
     ("Medication errors reported per 1,000 doses: 4.1 → 2.0",
      dict(metric="Medication errors reported per 1,000 doses", baseline="4.1", target="2.0")),
+    # an approximate baseline on the side keeps its "about"
+    ("Increase NPS to 45+ (currently ~31)", dict(baseline="~31", target="45+")),
+    ("Grow MAU to 50k (today about 32k)", dict(baseline="about 32k", target="50k")),
+    # "hold" holds a level, or holds events: the object decides
+    ("hold 8 user interviews w/ churned trials", dict(verb_class="activity", activity_count="8 user interviews")),
+    ("Hold churn under 2% monthly", dict(verb_class="maintain", direction="maintain")),
     # a label naming a result, then its value
     ("Contributor retention: 40% of Q1 first-timers contribute again in Q2", dict(metric="Contributor retention")),
     ("Lost-time injuries: zero", dict(metric="Lost-time injuries")),
