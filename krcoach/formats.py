@@ -243,6 +243,9 @@ _KR_PREFIX = re.compile(
 _BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[a-z][.)])\s+(.*)$", re.I)
 _WRAPPED = re.compile(r"(\*\*|__|\*|_)(.+)\1")
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
+_EMPTY_BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s*$")
+# A bullet that states a number or a placeholder is a key result, whatever is nested under it.
+_MEASURED = re.compile(r"\d|\[[^\]]*\]|\b(?:TBD|N0|X%?)(?!\w)")
 _OWNER_PAREN = re.compile(r"\s*[(\[]\s*owners?\s*[:=]\s*([^)\]]+?)\s*[)\]]", re.I)
 _OWNER_TAG = re.compile(r"(?:(?<=\s)|^)@([A-Za-z][\w.\-]*)\s*$")
 
@@ -262,39 +265,71 @@ def _clean_title(text: str) -> str | None:
     return text or None
 
 
+def _indent(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
 def parse_outline(text: str, source: str = "<text>") -> OKRSet:
     """Parse a Markdown or plain-text outline into objectives and key results.
 
     Lines under an objective heading (or "Objective:" / "O1:" line) that are bullets, numbered
     items or "KR1:" lines are its key results. In a paste with no bullets and no objectives at all,
-    every non-empty line is a key result.
+    every non-empty line is a key result. Nested bullets follow the outline's own reading: under
+    a measurable key result ("KR2: Activation 22% -> 35%") they are its notes or initiatives and
+    are skipped; under a bullet that measures nothing ("- Grow revenue") they are key results and
+    that bullet is their objective.
     """
     lines = text.splitlines()
     has_structure = any(_BULLET.match(l) or _KR_PREFIX.match(l) for l in lines)
     objectives: list[Objective] = []
     current: Objective | None = None
     count = 0
+    # The last bullet read as a KR: its indent and whether it is clearly a KR (measured or "KR1:").
+    last: tuple[int, bool] | None = None
+    notes_under: int | None = None  # deeper bullets than this are notes of a KR
+    bullet_objective: int | None = None  # indent of a bullet that became the current objective
 
-    def add_kr(raw: str, line_no: int) -> None:
+    def add_kr(raw: str, line_no: int) -> bool:
         nonlocal current, count
         body, owner = _split_owner(_CHECKBOX.sub("", raw.strip()))
         body = body.strip()
         if wrapped := _WRAPPED.fullmatch(body):  # "**Grow MAU**" -> "Grow MAU", but "*now*" inside stays
             body = wrapped.group(2).strip()
         if not body:
-            return
+            return False
         if current is None:
             current = Objective(title=None)
             objectives.append(current)
         count += 1
         kr = _check_kr(body, source, f"line {line_no}", "kr")
         current.krs.append(KeyResult(id=str(count), kr=kr, owner=owner, source=f"{source}:{line_no}"))
+        return True
+
+    def add_bullet(raw: str, line_no: int, indent: int, prefixed: bool) -> None:
+        nonlocal current, count, last, notes_under, bullet_objective
+        if notes_under is not None and indent > notes_under:
+            return
+        notes_under = None
+        if last is not None and indent > last[0] and current is not None and current.krs:
+            if last[1]:
+                notes_under = last[0]  # the KR above is measured: these are its notes
+                return
+            parent = current.krs.pop()  # "- Grow revenue" with KRs under it: an objective
+            count -= 1
+            current = Objective(title=parent.kr)
+            objectives.append(current)
+            bullet_objective = last[0]
+        elif bullet_objective is not None and indent <= bullet_objective:
+            current, bullet_objective = None, None  # the next bullet objective (or a loose KR)
+        if add_kr(raw, line_no):
+            last = (indent, prefixed or bool(_MEASURED.search(current.krs[-1].kr)))
 
     for n, line in enumerate(lines, start=1):
-        if not line.strip() or line.strip() in ("---", "***"):
+        if not line.strip() or line.strip() in ("---", "***") or _EMPTY_BULLET.match(line):
             continue
         if m := _KR_PREFIX.match(line):
-            add_kr(m.group(1), n)
+            add_bullet(m.group(1), n, _indent(line), prefixed=True)
         elif (m := _HEADING.match(line)) or (m := _OBJ_LINE.match(line)):
             inner = _OBJ_LINE.match(m.group(1))
             title = _clean_title(inner.group(1) if inner else m.group(1))
@@ -303,11 +338,13 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
                                  f"the limit is {MAX_KR_CHARS:,}")
             current = Objective(title=title)
             objectives.append(current)
+            last, notes_under, bullet_objective = None, None, None
         elif m := _BULLET.match(line):
-            add_kr(m.group(1), n)
+            add_bullet(m.group(1), n, _indent(line), prefixed=False)
         elif has_structure:
             current = Objective(title=_clean_title(line))
             objectives.append(current)
+            last, notes_under, bullet_objective = None, None, None
         else:
             add_kr(line, n)
     # A heading with no key results under it is a document or section title, not an objective.

@@ -42,6 +42,41 @@ def test_outline_objectives_bullets_numbers_and_owners() -> None:
     assert [k.id for k in krs] == ["1", "2", "3", "4", "5", "6"]
 
 
+def test_notes_nested_under_a_measured_kr_are_not_key_results() -> None:
+    okrs = parse_outline("O1: Make onboarding delightful\n"
+                         "* KR1: Activation rate 22% -> 35%\n"
+                         "  - note: schedule interviews via Calendly\n"
+                         "    - even deeper note\n"
+                         "* Hold 8 user interviews\n"
+                         "    a) recruit from churned trials\n"
+                         "* Publish the retention playbook\n")
+    assert [k.kr for k in okrs.key_results()] == [
+        "Activation rate 22% -> 35%", "Hold 8 user interviews", "Publish the retention playbook"]
+    assert [k.id for k in okrs.key_results()] == ["1", "2", "3"]
+
+
+def test_bullets_nested_under_an_unmeasured_bullet_make_it_their_objective() -> None:
+    okrs = parse_outline("# Q3 OKRs\n"
+                         "- Grow revenue\n"
+                         "  - Increase ARR from $1.2M to $2M by Q4\n"
+                         "  - Sign 30 new logos\n"
+                         "- Delight customers\n"
+                         "\t- NPS from 31 to 45 by Q4\n"
+                         "- Loose key result 5 with nothing under it\n")
+    assert [(o.title, [k.kr for k in o.krs]) for o in okrs.objectives] == [
+        ("Grow revenue", ["Increase ARR from $1.2M to $2M by Q4", "Sign 30 new logos"]),
+        ("Delight customers", ["NPS from 31 to 45 by Q4"]),
+        (None, ["Loose key result 5 with nothing under it"]),
+    ]
+    assert [k.id for k in okrs.key_results()] == ["1", "2", "3", "4"]
+
+
+def test_empty_bullets_are_skipped_not_taken_for_objectives() -> None:
+    okrs = parse_outline("## Be reliable\n- Maintain 99.9% uptime\n-\n*   \n2.\n- Cut p95 latency to 300ms\n")
+    assert [(o.title, [k.kr for k in o.krs]) for o in okrs.objectives] == [
+        ("Be reliable", ["Maintain 99.9% uptime", "Cut p95 latency to 300ms"])]
+
+
 def test_plain_paste_without_structure_is_one_kr_per_line() -> None:
     okrs = parse_outline("Launch the campaign\n\nGrow MAU from 10k to 20k\n")
     assert [o.title for o in okrs.objectives] == [None]
