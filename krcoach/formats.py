@@ -489,7 +489,9 @@ class TableWriter(Writer):
         table.add_column("id", no_wrap=True)
         table.add_column("key result", ratio=3)
         table.add_column("kind", no_wrap=True)
-        table.add_column("issues", ratio=2, overflow="fold")
+        # One code per line in a column as wide as the longest: "health_metric" never breaks mid-word.
+        longest = max((len(code) for kr in review.krs for code in kr.issue_codes()), default=6)
+        table.add_column("issues", width=longest, overflow="fold")
         table.add_column("suggested rewrite", ratio=4)
         for kr in review.krs:
             kind = "[green]outcome[/]" if kr.kind == "outcome" else "[yellow]output[/]"
@@ -497,7 +499,7 @@ class TableWriter(Writer):
                 kind += f"\n[red]{kr.status}[/]"
             rewrite = escape(kr.rewrites[0].text) if kr.rewrites else ""
             table.add_row(escape(kr.id), escape(kr.kr), kind,
-                          escape(", ".join(kr.issue_codes())), rewrite)
+                          escape("\n".join(kr.issue_codes())), rewrite)
         self.console.print(table)
         for f in review.findings:
             self.console.print(f"  [bold]{f.code}[/]: {escape(f.message)}")

@@ -193,6 +193,17 @@ def test_markdown_and_table_carry_findings_and_escape_kr_text() -> None:
     assert "objective_has_numbers" in table and "<img src=x" in table
 
 
+@pytest.mark.parametrize("columns", ["60", "80", "120"])
+def test_table_never_breaks_an_issue_code(columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    result = _reviewed("## Be reliable\n- Maintain 99.95% uptime for checkout, every month\n"
+                       "- 100% of services have runbooks written by the on-call team\n")
+    codes = {c for kr in result.kr_reviews() for c in kr.issue_codes()}
+    assert {"health_metric", "own_activity_share"} <= codes
+    cells = {cell.strip() for line in render(result, "table").splitlines() for cell in line.split("│")}
+    assert codes <= cells
+
+
 def test_improved_draft_replaces_only_the_chosen_kr() -> None:
     okrs = parse_outline(OUTLINE)
     out = improved_draft(okrs, {"1": "Activation rate from 30% to 45% by end of Q3"})
