@@ -155,15 +155,19 @@ def review(
         _summary(result, time.perf_counter() - started)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _summary(result: OKRReview, seconds: float) -> None:
     s = result.summary()
     model = f" {result.model}" if result.model else ""
-    parts = [f"{s['krs']} key results", f"{s['outcomes']} outcomes", f"{s['outputs']} outputs",
+    parts = [_count(s["krs"], "key result"), _count(s["outcomes"], "outcome"), _count(s["outputs"], "output"),
              f"{s['need_work']} need work"]
     if s["fallbacks"]:
         parts.append(f"{s['fallbacks']} fell back to rules")
     if s["errors"]:
-        parts.append(f"{s['errors']} errors")
+        parts.append(_count(s["errors"], "error"))
     sys.stderr.write(f"krcoach: {', '.join(parts)} (engine {result.engine}{model}, {seconds:.2f}s)\n")
 
 

@@ -20,6 +20,11 @@ EXAMPLE_MD = ROOT / "examples" / "team-okrs.md"
 EXAMPLE_CSV = ROOT / "examples" / "team-okrs.csv"
 
 
+def test_summary_counts_read_as_english() -> None:
+    proc = run_cli("review", "-", "-f", "jsonl", stdin="- Ship v2\n")
+    assert proc.stderr.startswith("krcoach: 1 key result, 0 outcomes, 1 output, 1 need work (engine rules")
+
+
 def test_table_is_the_default_and_summary_goes_to_stderr() -> None:
     proc = run_cli("review", str(EXAMPLE_MD), env={"COLUMNS": "220"})
     assert proc.returncode == 0, proc.stderr
