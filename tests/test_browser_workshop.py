@@ -159,6 +159,9 @@ def test_workshop_in_the_browser(tmp_path: Path) -> None:
         fac.wait_for_selector("#ws-summary textarea", timeout=WAIT)
         summary = fac.input_value("#ws-summary textarea")
         assert "2 participants wrote 3 rewrites of 3 activity-shaped KRs" in summary
+        # The file list renders a moment after the summary (Gradio serves the files first).
+        fac.wait_for_function("() => document.querySelectorAll('#ws-files a[download]').length >= 3",
+                              timeout=WAIT)
         names = fac.locator("#ws-files a").evaluate_all("els => els.map(e => e.getAttribute('download'))")
         assert sorted(names) == sorted(f"workshop-{code}.{ext}" for ext in ("csv", "json", "md"))
         with fac.expect_download() as dl:
