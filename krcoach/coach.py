@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections import deque
+from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -31,7 +32,15 @@ def _engine(engine: Engine | str | None) -> Engine:
 
 
 def _review_one(engine: Engine, objective: Objective, context: ReviewContext) -> ObjectiveReview:
+    if objective.cycle and objective.cycle != context.cycle:
+        context = replace(context, cycle=objective.cycle)
     krs: list[KRReview] = engine.review_objective(objective, context)
+    for kr, reviewed in zip(objective.krs, krs):
+        # What the input carried beside the KR goes back out with it, whichever engine ran.
+        if kr.team and not reviewed.team:
+            reviewed.team = kr.team
+        if kr.extra and not reviewed.extra:
+            reviewed.extra = dict(kr.extra)
     return ObjectiveReview(
         objective=objective.title,
         krs=krs,
@@ -76,7 +85,7 @@ def iter_review(
     (rules) runs in the calling thread, which is faster than any pool for CPU-bound work.
     """
     eng = _engine(engine)
-    context = ReviewContext(set_uses_owners=checks.set_uses_owners(okrs))
+    context = ReviewContext(set_uses_owners=checks.set_uses_owners(okrs), cycle=okrs.cycle)
     if not eng.parallel or concurrency <= 1 or len(okrs.objectives) <= 1:
         with _no_cycle_gc(not eng.parallel and len(okrs.key_results()) >= NO_GC_BATCH):
             for objective in okrs.objectives:

@@ -21,6 +21,9 @@ class ReviewContext:
     """What an engine may need to know beyond the objective it reviews."""
 
     set_uses_owners: bool = False
+    #: The period the KRs run in ("2026-Q1", "2024 Q3", "H1"): from `--cycle`, a heading or the
+    #: objective. A KR inside a dated cycle has a deadline even when its own text names none.
+    cycle: str | None = None
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["output", "outcome"]
 Status = Literal["ok", "fallback", "error"]
+Confidence = Literal["high", "low"]
 
 MAX_KR_CHARS = 2000
 
@@ -45,21 +46,45 @@ class _Model(BaseModel):
 
 
 class KeyResult(_Model):
-    """One key result as written by its author."""
+    """One key result as written by its author, with the columns a tracker or sheet gave beside it."""
 
     id: str
     kr: str
     owner: str | None = None
     source: str | None = Field(default=None, description="Where it came from, e.g. 'okrs.csv:12'.")
+    team: str | None = None
+    #: The KR's own due date or period from a `due`/`deadline`/`quarter` column, as written.
+    deadline: str | None = None
+    status: str | None = None
+    baseline: str | None = None
+    target: str | None = None
+    current: str | None = None
+    #: Columns krcoach does not know, passed through to JSON/JSONL/CSV output as written.
+    extra: dict[str, str] = Field(default_factory=dict)
 
 
 class Objective(_Model):
     title: str | None = None
     krs: list[KeyResult] = Field(default_factory=list)
+    #: The period this objective's KRs run in ("2026 Q3", "H1"), read from a heading or the title.
+    cycle: str | None = None
+
+
+class SkippedLine(_Model):
+    """A non-empty input line that became neither objective nor key result, and why."""
+
+    source: str
+    line: int
+    text: str
+    reason: str
 
 
 class OKRSet(_Model):
     objectives: list[Objective] = Field(default_factory=list)
+    #: The period of the whole document ("2024 Q3 OKRs" title, or `--cycle`).
+    cycle: str | None = None
+    #: Lines the reader did not take, reported to the user (stderr, page), never dropped silently.
+    skipped: list[SkippedLine] = Field(default_factory=list)
 
     def key_results(self) -> list[KeyResult]:
         return [kr for o in self.objectives for kr in o.krs]
@@ -98,10 +123,18 @@ class KRReview(_Model):
     model: str | None = None
     status: Status = "ok"
     error: str | None = None
+    #: How sure the verdict is: "low" when the evidence is thin or split (the why then says so).
+    confidence: Confidence = "high"
+    team: str | None = None
+    #: Unknown input columns, passed through behind the stable fields.
+    extra: dict[str, str] = Field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        """The stable per-KR record (a JSONL line)."""
-        return self.model_dump(mode="json")
+        """The stable per-KR record (a JSONL line): stable fields first, then passed-through columns."""
+        rec = self.model_dump(mode="json", exclude={"extra"})
+        for k, v in self.extra.items():
+            rec.setdefault(k, v)
+        return rec
 
     def issue_codes(self) -> list[str]:
         return [i.code for i in self.issues]
