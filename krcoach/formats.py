@@ -33,7 +33,7 @@ EXTENSIONS = {
 }
 KR_FIELDS = ("kr", "key_result", "key result", "keyresult")
 RECORD_FIELDS = ("id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
-                 "model", "status", "error")
+                 "model", "status", "error", "confidence", "team")
 
 
 class InputError(ValueError):

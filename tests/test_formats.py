@@ -152,7 +152,7 @@ def test_jsonl_writer_emits_the_stable_record() -> None:
     lines = render(_reviewed(), "jsonl").splitlines()
     rec = json.loads(lines[0])
     assert list(rec) == ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
-                         "model", "status", "error"]
+                         "model", "status", "error", "confidence", "team"]
     assert list(rec["rewrites"][0]) == ["text", "metric", "baseline", "target", "deadline", "assumptions"]
     assert rec["engine"] == "rules" and rec["status"] == "ok" and rec["error"] is None
     assert len(lines) == 6
