@@ -11,13 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from .models import MAX_KR_CHARS, Finding, KeyResult, Objective, ObjectiveReview, OKRReview, OKRSet
+from .safe import csv_cell, md_text
 
 INPUT_FORMATS = ("jsonl", "json", "csv", "md")
 OUTPUT_FORMATS = ("table", "jsonl", "json", "csv", "md")
@@ -406,9 +409,9 @@ class CSVWriter(Writer):
     def objective(self, review: ObjectiveReview) -> None:
         for kr in review.krs:
             rec = kr.record()
+            # Every cell through csv_cell: a KR like =HYPERLINK(...) stays text in a spreadsheet.
             self.csv.writerow([
-                json.dumps(rec[f], ensure_ascii=False) if isinstance(rec[f], list)
-                else "" if rec[f] is None else rec[f]
+                csv_cell(json.dumps(rec[f], ensure_ascii=False) if isinstance(rec[f], list) else rec[f])
                 for f in RECORD_FIELDS
             ])
         self.out.flush()
@@ -440,7 +443,7 @@ class MarkdownWriter(Writer):
         for kr in review.krs:
             badge = "OUTCOME" if kr.kind == "outcome" else "OUTPUT"
             owner = f" (owner: {_md_text(kr.owner)})" if kr.owner else ""
-            w(f"### {kr.id}. {_md_text(kr.kr)}{owner}\n\n**{badge}** — {_md_text(kr.why)}\n\n")
+            w(f"### {_md_text(kr.id)}. {_md_text(kr.kr)}{owner}\n\n**{badge}** — {_md_text(kr.why)}\n\n")
             if kr.status != "ok":
                 w(f"_Status: {kr.status} — {_md_text(kr.error or '')}_\n\n")
             for issue in kr.issues:
@@ -467,51 +470,178 @@ class MarkdownWriter(Writer):
 
 
 def _md_text(text: str) -> str:
-    """Escape what Markdown or HTML would interpret, so KR text stays text."""
-    text = text.replace("\\", "\\\\").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([`*_#|])", r"\\\1", text)
+    """Escape what Markdown or HTML would interpret (links, images, HTML, emphasis), so KR text
+    stays text: see krcoach.safe.md_text."""
+    return md_text(text)
 
 
 class TableWriter(Writer):
-    """A rich table per objective, for people at a terminal."""
+    """Plain text for people at a terminal, written line by line (no layout engine: 20,000 KRs
+    take about as long as the review itself).
 
-    def start(self) -> None:
-        from rich.console import Console
+    Per KR: its id and text, then a two-column table of label │ text: the verdict and why, every
+    issue with its message, every rewrite with its assumptions (each assumption once per KR).
+    `compact=True` prints one line per KR (id, kind, text, issue codes) for wide batches.
+    Findings of an objective follow its title; set-level findings come at the end. ANSI colour
+    only when writing to a terminal and NO_COLOR is unset. The run's summary is the CLI's job.
+    """
 
-        self.console = Console(file=self.out, soft_wrap=False, highlight=False)
+    def __init__(self, out: TextIO, *, compact: bool = False, width: int | None = None,
+                 color: bool | None = None) -> None:
+        super().__init__(out)
+        self.compact = compact
+        self.width = max(40, width or _terminal_width(out))
+        self.tty = _isatty(out)
+        self.color = _wants_color(self.tty) if color is None else color
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color and text else text
 
     def objective(self, review: ObjectiveReview) -> None:
-        from rich.markup import escape
-        from rich.table import Table
+        lines = self._compact_lines(review) if self.compact else self._lines(review)
+        lines.append("")
+        self.out.write("\n".join(lines))
+        self.out.flush()
 
-        table = Table(title=escape(review.objective or "(no objective)"), show_lines=True,
-                      title_justify="left", expand=True)
-        table.add_column("id", no_wrap=True)
-        table.add_column("key result", ratio=3)
-        table.add_column("kind", no_wrap=True)
-        # One code per line in a column as wide as the longest: "health_metric" never breaks mid-word.
-        longest = max((len(code) for kr in review.krs for code in kr.issue_codes()), default=6)
-        table.add_column("issues", width=longest, overflow="fold")
-        table.add_column("suggested rewrite", ratio=4)
+    def _finding_lines(self, findings: list[Finding], indent: str) -> list[str]:
+        lines: list[str] = []
+        for f in findings:
+            hang = indent + " " * (len(f.code) + 2)
+            wrapped = _wrap(_plain(f.message), self.width - len(hang))
+            lines.append(f"{indent}{self._paint(f.code, '1')}: {wrapped[0]}")
+            lines += [hang + more for more in wrapped[1:]]
+        return lines
+
+    def _lines(self, review: ObjectiveReview) -> list[str]:
+        paint, width = self._paint, self.width
+        title = _plain(review.objective or "(no objective)")
+        lines = [paint(title, "1"), paint("─" * min(len(title), width), "2")]
+        lines += self._finding_lines(review.findings, "  ")
+        # Labels are whole words (an issue code never breaks) in a column as wide as the longest.
+        label_w = max((len(i.code) for kr in review.krs for i in kr.issues), default=0)
+        label_w = max(label_w, len("rewrite 9"), len("fallback"))
+        pad = " " * (label_w + 5)
+        bar = paint("│", "2")
+        text_w = max(20, width - label_w - 7)
+
+        def row(label: str, text: str, style: str = "", note: bool = False) -> None:
+            wrapped = _wrap(text, text_w - 2) if note else _wrap(text, text_w)
+            shown = paint(label, style) if style else label
+            lead = "· " if note else ""
+            lines.append(f"    {shown}{' ' * (label_w - len(label))} {bar} {lead}{wrapped[0]}")
+            lead = "  " if note else ""
+            for more in wrapped[1:]:
+                lines.append(f"{pad}{bar} {lead}{more}")
+
         for kr in review.krs:
-            kind = "[green]outcome[/]" if kr.kind == "outcome" else "[yellow]output[/]"
+            extras = [f"owner {kr.owner}" if kr.owner else "", f"team {kr.team}" if kr.team else ""]
+            extra = " · ".join(e for e in extras if e)
+            hang = " " * (len(kr.id) + 3)
+            wrapped = _wrap(_plain(kr.kr + (f" · {extra}" if extra else "")), width - len(hang))
+            lines.append("")
+            lines.append(f" {paint(kr.id, '1')}  {wrapped[0]}")
+            lines += [hang + more for more in wrapped[1:]]
+            row(kr.kind, _plain(kr.why), "32" if kr.kind == "outcome" else "33")
             if kr.status != "ok":
-                kind += f"\n[red]{kr.status}[/]"
-            rewrite = escape(kr.rewrites[0].text) if kr.rewrites else ""
-            table.add_row(escape(kr.id), escape(kr.kr), kind,
-                          escape("\n".join(kr.issue_codes())), rewrite)
-        self.console.print(table)
+                row(kr.status, _plain(kr.error or ""), "31")
+            for issue in kr.issues:
+                row(issue.code, _plain(issue.message))
+            seen: set[str] = set()
+            many = len(kr.rewrites) > 1
+            for n, rw in enumerate(kr.rewrites, 1):
+                row(f"rewrite {n}" if many else "rewrite", _plain(rw.text), "36")
+                for a in rw.assumptions:
+                    if a not in seen:
+                        seen.add(a)
+                        row("", _plain(a), note=True)
+        lines.append("")
+        return lines
+
+    def _compact_lines(self, review: ObjectiveReview) -> list[str]:
+        lines = []
+        limit = self.width if self.tty else None  # cut to the screen only at a terminal
+        id_w = max((len(kr.id) for kr in review.krs), default=0)
+        id_w = max(id_w, 3)
+        for kr in review.krs:
+            kind = f"{kr.kind:<7}" if kr.status == "ok" else f"{kr.kind}/{kr.status}"
+            codes = ", ".join(kr.issue_codes()) or "-"
+            text = _plain(kr.kr)
+            if limit is not None:
+                room = limit - id_w - len(kind) - len(codes) - 8
+                if len(text) > room:
+                    text = text[:max(room - 1, 10)] + "…"
+            kind = self._paint(kind, "32" if kr.kind == "outcome" else "33")
+            lines.append(f"{kr.id:>{id_w}}  {kind}  {text}  [{codes}]")
         for f in review.findings:
-            self.console.print(f"  [bold]{f.code}[/]: {escape(f.message)}")
+            where = f" ({_plain(review.objective)})" if review.objective else ""
+            lines.append(f"!  {self._paint(f.code, '1')}: {_plain(f.message)}{where}")
+        return lines
 
     def finish(self, review: OKRReview) -> None:
-        from rich.markup import escape
+        if not review.findings:
+            return
+        if self.compact:
+            lines = [f"!  {self._paint(f.code, '1')}: {_plain(f.message)}" for f in review.findings]
+        else:
+            lines = [self._paint("Whole set", "1"), *self._finding_lines(review.findings, "  ")]
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
 
-        for f in review.findings:
-            self.console.print(f"[bold]{f.code}[/]: {escape(f.message)}")
-        s = review.summary()
-        fb = f", [red]{s['fallbacks']} fallback[/]" if s["fallbacks"] else ""
-        self.console.print(f"{s['outcomes']}/{s['krs']} outcomes, {s['need_work']} need work{fb}")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _plain(text: str) -> str:
+    """One line of text that cannot move the cursor or colour the terminal (KR text is data)."""
+    return text if text.isascii() and text.isprintable() else _CONTROL.sub(" ", text)
+
+
+@lru_cache(maxsize=8192)
+def _wrap(text: str, width: int) -> list[str]:
+    """Greedy word wrap at spaces; a word longer than the line stays whole. Rule messages repeat a
+    lot across a batch, hence the cache (callers must not modify the returned list)."""
+    width = max(width, 10)
+    if len(text) <= width:
+        return [text]
+    lines = []
+    while len(text) > width:
+        cut = text.rfind(" ", 0, width + 1)
+        if cut <= 0:
+            cut = text.find(" ", width)
+            if cut < 0:
+                break
+        lines.append(text[:cut].rstrip())
+        text = text[cut + 1:].lstrip()
+    if text:
+        lines.append(text)
+    return lines or [""]
+
+
+def _terminal_width(out: TextIO) -> int:
+    """COLUMNS when set, else the terminal's width when writing to one, else 100."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        if _isatty(out):
+            return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 100
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _wants_color(tty: bool) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return tty or bool(os.environ.get("FORCE_COLOR"))
 
 
 WRITERS: dict[str, type[Writer]] = {

@@ -31,6 +31,7 @@ from typing import Any
 
 from .engine import Engine, ReviewContext, make_engine
 from .models import ISSUE_CODES, KeyResult, Objective
+from .safe import csv_cell, md_text
 from .store import Store
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read off a projector
@@ -768,18 +769,16 @@ def export(store: Store, code: Any, token: Any, fmt: str = "json") -> str:
         writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for r in rows:
-            writer.writerow({**r, "issues": " ".join(r["issues"]),
-                             "name": r["name"] or "", "why": r["why"] or "", "hint": r["hint"] or ""})
+            # Every cell through csv_cell: a rewrite or name like =HYPERLINK(...) stays text.
+            writer.writerow({k: csv_cell(v) for k, v in {**r, "issues": " ".join(r["issues"])}.items()
+                             if k in fields})
         return buf.getvalue()
     return _markdown(ws, items, rows)
 
 
 def _md(text: Any) -> str:
     """Text as inert Markdown: no HTML, no emphasis, no table breaks."""
-    s = "" if text is None else str(text)
-    s = s.replace("\\", "\\\\").replace("<", "&lt;").replace(">", "&gt;")
-    s = re.sub(r"([`*_\[\]|#])", r"\\\1", s)
-    return " ".join(s.split())
+    return " ".join(md_text(text).split())
 
 
 def _markdown(ws: sqlite3.Row, items: list, rows: list[dict[str, Any]]) -> str:
