@@ -318,6 +318,33 @@ def redact(text: str, secret: str | None = None) -> str:
     return text
 
 
+def scrub(value: Any, secret: str | None = None) -> Any:
+    """`value` with `redact` applied to every string in it: pydantic models (copied, not
+    re-validated), lists, tuples and dicts are walked; other values come back unchanged.
+
+    Used on every model answer before it is cached or turned into records: a model that echoes
+    the key (it saw it nowhere, but a proxy or a prompt-injected KR might feed it one) must not
+    put it in a why, a rewrite or an assumption that is then shown, logged or exported."""
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, BaseModel):
+        changes = {}
+        for name in type(value).model_fields:
+            old = getattr(value, name)
+            new = scrub(old, secret)
+            if new is not old:
+                changes[name] = new
+        return value.model_copy(update=changes) if changes else value
+    if isinstance(value, (list, tuple)):
+        items = [scrub(v, secret) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(items)
+    if isinstance(value, dict):
+        return {k: scrub(v, secret) for k, v in value.items()}
+    return value
+
+
 def public_url(url: str) -> str:
     """The URL without user info, query or fragment: safe to print, cache and put in manifests."""
     parts = urlsplit(url)
@@ -420,7 +447,10 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, when.timestamp() - time.time())
 
 
-def _server_message(exc: Any) -> str:
+def _server_message(exc: Any, secret: str | None = None) -> str:
+    """The server's own error message, redacted first and only then shortened: cutting first
+    could leave the start of the key ("Invalid API key: sk-a1b2…") where redaction no longer
+    recognises it."""
     body = getattr(exc, "body", None)
     msg: Any = None
     if isinstance(body, dict):
@@ -430,7 +460,7 @@ def _server_message(exc: Any) -> str:
     if not msg:
         msg = getattr(exc, "message", "") or ""
     text = " ".join(str(msg).split())
-    text = re.sub(r"^Error code: \d+ - ", "", text)
+    text = re.sub(r"^Error code: \d+ - ", "", redact(text, secret))
     return text[:160] + ("…" if len(text) > 160 else "")
 
 
@@ -607,7 +637,8 @@ class LLMEngine:
             if skipped is not None:
                 return self._fallback(objective, context, f"llm: endpoint unavailable, not tried: {skipped}")
             try:
-                answer = self._ask(objective)
+                # the key out of every string the model returned, before it is cached or shown
+                answer = scrub(self._ask(objective), self._secret)
             except Exception as exc:  # every failure ends in a fallback, never a crashed batch
                 return self._fallback(objective, context, self._reason(exc))
         finally:
@@ -703,7 +734,7 @@ class LLMEngine:
 
     def _status_failure(self, exc: Any) -> _Failure:
         status = int(exc.status_code)
-        detail = redact(_server_message(exc), self._secret)
+        detail = _server_message(exc, self._secret)
         if status in (401, 403):
             return _Failure(f"authentication failed (HTTP {status}): check OPENAI_API_KEY",
                             retry=False, fatal=True)
@@ -770,7 +801,7 @@ class LLMEngine:
         except ValueError:
             return None
         self._count("cache_hits")
-        return answer
+        return scrub(answer, self._secret)  # an entry written before answers were scrubbed
 
     # --------------------------------------------------------------------------------- results
 
@@ -841,6 +872,6 @@ def _deterministic_flags(review: KRReview, kr: KeyResult, context: ReviewContext
 
 __all__ = [
     "LLMEngine", "RetryPolicy", "EndpointError", "ObjectiveCoaching", "KRCoaching", "RewriteParts",
-    "IssueItem", "load_prompt", "build_messages", "data_block", "redact",
+    "IssueItem", "load_prompt", "build_messages", "data_block", "redact", "scrub",
     "public_url", "default_mode", "MODES", "KR_ISSUE_CODES",
 ]

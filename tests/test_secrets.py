@@ -135,3 +135,102 @@ def test_the_key_never_leaks_through_the_cli(fake: FakeOpenAI, llm_env: Path, tm
     assert "DEBUG" in everything, "debug logging reached stderr"
     assert "fallback" in everything, "failures were reported"
     assert any(r.act == "echo_auth" for r in fake.requests)
+
+
+# A self-hosted server's key: not shaped like sk-…, so only the configured-key redaction can catch it.
+LOCAL_KEY = "local-QzWxEcRvTbYnUmIkOlPj"
+
+
+def _substrings(secret: str, n: int = 6) -> list[str]:
+    return [secret[i:i + n] for i in range(len(secret) - n + 1)]
+
+
+def assert_no_part(where: str, text: str, secret: str = LOCAL_KEY) -> None:
+    leaked = [s for s in _substrings(secret) if s in text]
+    assert not leaked, f"part of the API key leaked into {where}: {leaked[:3]}"
+
+
+def _echoing_answer(krs: list[str]) -> dict:
+    """A completion body whose schema-valid answer puts the key in why, rewrite and assumptions."""
+    from fake_openai import completion
+
+    entries = [{"n": n, "kind": "output", "why": f"The server key is {LOCAL_KEY}, says the model.",
+                "issues": [{"code": "activity", "message": f"Counts work ({LOCAL_KEY})."}],
+                "rewrites": [{"metric": f"weekly active teams using {LOCAL_KEY}", "baseline": None,
+                              "target": None, "deadline": None,
+                              "assumptions": [f"key {LOCAL_KEY} is valid", LOCAL_KEY]}]}
+               for n, _ in enumerate(krs, 1)]
+    return completion({"response_format": {"type": "json_object"}}, json.dumps({"key_results": entries}))
+
+
+def test_a_model_answer_that_echoes_the_key_is_scrubbed_everywhere(
+        fake: FakeOpenAI, llm_env: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from krcoach import workshop as ws
+    from krcoach.cache import AnswerCache
+    from krcoach.evaluate import run_eval
+    from krcoach.store import Store
+
+    caplog.set_level(logging.DEBUG)
+    fake.always(status(200, body=_echoing_answer(["one KR"])))
+    fake.script(status(200, body=_echoing_answer(["a", "b"])), objective="Alpha")
+    fake.script(status(200, body=_echoing_answer(["a", "b", "c"])), objective="Beta")
+    eng = local_engine(fake.url, api_key=LOCAL_KEY, mode="json", cache=AnswerCache(llm_env))
+
+    # the record, and every export of it
+    result = review(parse_outline(SAMPLE_OUTLINE), eng, concurrency=1)
+    records = result.records()
+    assert [r["status"] for r in records] == ["ok"] * 6, records
+    assert "says the model" in records[0]["why"] and records[0]["rewrites"][0]["assumptions"]
+    assert fake.requests[0].headers.get("authorization") == f"Bearer {LOCAL_KEY}", "key was sent"
+    assert_no_part("records", json.dumps(records))
+    for fmt in OUTPUT_FORMATS:
+        assert_no_part(f"the {fmt} export", render(result, fmt))
+    # the answer cache, and a second run served from it
+    assert_no_part("the cache", dir_text(llm_env))
+    again = review(parse_outline(SAMPLE_OUTLINE), eng, concurrency=1)
+    assert eng.stats["cache_hits"] >= 3
+    assert_no_part("records from the cache", json.dumps(again.records()))
+
+    # the eval samples log
+    dataset = tmp_path / "ds.jsonl"
+    dataset.write_text(json.dumps({"id": "1", "kr": "Launch the new onboarding flow",
+                                   "objective": "Eval", "label": "output"}) + "\n")
+    run_eval(dataset, local_engine(fake.url, api_key=LOCAL_KEY, mode="json", cache=None),
+             tmp_path / "report")
+    samples = (tmp_path / "report" / "samples.jsonl").read_text()
+    assert "says the model" in samples, "the eval ran on the echoing answer"
+    assert_no_part("the eval samples log", samples)
+    assert_no_part("the eval manifest", (tmp_path / "report" / "manifest.json").read_text())
+
+    # the workshop: stored record, board and every export
+    store = Store(tmp_path / "w.sqlite3")
+    made = ws.create_workshop(store, "Secrets", ["Launch the campaign"])
+    p = ws.join(store, made["code"], "Ana")
+    sub = ws.submit(store, made["code"], p["participant_token"], 1, "Lift demo requests", eng)
+    assert "says the model" in sub["why"]
+    assert_no_part("the submission", json.dumps(sub))
+    assert_no_part("the board", json.dumps(ws.board(store, made["code"], made["facilitator_token"])))
+    for fmt in ws.EXPORT_FORMATS:
+        assert_no_part(f"the workshop {fmt} export", ws.export(store, made["code"], made["facilitator_token"], fmt))
+    store.close()
+    assert_no_part("the workshop database", (tmp_path / "w.sqlite3").read_bytes().decode("latin-1"))
+
+    assert caplog.records, "debug logging was on"
+    assert_no_part("log records", "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}"
+                                            for r in caplog.records))
+
+
+def test_an_error_with_the_key_late_in_it_leaks_no_part(fake: FakeOpenAI, llm_env: Path) -> None:
+    """The server's message is shortened for the record; redaction must come first, or the cut
+    leaves the key's first characters where the full-key match no longer finds them."""
+    for at in (140, 150, 155, 158):
+        message = "Invalid request: " + "x" * (at - 17) + f"API token {LOCAL_KEY} is not valid here"
+        assert message.index(LOCAL_KEY) >= at
+        fake.script(status(400, body={"error": {"message": message}}), objective=f"Obj {at}")
+    eng = local_engine(fake.url, api_key=LOCAL_KEY, mode="json", cache=None)
+    okrs = parse_outline("\n".join(f"# Obj {at}\n- Launch the campaign" for at in (140, 150, 155, 158)))
+    records = review(okrs, eng, concurrency=1).records()
+    assert [r["status"] for r in records] == ["fallback"] * 4
+    for r in records:
+        assert "HTTP 400" in r["error"] and "Invalid request" in r["error"], r["error"]
+        assert_no_part("error", r["error"])
