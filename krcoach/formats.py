@@ -14,12 +14,14 @@ import json
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from .models import MAX_KR_CHARS, Finding, KeyResult, Objective, ObjectiveReview, OKRReview, OKRSet
+from .models import (MAX_KR_CHARS, Finding, KeyResult, Objective, ObjectiveReview, OKRReview, OKRSet,
+                     SkippedLine)
 from .safe import csv_cell, md_text
 
 INPUT_FORMATS = ("jsonl", "json", "csv", "md")
@@ -111,9 +113,11 @@ def _sniff(text: str) -> str:
             return "jsonl"
         except ValueError:
             return "json"
-    first_line = head.splitlines()[0].lower() if head else ""
+    first_line = head.splitlines()[0] if head else ""
+    if first_line.lstrip().startswith("|"):
+        return "md"  # a Markdown table: the outline reader takes it with its heading
     cells = [c.strip().strip('"') for c in re.split(r"[,;\t]", first_line)]
-    if any(c in KR_FIELDS for c in cells):
+    if any(_column(c) == "kr" for c in cells) and (len(cells) > 1 or cells[0].lower() in KR_FIELDS):
         return "csv"
     return "md"
 
@@ -141,29 +145,150 @@ def _opt_text(value: Any, source: str, where: str, field: str) -> str | None:
     return value or None
 
 
-def _records_to_set(rows: Iterable[tuple[str, dict[str, Any]]], source: str) -> OKRSet:
+# Columns people use, keyed by the header in lower case with everything but letters and digits
+# removed ("Due date" -> "duedate", "Owner (DRI)" -> "owner"). `period` fills the deadline only
+# where the file has no due column.
+_COLUMNS: dict[str, str] = {
+    "id": "id", "krid": "id",
+    "objective": "objective", "objectives": "objective", "obj": "objective",
+    "objectivetitle": "objective", "objectivename": "objective",
+    "kr": "kr", "krs": "kr", "keyresult": "kr", "keyresults": "kr", "krtext": "kr", "krtitle": "kr",
+    "owner": "owner", "owners": "owner", "dri": "owner", "driver": "owner", "responsible": "owner",
+    "accountable": "owner", "krowner": "owner", "assignee": "owner",
+    "due": "deadline", "deadline": "deadline", "duedate": "deadline", "by": "deadline",
+    "dueby": "deadline", "targetdate": "deadline", "enddate": "deadline",
+    "quarter": "period", "cycle": "period", "period": "period",
+    "team": "team", "squad": "team", "teamname": "team",
+    "status": "status", "state": "status", "health": "status",
+    "baseline": "baseline", "start": "baseline", "startingvalue": "baseline", "startvalue": "baseline",
+    "starting": "baseline",
+    "target": "target", "targetvalue": "target", "goal": "target", "goalvalue": "target",
+    "current": "current", "currentvalue": "current", "actual": "current", "actualvalue": "current",
+}
+# Fields of krcoach's own output records: read back as input, they are not the author's columns.
+_REVIEW_COLUMNS = {"kind", "why", "issues", "rewrites", "engine", "model", "error", "confidence",
+                   "status"}
+_KR_COLUMNS = ("owner", "team", "deadline", "status", "baseline", "target", "current")
+
+
+def _column(name: str) -> str | None:
+    key = re.sub(r"[^0-9a-z]", "", re.sub(r"\(.*?\)", "", str(name).lower()))
+    return _COLUMNS.get(key)
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+class _Columns:
+    """What each column of one file (or table) means, and the unknown ones, in order of appearance."""
+
+    def __init__(self) -> None:
+        self.unknown: list[str] = []
+        self.has_deadline = False
+        self._maps: dict[tuple[str, ...], tuple[dict[str, str], set[str]]] = {}
+
+    def fields(self, names: Iterable[str]) -> tuple[dict[str, str], set[str]]:
+        """{name as written: field} for the columns taken, and the names passed through as extra."""
+        names = tuple(str(n) for n in names)
+        if names in self._maps:
+            return self._maps[names]
+        keys = {_column_key(n) for n in names}
+        review_output = {"rewrites", "engine"} <= keys
+        taken: dict[str, str] = {}
+        extra: set[str] = set()
+        for name in names:
+            if not _column_key(name):
+                continue
+            field = _column(name)
+            if review_output and _column_key(name) in _REVIEW_COLUMNS:
+                continue
+            if field is None or field in taken.values():
+                extra.add(name)
+                if field is None and name not in self.unknown:
+                    self.unknown.append(name)
+                continue
+            taken[name] = field
+        self.has_deadline = self.has_deadline or "deadline" in taken.values()
+        self._maps[names] = (taken, extra)
+        return taken, extra
+
+    def report(self, source: str, line: int) -> list[SkippedLine]:
+        if not self.unknown:
+            return []
+        names = ", ".join(self.unknown)
+        return [SkippedLine(source=source, line=line, text=names,
+                            reason=f"unknown columns passed through: {names}")]
+
+
+def _extra_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _kr_from_record(rec: dict[str, Any], cols: _Columns, source: str, where: str, rid: str,
+                    line: str, split: bool = False) -> tuple[str | None, KeyResult]:
+    """One record (a CSV row, a JSON object, a table row) -> its objective title and key result."""
+    taken, extra_names = cols.fields(rec)
+    by_field: dict[str, tuple[str, Any]] = {f: (name, rec[name]) for name, f in taken.items()}
+    if "kr" not in by_field:
+        raise InputError(source, where, "missing field 'kr' (or 'key_result')")
+    name, value = by_field["kr"]
+    kr = _check_kr(value, source, where, name)
+    values: dict[str, str | None] = {}
+    for field in ("id", "objective", "period", *_KR_COLUMNS):
+        if field in by_field:
+            name, value = by_field[field]
+            values[field] = _opt_text(value, source, where, name)
+    extra = {n: t for n in rec if n in extra_names and (t := _extra_text(rec[n])) is not None}
+    if values.get("period"):
+        if cols.has_deadline:
+            extra.setdefault(by_field["period"][0], values["period"] or "")
+        elif not values.get("deadline"):
+            values["deadline"] = values["period"]
+    owner = values.get("owner")
+    if split:  # a table cell reads like an outline line: "Ship v2 (owner: Ana)"
+        kr, found = _split_fields(kr)
+        for field, value in found.items():
+            values[field] = values.get(field) or value
+        owner = values.get("owner")
+    if owner:
+        owner = owner.lstrip("@") or None
+    return values.get("objective"), KeyResult(
+        id=values.get("id") or rid, kr=kr, owner=owner, source=f"{source}:{line}",
+        **{f: values.get(f) for f in _KR_COLUMNS if f != "owner"}, extra=extra)
+
+
+def _records_to_set(rows: Iterable[tuple[str, dict[str, Any]]], source: str,
+                    fill_down: bool = False) -> OKRSet:
     """Group flat records by objective, in order of first appearance.
 
     Rows of one objective are usually together; grouping keeps objective-level checks right when
-    they are not.
+    they are not. With `fill_down` (sheets, where the objective cell is merged over its rows) a
+    blank objective cell means the objective of the row above.
     """
     groups: dict[str | None, list[KeyResult]] = {}
+    cols = _Columns()
     row_no = 0
+    above: str | None = None
     for where, rec in rows:
         row_no += 1
         if not isinstance(rec, dict):
             raise InputError(source, where, "expected an object with a 'kr' field")
-        keys = {str(k).strip().lower(): v for k, v in rec.items()}
-        field = next((f for f in KR_FIELDS if f in keys), None)
-        if field is None:
-            raise InputError(source, where, "missing field 'kr' (or 'key_result')")
-        kr = _check_kr(keys[field], source, where, field)
-        rid = _opt_text(keys.get("id"), source, where, "id") or str(row_no)
-        objective = _opt_text(keys.get("objective"), source, where, "objective")
-        owner = _opt_text(keys.get("owner"), source, where, "owner")
-        groups.setdefault(objective, []).append(
-            KeyResult(id=rid, kr=kr, owner=owner, source=f"{source}:{where}"))
-    return OKRSet(objectives=[Objective(title=t, krs=krs) for t, krs in groups.items()])
+        rec = {str(k).strip(): v for k, v in rec.items()}
+        objective, kr = _kr_from_record(rec, cols, source, where, str(row_no), where)
+        if fill_down:
+            objective = above = objective or above
+        groups.setdefault(objective, []).append(kr)
+    return OKRSet(objectives=[Objective(title=t, krs=krs) for t, krs in groups.items()],
+                  skipped=cols.report(source, 1))
 
 
 def _read_jsonl(text: str, source: str) -> OKRSet:
@@ -194,8 +319,9 @@ def _read_json(text: str, source: str) -> OKRSet:
 
 
 def _read_nested(objectives: list[Any], source: str) -> OKRSet:
-    """{"objectives": [{"objective": "...", "key_results": ["..." | {"kr": ...}]}]}"""
+    """{"objectives": [{"objective": "...", "cycle": "...", "key_results": ["..." | {"kr": ...}]}]}"""
     flat: list[tuple[str, dict[str, Any]]] = []
+    cycles: dict[str, str] = {}
     for i, obj in enumerate(objectives, 1):
         if not isinstance(obj, dict):
             raise InputError(source, f"objective {i}", "expected an object")
@@ -203,12 +329,18 @@ def _read_nested(objectives: list[Any], source: str) -> OKRSet:
         krs = obj.get("key_results", obj.get("krs", []))
         if not isinstance(krs, list):
             raise InputError(source, f"objective {i}", "field 'key_results' must be a list")
+        cycle = obj.get("cycle", obj.get("period", obj.get("quarter")))
+        if isinstance(title, str) and isinstance(cycle, str) and cycle.strip():
+            cycles[" ".join(title.split())] = cycle.strip()
         for j, kr in enumerate(krs, 1):
             rec = {"kr": kr} if isinstance(kr, str) else dict(kr) if isinstance(kr, dict) else kr
             if isinstance(rec, dict):
                 rec.setdefault("objective", title)
             flat.append((f"objective {i} key result {j}", rec))
-    return _records_to_set(flat, source)
+    okrs = _records_to_set(flat, source)
+    for o in okrs.objectives:
+        o.cycle = cycles.get(o.title or "")
+    return okrs
 
 
 def _read_csv(text: str, source: str) -> OKRSet:
@@ -216,10 +348,10 @@ def _read_csv(text: str, source: str) -> OKRSet:
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise InputError(source, None, "file is empty") from None
-    if not any(h in KR_FIELDS for h in header):
+    if not any(_column(h) == "kr" for h in header):
         raise InputError(source, "row 1", "no 'kr' or 'key_result' column in the header "
                          f"({', '.join(h for h in header if h) or 'empty'})")
 
@@ -232,35 +364,99 @@ def _read_csv(text: str, source: str) -> OKRSet:
         except csv.Error as exc:
             raise InputError(source, f"row {reader.line_num}", f"malformed CSV ({exc})") from None
 
-    return _records_to_set(rows(), source)
+    return _records_to_set(rows(), source, fill_down=True)
 
 
-# Outline: objective headings or "Objective:" / "O1:" lines; KR bullets, numbered lines, "KR1:".
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*)$")
-_OBJ_LINE = re.compile(
-    r"^\s*(?:[-*+•]\s+)?(?:\*\*|__)?(?:objective(?:\s*\d+)?|o\d+)(?:\*\*|__)?\s*[:.)\-–]\s*(?:\*\*|__)?\s*(.*)$",
-    re.I)
-_KR_PREFIX = re.compile(
-    r"^\s*(?:[-*+•]\s+)?(?:\*\*|__)?(?:kr|key\s*result)\s*[\d.]*\s*(?:\*\*|__)?\s*[:.)\-–]\s*(?:\*\*|__)?\s*(.*)$",
-    re.I)
-_BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[a-z][.)])\s+(.*)$", re.I)
+# ------------------------------------------------------------------------------- outline reader
+#
+# Each line is first taken apart (`_lex`): indent, heading level, list marker (bullet, number,
+# checkbox, emoji), Markdown and Google Docs markup, "Objective:" / "KR1:" labels. `parse_outline`
+# then decides what the line is: an objective, a key result, a property of one (owner, due), or a
+# line it does not take, which goes into `OKRSet.skipped` with the reason.
+
 _WRAPPED = re.compile(r"(\*\*|__|\*|_)(.+)\1")
 _CHECKBOX = re.compile(r"^\[[ xX]\]\s+")
-_EMPTY_BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s*$")
 # A bullet that states a number or a placeholder is a key result, whatever is nested under it.
 _MEASURED = re.compile(r"\d|\[[^\]]*\]|\b(?:TBD|N0|X%?)(?!\w)")
-_OWNER_PAREN = re.compile(r"\s*[(\[]\s*owners?\s*[:=]\s*([^)\]]+?)\s*[)\]]", re.I)
-_OWNER_TAG = re.compile(r"(?:(?<=\s)|^)@([A-Za-z][\w.\-]*)\s*$")
+_FIELD_KEYS = r"owners?|dri|driver|responsible|lead|due(?:\s+date)?|deadline|by|team|squad"
+_PAREN_FIELDS = re.compile(rf"\s*[(\[]\s*((?:{_FIELD_KEYS})\s*[:=][^)\]]*)[)\]]", re.I)
+_PAREN_PART = re.compile(rf"(?:^|[;,]\s*)({_FIELD_KEYS})\s*[:=]\s*", re.I)
+_OWNER_TAGS = re.compile(r"(?:(?<=\s)|^)((?:@[A-Za-z][\w.\-]*[\s,]*)+)$")
+
+_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~>:=<])")
+_LINK = re.compile(r"!?\[([^\]]+)\]\([^)\s]*\)")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_LABEL_EMPH = re.compile(
+    r"^([*_])((?:objective(?:\s*\d+)?|o\d+(?:\.?kr\d+)?|kr\s*\d*(?:\.\d+)*|key\s*results?(?:\s*\d+)?"
+    r"|krs|results|owner|dri)[^*_]{0,16}?)\1", re.I)
+_STRUCK = re.compile(r"~~.+?~~")
+_RULE = re.compile(r"^(?:[-*_=]\s*){3,}$")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?$")
+_CONF_HEADING = re.compile(r"^h([1-6])\.\s+(.*)$")
+_CONF_LIST = re.compile(r"^([*#-]+)\s+(.*)$")
+_CONF_HINT = re.compile(r"^\s*(?:h[1-6]\.\s|\|\|)")
+_CONF_MACRO = re.compile(r"^\{[a-z]+(?::[^}]*)?\}$")
+_HTML_TAG = re.compile(r"^<(/?)([a-z]+)\b[^>]*>$", re.I)
+_HTML_WRAPPED = re.compile(r"^<(summary|p|b|strong)>(.*)</\1>$", re.I)
+_COMMENT = re.compile(r"^<!--.*-->$")
+_BULLET_MARK = re.compile(r"^(?:[-*+•◦▪▫‣–—→➤►·]|\[[ xX]\]|[☐☑☒])\s+")
+_NUMBER = re.compile(r"^(?:(\d{1,3}(?:\.\d{1,3})+)\.?|(\d{1,3})[.)]|([a-zA-Z])[.)])\s+")
+_OBJ_PREFIX = re.compile(
+    r"^(?:objective\s*#?\d*\s*[:.)\-–—]\s*|objective\s*#?\d+\s+|O\d{1,2}\s*[:.)\-–—]\s*|O\d{1,2}\s+)",
+    re.I)
+_KR_LABEL = re.compile(
+    r"^(?:O\d{1,2}\s*[.\-_/ ]?\s*)?(?:KR|key\s*result)\s*#?(?:\d{1,3}(?:\.\d{1,3})*)?"
+    r"\s*(?:[:.)\-–—]\s*|\s+(?=\S))", re.I)
+_LABEL = re.compile(r"^(?:key\s*results?|krs?|results|measures?(?:\s+of\s+success)?|metrics"
+                    r"|success\s+(?:metrics|measures|criteria))\s*:?$", re.I)
+_NOTES_LABEL = re.compile(r"^(?:initiatives?|projects?|tasks?|actions?|activities|notes?|risks?"
+                          r"|dependencies|comments?|context|background)\s*:?$", re.I)
+_PROPERTY = re.compile(
+    r"^(owners?|dri|driver|responsible|accountable|team|squad|status|quarter|cycle|period"
+    r"|due(?:\s+date)?|deadline|baseline|target|current|created(?:\s+(?:by|time))?"
+    r"|last\s+(?:edited|updated)(?:\s+(?:by|time))?|tags?|type|date|author|reviewers?|updated"
+    r"|confidence|progress)\s*:\s*(\S.*)$", re.I)
+_PERIOD = re.compile(
+    r"(?<![\w])(?:(?:FY|CY)\s?'?\d{2}(?:\d{2})?(?:\s*[-/ ]?\s*[QH][1-4])?"
+    r"|[QH][1-4]\s*[-/ ]?\s*(?:\d{4}|'\d{2}|FY\s?\d{2}(?:\d{2})?)"
+    r"|\d{4}\s*[-/ ]?\s*[QH][1-4]"
+    r"|[QH][1-4])(?![\w])")
+
+
+def _find_period(text: str | None) -> str | None:
+    m = _PERIOD.search(text or "")
+    return m.group(0) if m else None
 
 
 def _split_owner(text: str) -> tuple[str, str | None]:
-    m = _OWNER_PAREN.search(text)
+    body, fields = _split_fields(text)
+    return body, fields.get("owner")
+
+
+def _split_fields(text: str) -> tuple[str, dict[str, str]]:
+    """'Ship v2 (owner: Ana; due: 30 Sep)' -> ('Ship v2', {'owner': 'Ana', 'deadline': '30 Sep'}).
+
+    Also a trailing '@ana' (or '@ana @ben') is the owner.
+    """
+    fields: dict[str, str] = {}
+    m = _PAREN_FIELDS.search(text)
     if m:
-        return (text[: m.start()] + text[m.end():]).strip(), m.group(1).strip()
-    m = _OWNER_TAG.search(text)
-    if m:
-        return text[: m.start()].rstrip(" -–—,;"), m.group(1)
-    return text, None
+        inner = m.group(1)
+        parts = list(_PAREN_PART.finditer(inner))
+        for i, p in enumerate(parts):
+            end = parts[i + 1].start() if i + 1 < len(parts) else len(inner)
+            key = p.group(1).lower()
+            field = "owner" if key.startswith(("owner", "dri", "driver", "responsible", "lead")) \
+                else "team" if key in ("team", "squad") else "deadline"
+            value = inner[p.end():end].strip(" ;,")
+            if value:
+                fields.setdefault(field, value)
+        text = (text[: m.start()] + text[m.end():]).strip()
+    if "owner" not in fields and (m := _OWNER_TAGS.search(text)):
+        tags = re.findall(r"@([A-Za-z][\w.\-]*)", m.group(1))
+        fields["owner"] = ", ".join(t.rstrip(".") for t in tags)
+        text = text[: m.start()].rstrip(" -–—,;")
+    return text, fields
 
 
 def _clean_title(text: str) -> str | None:
@@ -273,29 +469,164 @@ def _indent(line: str) -> int:
     return len(expanded) - len(expanded.lstrip())
 
 
+def _emoji_prefix(s: str) -> int:
+    """Length of a leading emoji bullet ('🎯 ', '✅ ', '➡️ ') or 0."""
+    i = 0
+    while i < len(s) and (unicodedata.category(s[i]) == "So" or s[i] in "\ufe0f\u200d"
+                          or 0x1F3FB <= ord(s[i]) <= 0x1F3FF):
+        i += 1
+    if i and i < len(s) and s[i] in " \t":
+        return i + 1
+    return 0
+
+
+def _markup(s: str) -> str:
+    """Markdown/Google Docs markup that is never part of what the author meant."""
+    s = _ESCAPED.sub(r"\1", s)
+    s = _LINK.sub(r"\1", s)
+    for _ in range(2):
+        s = _BOLD.sub(r"\2", s)
+    s = s.replace("&nbsp;", " ").replace("&amp;", "&")
+    return s
+
+
+class _Line:
+    """One outline line taken apart."""
+
+    __slots__ = ("n", "raw", "indent", "heading", "marker", "number", "text", "struck", "quote")
+
+    def __init__(self, n: int, raw: str, confluence: bool) -> None:
+        self.n, self.raw = n, raw
+        s = raw.replace("\xa0", " ").replace("\u200b", "").rstrip()
+        self.indent = _indent(s)
+        s = s.strip()
+        self.heading = 0
+        self.marker: str | None = None  # "bullet" | "number" | "emoji"
+        self.number: str | None = None  # "1.2" for hierarchical numbering, "1" for "1."
+        self.struck = False
+        self.quote = s.startswith(">")
+        if confluence and (m := _CONF_HEADING.match(s)):
+            self.heading, s = int(m.group(1)), m.group(2)
+        elif confluence and (m := _CONF_LIST.match(s)):
+            self.marker, s = "bullet", m.group(2)
+            self.indent += 2 * (len(m.group(1)) - 1)
+            if m.group(1)[-1] == "#":
+                self.marker = "number"
+        elif not raw[:4].strip().startswith("\\") and (m := _MD_HEADING.match(s)) and self.indent <= 3:
+            self.heading, s = len(m.group(1)), m.group(2)
+        s = _markup(s)
+        if m := _HTML_WRAPPED.match(s):
+            s = m.group(2).strip()
+        for _ in range(3):  # "- [ ] 1. text", "✅ KR1: text"
+            if not s:
+                break
+            if m := _BULLET_MARK.match(s):
+                self.marker = self.marker or "bullet"
+                s = s[m.end():]
+            elif n_emoji := _emoji_prefix(s):
+                self.marker = self.marker or "emoji"
+                s = s[n_emoji:].lstrip()
+            elif (m := _NUMBER.match(s)) and not self.number:
+                self.marker = self.marker or "number"
+                self.number = m.group(1) or m.group(2)
+                s = s[m.end():]
+            else:
+                break
+        if re.fullmatch(r"[-*+•◦▪]|\d{1,3}[.)]|\[[ xX]\]", s):  # an empty bullet: "-", "2."
+            self.marker, s = self.marker or "bullet", ""
+        s = _LABEL_EMPH.sub(r"\2", s.strip())
+        if s.startswith("~~") and "~~" in s[2:]:
+            self.struck = True
+        s = _STRUCK.sub("", s) if not self.struck else s
+        self.text = " ".join(s.split())
+
+    @property
+    def depth(self) -> int:
+        return self.number.count(".") + 1 if self.number else 0
+
+
+def _split_row(s: str) -> list[str] | None:
+    """Cells of a Markdown ('| a | b |'), Confluence ('||a||b||') or tab-separated row."""
+    s = s.strip(" \r\n")
+    if s.startswith("|"):
+        wiki = s.startswith("||")
+        s = s[2:] if wiki else s[1:]
+        if wiki and s.endswith("||"):
+            s = s[:-2]
+        elif s.endswith("|") and not s.endswith("\\|"):
+            s = s[:-1]
+        cells = re.split(r"(?<!\\)\|\|" if wiki else r"(?<!\\)\|", s)
+    elif "\t" in s:
+        cells = s.split("\t")
+    else:
+        return None
+    return [" ".join(_markup(c).replace("<br>", " ").split()) for c in cells]
+
+
+_SEPARATOR_CELL = re.compile(r"^:?-{2,}:?$")
+
+
 def parse_outline(text: str, source: str = "<text>") -> OKRSet:
     """Parse a Markdown or plain-text outline into objectives and key results.
 
-    Lines under an objective heading (or "Objective:" / "O1:" line) that are bullets, numbered
-    items or "KR1:" lines are its key results. In a paste with no bullets and no objectives at all,
-    every non-empty line is a key result. Nested bullets follow the outline's own reading: under
-    a measurable key result ("KR2: Activation 22% -> 35%") they are its notes or initiatives and
-    are skipped; under a bullet that measures nothing ("- Grow revenue") they are key results and
-    that bullet is their objective.
+    Lines under an objective heading (or "Objective:" / "O1:" / "1." with "1.1" items under it)
+    that are bullets, numbered items or "KR1:" lines are its key results; so are the rows of a
+    Markdown, Confluence or tab-separated table with a key result column. In a paste with no
+    bullets and no objectives at all, every non-empty line is a key result. Nested bullets follow
+    the outline's own reading: under a measurable key result ("KR2: Activation 22% -> 35%") they
+    are its notes or initiatives; under a bullet that measures nothing ("- Grow revenue") they are
+    key results and that bullet is their objective. "Owner: Ana" / "Due: 30 Sep" lines set those
+    fields. A heading or title naming a period ("2024 Q3 OKRs", "H1 2025", "FY26") sets the cycle
+    of the objectives under it. Every other non-empty line is reported in `OKRSet.skipped`.
     """
-    lines = text.splitlines()
-    has_structure = any(_BULLET.match(l) or _KR_PREFIX.match(l) for l in lines)
-    objectives: list[Objective] = []
+    raw_lines = text.splitlines()
+    confluence = any(_CONF_HINT.match(line) for line in raw_lines)
+    lexed = [_Line(n, line, confluence) for n, line in enumerate(raw_lines, start=1)]
+    deep = [x for x in lexed if x.depth >= 2]
+    parents = {x.number.split(".")[0] for x in deep}
+    if len(deep) < 2 and not any(x.depth == 1 and x.number in parents for x in lexed):
+        for x in deep:  # "1.5 million sign-ups" is text, not numbering
+            x.text, x.marker, x.number = f"{x.number} {x.text}", None, None
+        parents = set()
+    has_structure = any(x.marker or _KR_LABEL.match(x.text) for x in lexed if x.text)
+
+    skipped: list[SkippedLine] = []
+    # Objective candidates in document order: (objective, line, heading level or 7, own period,
+    # kind). A candidate that ends with no key results is a title or section, reported as such.
+    cands: list[tuple[Objective, int, int, str | None, str]] = []
+    # id(objective) -> {field: (value, line)} for its KRs, from "Owner: Ana" lines under it.
+    defaults: dict[int, dict[str, tuple[str, _Line]]] = {}
+    doc_defaults: dict[str, tuple[str, _Line]] = {}
+    doc_period: list[str] = []
     current: Objective | None = None
     count = 0
     # The last bullet read as a KR: its indent and whether it is clearly a KR (measured or "KR1:").
     last: tuple[int, bool] | None = None
     notes_under: int | None = None  # deeper bullets than this are notes of a KR
     bullet_objective: int | None = None  # indent of a bullet that became the current objective
+    mode: str | None = None  # "krs" after a "Key Results:" label, "notes" after "Initiatives:"
+    last_kr: KeyResult | None = None
+    in_callout = False
 
-    def add_kr(raw: str, line_no: int) -> bool:
-        nonlocal current, count
-        body, owner = _split_owner(_CHECKBOX.sub("", raw.strip()))
+    def skip(line: _Line, reason: str) -> None:
+        skipped.append(SkippedLine(source=source, line=line.n, text=line.raw.strip(), reason=reason))
+
+    def start_objective(title: str | None, line: _Line, level: int, kind: str) -> None:
+        nonlocal current, last, notes_under, bullet_objective, mode, last_kr
+        if title and len(title) > MAX_KR_CHARS:
+            raise InputError(source, f"line {line.n}", f"objective is {len(title):,} characters; "
+                             f"the limit is {MAX_KR_CHARS:,}")
+        period = _find_period(title)
+        if title and period and (m := re.fullmatch(
+                rf"(?:{re.escape(period)}\s*[:\-–—|]\s*(.+)|(.+?)\s*[(\[]{re.escape(period)}[)\]])", title)):
+            title = _clean_title(m.group(1) or m.group(2))  # "H1 2025: Make it fast" -> the period
+        current = Objective(title=title)
+        cands.append((current, line.n, level, period, kind))
+        last, notes_under, bullet_objective, mode, last_kr = None, None, None, None, None
+
+    def add_kr(raw: str, line: _Line, fields: dict[str, str] | None = None) -> bool:
+        nonlocal current, count, last_kr
+        body, found = _split_fields(_CHECKBOX.sub("", raw.strip()))
         body = body.strip()
         if wrapped := _WRAPPED.fullmatch(body):  # "**Grow MAU**" -> "Grow MAU", but "*now*" inside stays
             body = wrapped.group(2).strip()
@@ -303,55 +634,265 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             return False
         if current is None:
             current = Objective(title=None)
-            objectives.append(current)
+            cands.append((current, line.n, 7, None, "none"))
         count += 1
-        kr = _check_kr(body, source, f"line {line_no}", "kr")
-        current.krs.append(KeyResult(id=str(count), kr=kr, owner=owner, source=f"{source}:{line_no}"))
+        kr = _check_kr(body, source, f"line {line.n}", "kr")
+        found = {**found, **(fields or {})}
+        last_kr = KeyResult(id=str(count), kr=kr, source=f"{source}:{line.n}", **found)
+        current.krs.append(last_kr)
         return True
 
-    def add_bullet(raw: str, line_no: int, indent: int, prefixed: bool) -> None:
-        nonlocal current, count, last, notes_under, bullet_objective
+    def add_bullet(line: _Line, body: str, prefixed: bool) -> None:
+        nonlocal current, count, last, notes_under, bullet_objective, last_kr
+        indent = line.indent
         if notes_under is not None and indent > notes_under:
+            skip(line, "note under a measured key result")
             return
         notes_under = None
         if last is not None and indent > last[0] and current is not None and current.krs:
             if last[1]:
                 notes_under = last[0]  # the KR above is measured: these are its notes
+                skip(line, "note under a measured key result")
                 return
             parent = current.krs.pop()  # "- Grow revenue" with KRs under it: an objective
             count -= 1
+            parent_line = int(parent.source.rsplit(":", 1)[1]) if parent.source else line.n
             current = Objective(title=parent.kr)
-            objectives.append(current)
+            cands.append((current, parent_line, 7, _find_period(parent.kr), "bullet"))
+            if parent.owner:
+                defaults[id(current)] = {"owner": (parent.owner, line)}
             bullet_objective = last[0]
+            last_kr = None
         elif bullet_objective is not None and indent <= bullet_objective:
             current, bullet_objective = None, None  # the next bullet objective (or a loose KR)
-        if add_kr(raw, line_no):
+        if add_kr(body, line):
             last = (indent, prefixed or bool(_MEASURED.search(current.krs[-1].kr)))
 
-    for n, line in enumerate(lines, start=1):
-        if not line.strip() or line.strip() in ("---", "***") or _EMPTY_BULLET.match(line):
-            continue
-        if m := _KR_PREFIX.match(line):
-            add_bullet(m.group(1), n, _indent(line), prefixed=True)
-        elif (m := _HEADING.match(line)) or (m := _OBJ_LINE.match(line)):
-            inner = _OBJ_LINE.match(m.group(1))
-            title = _clean_title(inner.group(1) if inner else m.group(1))
-            if title and len(title) > MAX_KR_CHARS:
-                raise InputError(source, f"line {n}", f"objective is {len(title):,} characters; "
-                                 f"the limit is {MAX_KR_CHARS:,}")
-            current = Objective(title=title)
-            objectives.append(current)
-            last, notes_under, bullet_objective = None, None, None
-        elif m := _BULLET.match(line):
-            add_bullet(m.group(1), n, _indent(line), prefixed=False)
-        elif has_structure:
-            current = Objective(title=_clean_title(line))
-            objectives.append(current)
-            last, notes_under, bullet_objective = None, None, None
+    def take_property(line: _Line, key: str, value: str) -> None:
+        nonlocal current
+        field = _column(key) or ("deadline" if key.lower().startswith("due") else None)
+        if field == "period":
+            if current is None or not current.krs:
+                if current is None:
+                    doc_period.append(value)
+                    return
+                own = cands[-1]
+                if own[0] is current and own[3] is None:
+                    cands[-1] = (own[0], own[1], own[2], value, own[4])
+                    return
+            elif last_kr is not None and last_kr.deadline is None:
+                last_kr.deadline = value
+                return
+            skip(line, "period line that applies to nothing")
+            return
+        if field not in _KR_COLUMNS:
+            skip(line, f"property line '{key}' (not read)")
+            return
+        if field == "owner":
+            value = value.lstrip("@")
+        if last_kr is not None and current is not None and current.krs and current.krs[-1] is last_kr:
+            if getattr(last_kr, field) is None:
+                setattr(last_kr, field, value)
+            else:
+                skip(line, f"second {field} line for one key result")
+            return
+        target = defaults.setdefault(id(current), {}) if current is not None else doc_defaults
+        if field in target:
+            skip(line, f"second {field} line")
         else:
-            add_kr(line, n)
-    # A heading with no key results under it is a document or section title, not an objective.
-    return OKRSet(objectives=[o for o in objectives if o.krs])
+            target[field] = (value, line)
+
+    def table(start: int) -> int:
+        """Read the table starting at lexed[start]; return the index after it."""
+        nonlocal current, count, mode, last, notes_under, bullet_objective, last_kr
+        tab = "\t" in raw_lines[start] and not raw_lines[start].lstrip().startswith("|")
+        rows: list[tuple[_Line, list[str]]] = []
+        i = start
+        while i < len(lexed):
+            raw = raw_lines[i]
+            if tab and "\t" not in raw or not tab and not raw.lstrip().startswith("|"):
+                break
+            cells = _split_row(raw)
+            if cells is None:
+                break
+            rows.append((lexed[i], cells))
+            i += 1
+        header_line, header = rows[0]
+        cols = _Columns()
+        taken, _ = cols.fields(header)
+        skip(header_line, "table header")
+        if "kr" not in taken.values():
+            for line, _cells in rows[1:]:
+                skip(line, "table row without a key result column")
+            return i
+        cols_report = cols.report(source, header_line.n)
+        skipped.extend(cols_report)
+        table_objective: Objective | None = None
+        last, notes_under, bullet_objective, mode = None, None, None, None
+        for line, cells in rows[1:]:
+            if all(_SEPARATOR_CELL.match(c) for c in cells if c) and any(cells):
+                skip(line, "table separator")
+                continue
+            rec = {h: c for h, c in zip(header, cells) if h}
+            kr_col = next(h for h, f in taken.items() if f == "kr")
+            obj_col = next((h for h, f in taken.items() if f == "objective"), None)
+            title = rec.get(obj_col) if obj_col else None
+            if title and (table_objective is None or title != table_objective.title):
+                start_objective(_clean_title(title), line, 7, "table")
+                table_objective = current
+            if not rec.get(kr_col, "").strip():
+                if not title:
+                    skip(line, "table row with no key result")
+                continue
+            _obj, kr = _kr_from_record(rec, cols, source, f"line {line.n}", str(count + 1),
+                                       str(line.n), split=True)
+            if current is None:
+                current = Objective(title=None)
+                cands.append((current, line.n, 7, None, "none"))
+            kr.id = str(count + 1)  # KR ids in an outline are positions, whatever the table says
+            count += 1
+            current.krs.append(kr)
+            last_kr = kr
+        return i
+
+    i = 0
+    while i < len(lexed):
+        line = lexed[i]
+        raw = line.raw
+        t = line.text
+        if not raw.strip():
+            i += 1
+            continue
+        if in_callout:
+            if _HTML_TAG.match(raw.strip()) and _HTML_TAG.match(raw.strip()).group(2).lower() == "aside":
+                in_callout = False
+                skip(line, "HTML markup")
+            else:
+                skip(line, "callout")
+            i += 1
+            continue
+        first = raw.lstrip()
+        if first.startswith("|") or ("\t" in raw.strip() and _tsv_header(raw)):
+            i = table(i)
+            continue
+        i += 1
+        if _COMMENT.match(raw.strip()):
+            skip(line, "comment")
+        elif m := _HTML_TAG.match(raw.strip()):
+            in_callout = m.group(2).lower() == "aside" and not m.group(1)
+            skip(line, "HTML markup")
+        elif confluence and _CONF_MACRO.match(raw.strip()):
+            skip(line, "wiki macro")
+        elif _RULE.match(raw.strip()):
+            skip(line, "separator line")
+        elif not t:
+            skip(line, "empty bullet")
+        elif line.quote:
+            skip(line, "quoted text")
+        elif line.struck:
+            skip(line, "struck through")
+        elif line.heading:
+            if _LABEL.match(t):
+                skip(line, "label line")
+                mode = "krs"
+            elif _NOTES_LABEL.match(t):
+                skip(line, "label line (notes follow)")
+                mode = "notes"
+            elif m := _KR_LABEL.match(t):
+                add_bullet(line, t[m.end():], prefixed=True)
+            else:
+                inner = _OBJ_PREFIX.match(t)
+                title = t[inner.end():] if inner else t
+                if (num := _NUMBER.match(title)) and num.group(2):
+                    title = title[num.end():]
+                start_objective(_clean_title(title), line, line.heading, "heading")
+        elif (m := _PROPERTY.match(t)) and not (line.marker and mode == "notes"):
+            take_property(line, m.group(1), m.group(2).strip())
+        elif m := _KR_LABEL.match(t):
+            add_bullet(line, t[m.end():], prefixed=True)
+        elif m := _OBJ_PREFIX.match(t):
+            start_objective(_clean_title(t[m.end():]), line, 7, "line")
+        elif _LABEL.match(t):
+            skip(line, "label line")
+            mode = "krs"
+        elif _NOTES_LABEL.match(t):
+            skip(line, "label line (notes follow)")
+            mode = "notes"
+        elif line.depth >= 3:
+            skip(line, "sub-item under a key result")
+        elif line.depth == 2:
+            add_bullet(line, t, prefixed=True)
+        elif line.depth == 1 and line.number in parents:
+            start_objective(_clean_title(t), line, 7, "line")
+        elif mode == "notes":
+            skip(line, "note (not a key result)")
+        elif line.marker:
+            add_bullet(line, t, prefixed=False)
+        elif last is not None and line.indent > last[0]:
+            skip(line, "note under a key result")
+        elif mode == "krs" or not has_structure:
+            if add_kr(t, line):
+                last = (line.indent, True)
+        else:
+            start_objective(_clean_title(t), line, 7, "text")
+
+    # Cycles: a title or section naming a period covers the objectives under it.
+    # Titles and sections: a heading without a period or properties closes the sections at its
+    # level and deeper; a plain text line (a stray note) closes nothing. A section's period and
+    # "Owner:"/"Team:"/"Due:" lines cover the objectives under it.
+    inherited = ("owner", "team", "deadline")
+    Entry = tuple[int, str | None, int, dict[str, tuple[str, _Line]]]
+    stack: list[Entry] = [(0, doc_period[0] if doc_period else None, -1, doc_defaults)]
+    title_entry: Entry | None = stack[0] if doc_period else None
+    title_covers = True
+    seen_objective = False
+    used: set[int] = set()
+    for k, (obj, _n, level, period, kind) in enumerate(cands):
+        own = defaults.get(id(obj), {})
+        if obj.krs:
+            seen_objective = True
+            obj.cycle = period or next((e[1] for e in reversed(stack) if e[1]), None)
+            title_covers = title_covers and title_entry in stack
+            merged: dict[str, tuple[str, _Line]] = {}
+            for e in stack:
+                merged.update({f: v for f, v in e[3].items() if f in inherited})
+            merged.update(own)
+            for field, (value, line) in merged.items():
+                used.add(line.n)
+                for kr in obj.krs:
+                    if getattr(kr, field) is None:
+                        setattr(kr, field, value)
+            continue
+        if not period and not own and kind != "heading":
+            continue
+        while len(stack) > 1 and stack[-1][0] >= level:
+            stack.pop()
+        if period or own:
+            stack.append((level, period, k, own))
+            if period and not seen_objective and title_entry is None:
+                title_entry = stack[-1]
+    okrs_cycle = title_entry[1] if title_entry and title_covers and seen_objective else None
+    for line in sorted({v[1].n: v[1] for d in (doc_defaults, *defaults.values()) for v in d.values()}
+                       .values(), key=lambda x: x.n):
+        if line.n not in used:
+            skip(line, "property line that applies to no key result")
+
+    first_kr_cand = next((k for k, c in enumerate(cands) if c[0].krs), len(cands))
+    for k, (obj, n, level, _period, kind) in enumerate(cands):
+        if obj.krs or kind == "none":
+            continue
+        reason = ("document title" if k < first_kr_cand and kind in ("heading", "text")
+                  else "heading with no key results under it" if kind == "heading"
+                  else "objective with no key results" if kind in ("line", "bullet", "table")
+                  else "text line with no key results under it")
+        skipped.append(SkippedLine(source=source, line=n, text=lexed[n - 1].raw.strip(), reason=reason))
+    skipped.sort(key=lambda s: s.line)
+    return OKRSet(objectives=[c[0] for c in cands if c[0].krs], cycle=okrs_cycle, skipped=skipped)
+
+
+def _tsv_header(raw: str) -> bool:
+    cells = [c.strip() for c in raw.split("\t")]
+    return sum(bool(c) for c in cells) >= 2 and any(_column(_markup(c)) == "kr" for c in cells)
 
 
 def improved_draft(okrs: OKRSet, replacements: dict[str, str]) -> str:

@@ -53,6 +53,59 @@ def test_notes_nested_under_a_measured_kr_are_not_key_results() -> None:
     assert [k.kr for k in okrs.key_results()] == [
         "Activation rate 22% -> 35%", "Hold 8 user interviews", "Publish the retention playbook"]
     assert [k.id for k in okrs.key_results()] == ["1", "2", "3"]
+    assert [(s.line, s.reason) for s in okrs.skipped] == [
+        (3, "note under a measured key result"), (4, "note under a measured key result"),
+        (6, "note under a measured key result")]
+
+
+def test_skipped_lines_name_file_line_and_reason() -> None:
+    okrs = parse_outline("# 2024 Q3 OKRs\n\nObjective: Improve retention\nKey Results:\n"
+                         "- Churn from 4% to 3%\n- ~~Launch loyalty club~~ (moved to H1)\n"
+                         "|---|\n", source="d.md")
+    assert okrs.cycle == "2024 Q3" and okrs.objectives[0].cycle == "2024 Q3"
+    assert [k.kr for k in okrs.key_results()] == ["Churn from 4% to 3%"]
+    assert [(s.source, s.line, s.reason) for s in okrs.skipped] == [
+        ("d.md", 1, "document title"), ("d.md", 4, "label line"), ("d.md", 6, "struck through"),
+        ("d.md", 7, "table header")]
+
+
+@pytest.mark.parametrize(("text", "krs"), [
+    ("1. Grow awareness\n1.1 Increase branded search volume by 40%\n1.2 Get 12 press mentions\n",
+     [("Grow awareness", "Increase branded search volume by 40%"), ("Grow awareness", "Get 12 press mentions")]),
+    ("## Grow\n2. KR2: NPS from 30 to 40\n", [("Grow", "NPS from 30 to 40")]),
+    ("**Objective:** Win \\- fast\\!\n**KR1:** ARR from $1M to $2M\n", [("Win - fast!", "ARR from $1M to $2M")]),
+    ("h2. Objective: Be quick\n* KR1: p95 from 900 ms to 300 ms\n** a note\n", [("Be quick", "p95 from 900 ms to 300 ms")]),
+    ("O1: Hire\nO1.KR2: Offers accepted from 6 to 15\n", [("Hire", "Offers accepted from 6 to 15")]),
+])
+def test_outline_shapes_people_paste(text: str, krs: list[tuple[str, str]]) -> None:
+    okrs = parse_outline(text)
+    assert [(o.title, k.kr) for o in okrs.objectives for k in o.krs] == krs
+
+
+def test_markdown_and_tab_tables_read_their_columns() -> None:
+    md = ("## Be reliable\n| Key result | DRI | Due date | Squad | Status | Start | Goal | Actual | Risk |\n"
+          "|---|---|---|---|---|---|---|---|---|\n| Uptime from 99.5% to 99.9% | @kai | 31.12.2026 | SRE | "
+          "On track | 99.5% | 99.9% | 99.7% | low |\n")
+    kr = parse_outline(md).key_results()[0]
+    assert (kr.kr, kr.owner, kr.deadline, kr.team, kr.status, kr.baseline, kr.target, kr.current) == (
+        "Uptime from 99.5% to 99.9%", "kai", "31.12.2026", "SRE", "On track", "99.5%", "99.9%", "99.7%")
+    assert kr.extra == {"Risk": "low"}
+    tsv = parse_outline("Objective\tKR\tOwner\nGrow\tMAU from 10k to 20k\tAna\n\tDAU from 2k to 5k\tBo\n")
+    assert [(o.title, k.kr, k.owner) for o in tsv.objectives for k in o.krs] == [
+        ("Grow", "MAU from 10k to 20k", "Ana"), ("Grow", "DAU from 2k to 5k", "Bo")]
+
+
+def test_csv_columns_due_quarter_and_unknown_passed_through() -> None:
+    okrs = read_bytes(b"KR,Due Date,quarter,Owner_Name,Team\nShip v2,31.12.2026,Q4,Ana,Web\n", "a.csv")
+    kr = okrs.key_results()[0]
+    assert (kr.deadline, kr.team, kr.owner) == ("31.12.2026", "Web", None)
+    assert kr.extra == {"quarter": "Q4", "Owner_Name": "Ana"}
+    assert [(s.line, s.reason) for s in okrs.skipped] == [(1, "unknown columns passed through: Owner_Name")]
+    kr = read_bytes(b"kr,Quarter\nShip v2,2026-Q1\n", "b.csv").key_results()[0]
+    assert kr.deadline == "2026-Q1" and kr.extra == {}
+    rows = read_bytes(b'[{"kr": "Ship v2", "DRI": "Li", "cycle": "H1 2026", "effort": 3}]', "c.json")
+    kr = rows.key_results()[0]
+    assert (kr.owner, kr.deadline, kr.extra) == ("Li", "H1 2026", {"effort": "3"})
 
 
 def test_bullets_nested_under_an_unmeasured_bullet_make_it_their_objective() -> None:
