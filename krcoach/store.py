@@ -12,6 +12,8 @@ refused with a clear message instead of being damaged.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import sqlite3
@@ -109,10 +111,20 @@ CREATE TABLE votes (
 CREATE INDEX votes_by_item ON votes (workshop_id, item_id);
 """
 
+# Rate-limit events (see RateLimiter): one row per counted action, pruned after an hour.
+_V3 = """
+CREATE TABLE rate_events (
+    bucket TEXT NOT NULL,
+    at     REAL NOT NULL
+);
+CREATE INDEX rate_events_by_bucket ON rate_events (bucket, at);
+CREATE INDEX rate_events_by_time ON rate_events (at);
+"""
+
 Migration = Callable[[sqlite3.Connection], None] | str
 
 #: Ordered steps: MIGRATIONS[0] builds version 1, MIGRATIONS[1] upgrades 1 -> 2, and so on.
-MIGRATIONS: list[Migration] = [_V1, _V2]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -150,11 +162,26 @@ class Store:
             path = default_data_dir() / DB_FILENAME
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Created owner-only before SQLite opens it: it holds names, rewrites and token
+            # hashes. SQLite gives the -wal and -shm files the database file's permissions.
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         except OSError as err:
-            raise StoreError(f"{self.path.parent}: cannot create the data directory ({err})") from err
+            raise StoreError(f"{self.path}: cannot create the workshop database ({err})") from err
         self._local = threading.local()
         self.migrate(SCHEMA_VERSION if target_version is None else target_version)
+        self.restrict_permissions()
+        self.limiter = RateLimiter(self)
+
+    def restrict_permissions(self) -> None:
+        """Make the database and its -wal/-shm files owner-only (0600), e.g. one made by an
+        older krcoach under a permissive umask. Files we do not own are left as they are."""
+        for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            try:
+                if path.exists() and path.stat().st_mode & 0o077:
+                    os.chmod(path, 0o600)
+            except OSError:
+                pass
 
     # -- connections
     def connection(self) -> sqlite3.Connection:
@@ -246,6 +273,54 @@ class Store:
         value = self.meta(key, lambda: secrets.token_urlsafe(32))
         assert value is not None
         return value
+
+
+class RateLimiter:
+    """Sliding-window limits on what one client address may do (join, vote, create, guess codes).
+
+    Kept in the workshop database (table `rate_events`), not in process memory, for the same
+    reason as everything else in a workshop: several app processes may serve one room, and a
+    restart must not hand an attacker a fresh allowance. Each counted action is one small row
+    written in the caller's own write transaction, so it costs no extra fsync; rows older than
+    `MAX_WINDOW_S` are pruned as new ones arrive. Addresses are stored only as keyed hashes
+    (HMAC with a random key kept in the database), never as they came.
+
+    A bucket names what is counted and for whom, e.g. `join:<workshop id>:<address>`; the
+    limits themselves (how many per how long) are chosen by the caller.
+    """
+
+    MAX_WINDOW_S = 3600.0
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        # Read (or made) now, outside any transaction: buckets are named inside them.
+        self._key = store.secret("rate_limit_key").encode() if store.schema_version() >= 1 else b""
+
+    def bucket(self, action: str, client: str, scope: object = "") -> str:
+        digest = hmac.new(self._key, client.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+        return f"{action}:{scope}:{digest}"
+
+    def wait(self, conn: sqlite3.Connection, bucket: str, limit: int, window: float,
+             now: float) -> float:
+        """Seconds until one more action fits in `bucket` (0.0: it fits now)."""
+        rows = conn.execute(
+            "SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT ?",
+            (bucket, now - window, limit),
+        ).fetchall()
+        if len(rows) < limit:
+            return 0.0
+        return max(0.001, rows[-1]["at"] + window - now)
+
+    def hit(self, conn: sqlite3.Connection, bucket: str, now: float) -> None:
+        """Count one action (inside the caller's write transaction)."""
+        conn.execute("DELETE FROM rate_events WHERE at < ?", (now - self.MAX_WINDOW_S,))
+        conn.execute("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", (bucket, now))
+
+    def record(self, bucket: str, now: float) -> None:
+        """Count one action in a transaction of its own (e.g. a failed attempt whose own
+        transaction was rolled back)."""
+        with self.store.write() as conn:
+            self.hit(conn, bucket, now)
 
 
 _stores: dict[Path, Store] = {}

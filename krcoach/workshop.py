@@ -24,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
@@ -45,6 +46,12 @@ MAX_PARTICIPANTS = 300
 MAX_TIMER_SECONDS = 60 * 60
 RATE_LIMIT = 5  # submissions per participant ...
 RATE_WINDOW_S = 10.0  # ... per this many seconds
+# Per client address (as the app sees it; a room behind one NAT shares one), counted in the
+# database by store.RateLimiter: (how many, per this many seconds).
+JOIN_LIMIT = (150, 600.0)  # joins of one workshop: a 100-person room behind one NAT fits
+CREATE_LIMIT = (20, 3600.0)  # workshops created
+VOTE_LIMIT = (1200, 600.0)  # votes in one workshop: 100 people x 8 KRs, each changed once or so
+BAD_CODE_LIMIT = (30, 600.0)  # attempts with a join code that opens no workshop
 EXPORT_FORMATS = ("csv", "json", "md")
 
 
@@ -72,6 +79,22 @@ class RoundClosed(WorkshopError):
 
 class RateLimited(WorkshopError):
     kind = "rate_limited"
+
+
+#: The one answer for a code that is malformed or opens no workshop: nobody can tell the two
+#: apart, so codes cannot be enumerated by their answers.
+NO_SUCH_WORKSHOP = ("No workshop has the code you entered. A join code is 6 letters and digits, "
+                    "like K7QF2M: check it and try again.")
+
+
+class NoSuchWorkshop(NotFound):
+    def __init__(self, message: str = NO_SUCH_WORKSHOP):
+        super().__init__(message)
+
+
+def _minutes(seconds: float) -> str:
+    m = max(1, int(seconds // 60 + (seconds % 60 > 0)))
+    return f"{m} minute{'s' if m != 1 else ''}"
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -175,18 +198,70 @@ def review_rewrite(engine: Engine | str | None, title: str, number: int, text: s
 
 
 def _workshop(conn: sqlite3.Connection, code: Any) -> sqlite3.Row:
-    norm = normalize_code(code)
+    try:
+        norm = normalize_code(code)
+    except WorkshopError:
+        raise NoSuchWorkshop() from None
     row = conn.execute("SELECT * FROM workshops WHERE code = ?", (norm,)).fetchone()
     if row is None:
-        raise NotFound(f"No workshop has the code {norm}. Check the code and try again.")
+        raise NoSuchWorkshop()
     return row
 
 
+FACILITATOR_ONLY = "Only the facilitator can do this: open the workshop's private facilitator link."
+
+
 def _facilitator(conn: sqlite3.Connection, code: Any, token: Any) -> sqlite3.Row:
-    ws = _workshop(conn, code)
+    """The workshop, if `token` is its facilitator token. An unknown code gets the same answer
+    as a wrong token, so facilitator endpoints tell nobody which codes exist."""
+    try:
+        ws = _workshop(conn, code)
+    except NoSuchWorkshop:
+        raise Forbidden(FACILITATOR_ONLY) from None
     if not token or not hmac.compare_digest(ws["facilitator_hash"], _hash(str(token))):
-        raise Forbidden("Only the facilitator can do this: open the workshop's private facilitator link.")
+        raise Forbidden(FACILITATOR_ONLY)
     return ws
+
+
+def _check_facilitator(store: Store, code: Any, token: Any) -> None:
+    """Rights before arguments: a stranger learns nothing from how their arguments are judged."""
+    with store.read() as conn:
+        _facilitator(conn, code, token)
+
+
+@contextmanager
+def _code_attempt(store: Store, client: str | None, now: float | None):  # type: ignore[no-untyped-def]
+    """Limit guessing join codes per client address: once BAD_CODE_LIMIT attempts from it named
+    no workshop, every code-taking request from it is refused (even a right code) until the
+    window has room, with one answer that says nothing about the code."""
+    if not client:
+        yield
+        return
+    limiter, at = store.limiter, _now(now)
+    bucket = limiter.bucket("code", client)
+    limit, window = BAD_CODE_LIMIT
+    wait = limiter.wait(store.connection(), bucket, limit, window, at)
+    if wait:
+        raise RateLimited("Too many attempts with join codes that open no workshop from your "
+                          f"network. Wait {_minutes(wait)} and try again.")
+    try:
+        yield
+    except NoSuchWorkshop:
+        limiter.record(bucket, at)
+        raise
+
+
+def _take(conn: sqlite3.Connection, store: Store, action: str, client: str | None, scope: object,
+          limits: tuple[int, float], at: float, message: str) -> None:
+    """Count one `action` for `client` (no client: not limited), or refuse it with `message`
+    ({wait} filled in) when the address used up its allowance."""
+    if not client:
+        return
+    bucket = store.limiter.bucket(action, client, scope)
+    wait = store.limiter.wait(conn, bucket, *limits, at)
+    if wait:
+        raise RateLimited(message.format(wait=_minutes(wait)))
+    store.limiter.hit(conn, bucket, at)
 
 
 def _participant(conn: sqlite3.Connection, ws: sqlite3.Row, token: Any) -> sqlite3.Row:
@@ -298,9 +373,12 @@ def create_workshop(
     krs: str | list[str],
     *,
     engine_name: str | None = None,
+    client: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Create a workshop. Returns its code and the facilitator token (shown once, stored hashed)."""
+    """Create a workshop. Returns its code and the facilitator token (shown once, stored hashed).
+
+    `client` (the requester's address, given by the app) is limited to CREATE_LIMIT."""
     title_text = clean_text(title, "The workshop title", MAX_TITLE_CHARS)
     items = parse_kr_lines(krs)
     token = secrets.token_urlsafe(24)
@@ -310,6 +388,9 @@ def create_workshop(
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
         try:
             with store.write():
+                _take(conn, store, "create", client, "", CREATE_LIMIT, created,
+                      f"Your network created {CREATE_LIMIT[0]} workshops in the last hour: "
+                      "wait {wait} to create another.")
                 cur = conn.execute(
                     "INSERT INTO workshops (code, title, facilitator_hash, engine, created_at) "
                     "VALUES (?, ?, ?, ?, ?)",
@@ -366,6 +447,7 @@ def set_names_hidden(store: Store, code: Any, token: Any, hidden: bool = True) -
 def set_timer(store: Store, code: Any, token: Any, seconds: Any, *,
               now: float | None = None) -> dict[str, Any]:
     """Start a countdown everyone sees (0 or None stops it). Informational: it does not close."""
+    _check_facilitator(store, code, token)
     try:
         secs = int(float(seconds or 0))
     except (TypeError, ValueError):
@@ -459,14 +541,23 @@ def board(store: Store, code: Any, token: Any, *, now: float | None = None) -> d
 # ---------------------------------------------------------------------------------- participant
 
 
-def join(store: Store, code: Any, name: Any = None, *, now: float | None = None) -> dict[str, Any]:
+def join(store: Store, code: Any, name: Any = None, *, client: str | None = None,
+         now: float | None = None) -> dict[str, Any]:
     """Join a workshop, anonymously unless a display name is given. The returned participant
-    token is the person's identity: keep it (the app keeps it in the browser's localStorage)."""
+    token is the person's identity: keep it (the app keeps it in the browser's localStorage).
+
+    `client` (the requester's address, given by the app) is limited to JOIN_LIMIT joins per
+    workshop and BAD_CODE_LIMIT codes that open nothing. A closed round does not stop joining
+    (latecomers wait for the reopen), so there is no third answer that would tell it apart."""
     display = clean_text(name, "Your name", MAX_NAME_CHARS, required=False) or None
     token = secrets.token_urlsafe(24)
     conn = store.connection()
-    with store.write():
+    at = _now(now)
+    with _code_attempt(store, client, at), store.write():
         ws = _workshop(conn, code)
+        _take(conn, store, "join", client, ws["id"], JOIN_LIMIT, at,
+              f"{JOIN_LIMIT[0]} people joined this workshop from your network in the last "
+              f"{int(JOIN_LIMIT[1] // 60)} minutes, the most it takes: wait {{wait}} and try again.")
         count, top = conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(alias_no), 0) FROM participants WHERE workshop_id = ?",
             (ws["id"],),
@@ -476,7 +567,7 @@ def join(store: Store, code: Any, name: Any = None, *, now: float | None = None)
         cur = conn.execute(
             "INSERT INTO participants (workshop_id, token_hash, alias_no, name, joined_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (ws["id"], _hash(token), top + 1, display, _now(now)),
+            (ws["id"], _hash(token), top + 1, display, at),
         )
     return {
         "code": ws["code"],
@@ -488,23 +579,24 @@ def join(store: Store, code: Any, name: Any = None, *, now: float | None = None)
     }
 
 
-def rename(store: Store, code: Any, token: Any, name: Any) -> dict[str, Any]:
+def rename(store: Store, code: Any, token: Any, name: Any, *,
+           client: str | None = None) -> dict[str, Any]:
     """Change (or clear) one's display name."""
     display = clean_text(name, "Your name", MAX_NAME_CHARS, required=False) or None
     conn = store.connection()
-    with store.write():
+    with _code_attempt(store, client, None), store.write():
         ws = _workshop(conn, code)
         me = _participant(conn, ws, token)
         conn.execute("UPDATE participants SET name = ? WHERE id = ?", (display, me["id"]))
     return {"alias": _alias(me["alias_no"]), "name": display}
 
 
-def participant_state(store: Store, code: Any, token: Any, *,
+def participant_state(store: Store, code: Any, token: Any, *, client: str | None = None,
                       now: float | None = None) -> dict[str, Any]:
     """What one participant sees: the KRs, their own latest rewrite of each with the coach's
     review, the round state and timer, and, once revealed, the room's rewrites with votes."""
     conn = store.connection()
-    with store.read():
+    with _code_attempt(store, client, now), store.read():
         ws = _workshop(conn, code)
         me = _participant(conn, ws, token)
         items = _items(conn, ws)
@@ -576,6 +668,7 @@ def submit(
     engine: Engine | str | None = None,
     *,
     request_id: Any = None,
+    client: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     """Store one rewrite as a new version and return it with the coach's review.
@@ -587,7 +680,7 @@ def submit(
     rid = clean_text(request_id, "request_id", 80, required=False) or None
     conn = store.connection()
     # Cheap checks first, so a closed round or a flood costs no engine call.
-    with store.read():
+    with _code_attempt(store, client, now), store.read():
         ws = _workshop(conn, code)
         me = _participant(conn, ws, token)
         item = _item(conn, ws, kr_number)
@@ -666,11 +759,14 @@ def _submitted(row: sqlite3.Row, item: sqlite3.Row, *, duplicate: bool) -> dict[
     }
 
 
-def vote(store: Store, code: Any, token: Any, submission_id: Any, *,
+def vote(store: Store, code: Any, token: Any, submission_id: Any, *, client: str | None = None,
          now: float | None = None) -> dict[str, Any]:
-    """One vote per participant per KR for someone else's rewrite; voting again moves it."""
+    """One vote per participant per KR for someone else's rewrite; voting again moves it (so
+    one person can never add more than one vote to any rewrite). `client` (the requester's
+    address) is limited to VOTE_LIMIT votes per workshop."""
     conn = store.connection()
-    with store.write():
+    at = _now(now)
+    with _code_attempt(store, client, at), store.write():
         ws = _workshop(conn, code)
         me = _participant(conn, ws, token)
         if not ws["voting_open"]:
@@ -678,11 +774,13 @@ def vote(store: Store, code: Any, token: Any, submission_id: Any, *,
         sub = _submission_in(conn, ws, submission_id)
         if sub["participant_id"] == me["id"]:
             raise WorkshopError("You cannot vote for your own rewrite.")
+        _take(conn, store, "vote", client, ws["id"], VOTE_LIMIT, at,
+              "Too many votes from your network in this workshop: wait {wait} and try again.")
         conn.execute(
             "INSERT INTO votes (workshop_id, item_id, voter_id, author_id, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (voter_id, item_id) DO UPDATE SET "
             "author_id = excluded.author_id, created_at = excluded.created_at",
-            (ws["id"], sub["item_id"], me["id"], sub["participant_id"], _now(now)),
+            (ws["id"], sub["item_id"], me["id"], sub["participant_id"], at),
         )
         item = conn.execute("SELECT position FROM items WHERE id = ?", (sub["item_id"],)).fetchone()
         n = conn.execute(
@@ -716,7 +814,8 @@ def export(store: Store, code: Any, token: Any, fmt: str = "json") -> str:
 
     Display names are included only while names are not hidden.
     """
-    fmt = (fmt or "").strip().lower().lstrip(".")
+    _check_facilitator(store, code, token)
+    fmt = str(fmt or "").strip().lower().lstrip(".")
     if fmt not in EXPORT_FORMATS:
         raise WorkshopError(f"Unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}.")
     ws, items, participants, subs, votes = _all_rows(store, code, token)

@@ -163,6 +163,17 @@ def base_url(request: gr.Request | None) -> str:
     return urlunsplit((scheme, netloc, path.rstrip("/"), "", ""))
 
 
+def client_address(request: gr.Request | None) -> str | None:
+    """The requester's address as the server sees it, for the per-address workshop limits.
+
+    It is the TCP peer, or the address a trusted proxy forwarded (uvicorn honours
+    X-Forwarded-For from --forwarded-allow-ips, 127.0.0.1 by default); a header from anyone
+    else is not trusted, so a client cannot pick a fresh address per request."""
+    client = getattr(request, "client", None) if request is not None else None
+    host = getattr(client, "host", None)
+    return str(host) if host else None
+
+
 def join_url(root: str, code: str) -> str:
     return f"{root}/{PARTICIPANT_PATH}?{urlencode({'code': code})}"
 
@@ -494,25 +505,30 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         token = _ident_token(ident, code)
         if code and token:
             try:
-                state = ws.participant_state(backend.store, code, token)
+                state = ws.participant_state(backend.store, code, token,
+                                             client=client_address(request))
                 return show_room(state, _ident_with(ident, state["code"], token))
             except ws.WorkshopError:
                 return show_join(code, "", _ident_with(ident, code, None))
         return show_join(code, "", gr.skip())
 
-    def on_join(code: str, name: str, ident: Any) -> list[Any]:
+    def on_join(code: str, name: str, ident: Any, request: gr.Request) -> list[Any]:
+        client = client_address(request)
         try:
-            norm = ws.normalize_code(code)
+            try:
+                norm = ws.normalize_code(code)
+            except ws.WorkshopError:  # ws.join gives the uniform answer and counts the attempt
+                norm = str(code or "")
             token = _ident_token(ident, norm)
             if token:  # already joined from this browser: continue as the same person
                 try:
                     if (name or "").strip():
-                        ws.rename(backend.store, norm, token, name)
-                    state = ws.participant_state(backend.store, norm, token)
+                        ws.rename(backend.store, norm, token, name, client=client)
+                    state = ws.participant_state(backend.store, norm, token, client=client)
                     return show_room(state, _ident_with(ident, norm, token))
                 except ws.Forbidden:
                     pass
-            joined = ws.join(backend.store, norm, name)
+            joined = ws.join(backend.store, norm, name, client=client)
             state = ws.participant_state(backend.store, norm, joined["participant_token"])
             return show_room(state, _ident_with(ident, norm, joined["participant_token"]))
         except ws.WorkshopError as err:
@@ -539,27 +555,28 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         return [render_status(state), mark, *live_updates(state)]
 
     def make_submit(i: int):
-        def on_submit(ident: Any, text: str) -> Any:
+        def on_submit(ident: Any, text: str, request: gr.Request) -> Any:
             code = ident.get("last") if isinstance(ident, dict) else None
             token = _ident_token(ident, code)
             if not (code and token):
                 return render_error("Join the workshop first (your identity was not found in "
                                     "this browser).")
             try:
-                result = ws.submit(backend.store, code, token, i + 1, text, backend.engine)
+                result = ws.submit(backend.store, code, token, i + 1, text, backend.engine,
+                                   client=client_address(request))
             except ws.WorkshopError as err:
                 return render_error(err.message)
             return render_feedback(result)
         return on_submit
 
     def make_vote(i: int):
-        def on_vote(ident: Any, evt: gr.EventData) -> Any:
+        def on_vote(ident: Any, evt: gr.EventData, request: gr.Request) -> Any:
             code = ident.get("last") if isinstance(ident, dict) else None
             token = _ident_token(ident, code)
             data = evt._data or {}
             try:
                 if data.get("action") == "vote":
-                    ws.vote(backend.store, code, token, data.get("id"))
+                    ws.vote(backend.store, code, token, data.get("id"), client=client_address(request))
                 state = ws.participant_state(backend.store, code, token)
             except ws.WorkshopError as err:
                 gr.Warning(err.message)
@@ -758,7 +775,8 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
 
     def on_create(title: str, krs: str, fac_state: Any, request: gr.Request) -> list[Any]:
         try:
-            made = ws.create_workshop(backend.store, title, krs, engine_name=backend.engine_name)
+            made = ws.create_workshop(backend.store, title, krs, engine_name=backend.engine_name,
+                                      client=client_address(request))
             view = ws.board(backend.store, made["code"], made["facilitator_token"])
         except ws.WorkshopError as err:
             return show_create(render_message(err.message), gr.skip())
@@ -861,30 +879,32 @@ def _api(backend: _Backend) -> None:
     def workshop_create(title: str, krs: list[str], request: gr.Request) -> dict:
         """Create a workshop from a title and the KRs to rewrite. Returns the join code, the
         facilitator token (shown once), the join URL and the private facilitator URL."""
-        made = call(ws.create_workshop, title, krs, engine_name=backend.engine_name)
+        made = call(ws.create_workshop, title, krs, engine_name=backend.engine_name,
+                    client=client_address(request))
         root = base_url(request)
         return {**made, "join_url": join_url(root, made["code"]),
                 "facilitator_url": facilitator_url(root, made["code"], made["facilitator_token"])}
 
-    def workshop_join(code: str, name: str = "") -> dict:
+    def workshop_join(code: str, name: str = "", request: gr.Request = None) -> dict:  # type: ignore[assignment]
         """Join a workshop (name optional). Returns the participant token: keep it."""
-        return call(ws.join, code, name or None)
+        return call(ws.join, code, name or None, client=client_address(request))
 
-    def workshop_state(code: str, participant_token: str) -> dict:
+    def workshop_state(code: str, participant_token: str, request: gr.Request = None) -> dict:  # type: ignore[assignment]
         """What a participant sees: KRs, own latest rewrites with reviews, round state, timer,
         and the room's rewrites once revealed."""
-        return call(ws.participant_state, code, participant_token)
+        return call(ws.participant_state, code, participant_token, client=client_address(request))
 
     def workshop_submit(code: str, participant_token: str, kr_number: int, text: str,
-                        request_id: str = "") -> dict:
+                        request_id: str = "", request: gr.Request = None) -> dict:  # type: ignore[assignment]
         """Submit a rewrite of KR `kr_number` (1-based); returns it with the coach's review.
         A repeated `request_id` returns the stored submission instead of writing it twice."""
         return call(ws.submit, code, participant_token, kr_number, text, backend.engine,
-                    request_id=request_id or None)
+                    request_id=request_id or None, client=client_address(request))
 
-    def workshop_vote(code: str, participant_token: str, submission_id: int) -> dict:
+    def workshop_vote(code: str, participant_token: str, submission_id: int,
+                      request: gr.Request = None) -> dict:  # type: ignore[assignment]
         """Vote for someone else's rewrite (one vote per KR; voting again moves it)."""
-        return call(ws.vote, code, participant_token, submission_id)
+        return call(ws.vote, code, participant_token, submission_id, client=client_address(request))
 
     def workshop_board(code: str, facilitator_token: str) -> dict:
         """The facilitator's board: per KR, latest rewrites with verdicts, outcome share, most
