@@ -11,9 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from . import fastre
 from .lexicon import lexicon
+
+if TYPE_CHECKING:
+    from .quantities import Reading
 
 # ------------------------------------------------------------------------------------ numbers
 
@@ -201,6 +205,8 @@ class Anatomy:
     own_share: bool = False
     injection: bool = False
     multi_goal: bool = False
+    #: Every number with its role (target, baseline, window, version, ...): see `quantities`.
+    reading: Reading | None = None
 
     @property
     def has_numbers(self) -> bool:
@@ -389,6 +395,10 @@ def parse(kr: str) -> Anatomy:
                     a.target = a.placeholders[0]
     if side and a.baseline is None:
         a.baseline = side.group("val").strip()
+    # The slots come from the one quantity reader: a window, a version, a year, a threshold or a
+    # count of the team's own work is never a target or a baseline, and a window is no deadline.
+    a.reading = _quantities.read(text)
+    _slots_from_reading(a)
     a.unit = _unit_of(a.target) or _unit_of(a.baseline)
 
     # Direction.
@@ -434,6 +444,32 @@ def parse(kr: str) -> Anatomy:
 
     a.multi_goal = _is_multi_goal(text, a)
     return a
+
+
+def _slots_from_reading(a: Anatomy) -> None:
+    r = a.reading
+    assert r is not None
+    a.deadline = r.deadline
+    if r.baseline is not None:
+        # keep how the draft wrote it around the number ("~31", "about 32k")
+        if not (a.baseline and r.baseline.text in a.baseline):
+            a.baseline = r.baseline.text
+    elif a.baseline is not None and not any(q.role == "baseline" for q in r.quantities) and \
+            re.search(r"\d", a.baseline):
+        a.baseline = None
+    if r.target is not None:
+        if not (a.target and r.target.text in a.target and len(a.target) <= len(r.target.text) + 12):
+            a.target = r.target.text
+        if r.comparator and a.comparator is None:
+            a.comparator = r.comparator
+    elif r.delta is not None:
+        sign = "-" if a.leading_verb in lexicon().decrease_verbs else "+"
+        a.target = r.delta.text if r.delta.text.startswith(("+", "-")) else sign + r.delta.text
+        a.comparator = "by"
+    elif a.target is not None and re.search(r"\d", a.target):
+        a.target, a.comparator = None, None  # the only numbers the draft has are not levels
+    if a.target is None and a.placeholders:
+        a.target = a.placeholders[0]
 
 
 def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbers: list[re.Match[str]]) -> str | None:
@@ -705,3 +741,6 @@ def split_goals(text: str) -> list[str]:
     """The separately measurable parts of a multi-goal KR (for one rewrite each)."""
     parts = [p.strip(" ,.;") for p in _GOAL_SPLIT.split(text)]
     return [p for p in parts if p and (NUMBER_RE.search(p) or PLACEHOLDER_RE.search(p))]
+
+
+from . import quantities as _quantities  # noqa: E402  (quantities builds on this module's patterns)

@@ -34,7 +34,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import gradio as gr  # noqa: E402
 
-from . import coach, formats  # noqa: E402
+from . import coach, formats, issue_codes  # noqa: E402
 from .engine import Engine, make_engine  # noqa: E402
 from .examples import EXAMPLES  # noqa: E402
 from .models import (  # noqa: E402
@@ -71,26 +71,7 @@ KEEP_DOWNLOAD_SETS = 64
 DELETE_CACHE = (3600, 6 * 3600)
 
 #: Short names for the stable codes; the long plain-words meaning is `ISSUE_CODES`.
-ISSUE_LABELS: dict[str, str] = {
-    "activity": "Activity, not impact",
-    "no_metric": "No metric",
-    "no_baseline": "No baseline",
-    "no_target": "No target",
-    "no_deadline": "No deadline",
-    "milestone": "Milestone",
-    "health_metric": "Health metric",
-    "vague": "Vague",
-    "multi_goal": "Several goals in one",
-    "placeholder": "Placeholder",
-    "own_activity_share": "Counts our own work",
-    "injection": "Instruction in the text",
-    "objective_has_numbers": "Numbers in the objective",
-    "too_many_krs": "Too many key results",
-    "too_few_krs": "Too few key results",
-    "all_outputs": "All outputs",
-    "too_many_objectives": "Too many objectives",
-    "no_owner": "No owner",
-}
+ISSUE_LABELS: dict[str, str] = issue_codes.labels()
 
 _PLACEHOLDER = re.compile(r"\[[^\[\]]{1,120}\]")
 

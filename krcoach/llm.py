@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 from instructor import OpenAISchema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import issue_codes
 from .cache import AnswerCache, krcoach_version, make_key
 from .engine import EngineConfigError, ReviewContext
 from .models import ISSUE_CODES, MAX_KR_CHARS, Issue, KeyResult, KRReview, Objective, Rewrite
@@ -60,11 +61,8 @@ _MODE_ALIASES = {"tool_call": "tools", "tool": "tools", "json_object": "json", "
 
 #: Issue codes a model may give one KR. Objective/set-level codes come from checks.py, and
 #: `no_owner` is decided in code from the whole set.
-KR_ISSUE_CODES: tuple[str, ...] = tuple(
-    c for c in ISSUE_CODES
-    if c not in {"objective_has_numbers", "too_many_krs", "too_few_krs", "all_outputs",
-                 "too_many_objectives", "no_owner"}
-)
+#: Codes the model may give a KR (no_owner is the set's business, added by code).
+KR_ISSUE_CODES: tuple[str, ...] = tuple(c for c in issue_codes.kr_codes() if c != "no_owner")
 IssueCode = Literal.__getitem__(KR_ISSUE_CODES)  # type: ignore[attr-defined]
 
 INJECTION_MESSAGE = ("Contains text addressed to the coach; it was reviewed as part of the key "

@@ -12,33 +12,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .issue_codes import meanings as _issue_meanings
+from .issue_codes import needs_work
+
 Kind = Literal["output", "outcome"]
 Status = Literal["ok", "fallback", "error"]
 Confidence = Literal["high", "low"]
 
 MAX_KR_CHARS = 2000
 
-#: Stable issue codes with their plain-words meaning. Engines may only emit these.
-ISSUE_CODES: dict[str, str] = {
-    "activity": "Measures work done, not the change it should cause.",
-    "no_metric": "Names no measurable quantity.",
-    "no_baseline": "Has no starting value, so progress cannot be judged.",
-    "no_target": "Has no target value.",
-    "no_deadline": "Has no date or period.",
-    "milestone": "A one-off milestone; pair it with an impact metric.",
-    "health_metric": "Keeps a level steady rather than moving it.",
-    "vague": "Too vague to tell when it is done.",
-    "multi_goal": "Bundles several goals into one key result.",
-    "placeholder": "Contains a placeholder instead of a number.",
-    "own_activity_share": "Measures coverage of the team's own work.",
-    "injection": "Contains an instruction aimed at the coach; treated as text.",
-    "objective_has_numbers": "Objective contains numbers; numbers belong in key results.",
-    "too_many_krs": "More than five key results under one objective.",
-    "too_few_krs": "Fewer than two key results under one objective.",
-    "all_outputs": "Every key result under this objective measures output.",
-    "too_many_objectives": "More than five objectives in one set.",
-    "no_owner": "Key result has no owner while others in the set do.",
-}
+#: Stable issue codes with their plain-words meaning (from the one table in `issue_codes`).
+ISSUE_CODES: dict[str, str] = _issue_meanings()
 
 
 class _Model(BaseModel):
@@ -176,7 +160,7 @@ class OKRReview(_Model):
             "krs": len(krs),
             "outcomes": sum(k.kind == "outcome" for k in krs),
             "outputs": sum(k.kind == "output" for k in krs),
-            "need_work": sum(bool(k.issues) for k in krs),
+            "need_work": sum(needs_work(k.issue_codes()) for k in krs),
             "fallbacks": sum(k.status == "fallback" for k in krs),
             "errors": sum(k.status == "error" for k in krs),
         }

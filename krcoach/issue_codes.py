@@ -1,0 +1,45 @@
+"""The one table of issue codes (`data/issue_codes.json`): code, scope, label, meaning, need_work.
+
+CLI, page, workshop, eval and the llm prompt all take their codes, labels and meanings from here,
+so a code is named and explained in one place and a coach can reword a label without touching code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class IssueCode:
+    code: str
+    scope: str  # kr | objective | set
+    label: str
+    meaning: str
+    #: A KR with this issue "needs work": what it measures is wrong or missing, not a detail to fill in.
+    need_work: bool
+
+
+@cache
+def table() -> dict[str, IssueCode]:
+    raw = json.loads(resources.files("krcoach").joinpath("data/issue_codes.json").read_text("utf-8"))
+    return {row["code"]: IssueCode(**row) for row in raw["codes"]}
+
+
+def meanings() -> dict[str, str]:
+    return {c.code: c.meaning for c in table().values()}
+
+
+def labels() -> dict[str, str]:
+    return {c.code: c.label for c in table().values()}
+
+
+def kr_codes() -> tuple[str, ...]:
+    return tuple(c.code for c in table().values() if c.scope == "kr")
+
+
+def needs_work(codes: list[str] | set[str]) -> bool:
+    t = table()
+    return any(t[c].need_work for c in codes if c in t)

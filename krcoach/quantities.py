@@ -1,0 +1,313 @@
+"""Quantities as a coach reads them: every number in a KR with the role it plays.
+
+A number in a key result is a target ("to 60%"), a baseline ("from 40%", "(today: 80k)"), a change
+("by 15%"), part of the deadline ("by Q3"), or something that must never fill a rewrite's slot:
+part of the metric's definition ("within 48 hours", "7-day"), a threshold or scale ("deals over
+$40k", "rated 4 or 5", "1-5"), a version or a year ("Postgres 16", "2026"), or a count of the
+team's own work ("publish 12 posts"). `read` finds them once; the rules engine fills its rewrite
+slots from it, and `slot_errors` (used by both engines and the eval) refuses a rewrite whose
+numbers left the slot they had in the draft.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from .anatomy import CMP_RE, DEADLINE_RE, FROM_TO_RE, PLACEHOLDER_RE, _to_float
+from .lexicon import lexicon
+
+Role = Literal["target", "baseline", "delta", "deadline", "definition", "threshold", "scale", "version", "year",
+               "work", "other"]
+#: Roles whose numbers may fill a rewrite's target or baseline slot.
+SLOT_ROLES = frozenset({"target", "baseline", "delta"})
+#: Roles that never go into a slot; a number of these roles may sit inside the metric.
+NEVER_IN_SLOT = frozenset({"definition", "threshold", "scale", "version", "year", "work"})
+
+_CUR = r"[$€£¥₹]"
+_DURATION = r"(?:\d+\s?h(?:\s?\d+\s?m(?:in)?)?|\d+\s?m(?:in)?\s?\d+\s?s|\d+\s?h\d+)"
+#: One written quantity: currency, number, multiplier, unit. "2m45s" and "1h30" are one duration.
+QTY_RE = re.compile(
+    rf"(?<![\w.\-/])(?:(?P<dur>{_DURATION})(?![\w])|(?P<cur>{_CUR})?\s?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+    rf"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B)(?![\w])|\s(?:thousand|million|billion)\b|m(?![\w]))?"
+    r"(?P<unit>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|ms\b|s\b|secs?\b|seconds?\b|mins?\b|minutes?\b|"
+    r"h\b|hrs?\b|hours?\b|d\b|days?\b|weeks?\b|wks?\b|months?\b|years?\b|stars?\b|/\s?\d+(?:\.\d+)?|\+))?)"
+    r"(?!(?:st|nd|rd|th)\b)",
+    re.I)
+_WINDOW_BEFORE = re.compile(
+    r"(?:within|in\s+(?:under|less\s+than)|in|after|first|last|over\s+(?:the\s+)?(?:first|last|past)|"
+    r"past|next|every|each|per|day|d|week|month)\s*$", re.I)
+_TIME_UNIT = re.compile(r"^\s?(?:ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|weeks?|wks?|months?|years?)$",
+                        re.I)
+_HYPHEN_WINDOW = re.compile(r"^-?\s?(?:day|week|month|hour|minute|year|d|h)\b", re.I)
+_VERSION_BEFORE = re.compile(r"(?:\bv|\bversion\s|\brelease\s|\bphase\s|\bstep\s|\blevel\s|\btier\s|\bstage\s|"
+                             r"\bgrade\s|\btype\s|\bsev\s?|\bp)$", re.I)
+_PRODUCT_BEFORE = re.compile(r"\b([A-Z][A-Za-z.+#]*|[a-z]+(?:SQL|sql|JS|js|OS))\s$")
+_SCALE = re.compile(r"(?:\d+\s?(?:-|–|to)\s?\d+\s+scale|on\s+a\s+\d+\s?(?:-|–|to)\s?\d+|out\s+of\s+\d+|\(\d+\s?-\s?\d+\))",
+                    re.I)
+_RATED = re.compile(r"\b(?:rat(?:ed|ing|e)|scor(?:ed|ing|e)|stars?|gave|give)\s+(?:of\s+)?(?:at\s+least\s+)?$", re.I)
+_RATED_PAIR = re.compile(r"\b(?:rat(?:ed|ing|e)|scor(?:ed|ing|e)|gave|give)\s+\d+(?:\.\d+)?\s*(?:or|and|/|-|–|to)\s*$", re.I)
+_OR_NEXT = re.compile(r"^\s*(?:or|and|/)\s*(?:above|higher|better|more|\d)", re.I)
+_BASE_BEFORE = re.compile(
+    r"(?:\(\s*(?:currently|today|now|baseline|from|was|vs\.?|last\s+\w+)\s*:?\s*(?:~|≈|about|around|approx\.?)?\s*|"
+    r"\b(?:up|down)\s+from\s+|\bcurrently\s+(?:at\s+)?(?:~|about|around)?\s*|\btoday\s*:?\s*|\bbaseline\s*:?\s*|"
+    r"(?:last\s+(?:year|quarter|month|cycle)|prior\s+\w+|previous\s+\w+)(?:'s)?\s+(?:baseline\s+)?(?:of\s+)?|"
+    r"\bvs\.?\s+|\bversus\s+|\bcompared\s+(?:to|with)\s+)$", re.I)
+_DELTA_BEFORE = re.compile(r"(?:\bby\s+(?:at\s+least\s+|about\s+|around\s+|~)?|^\s*[+]|\s[+]|\bextra\s+|\badditional\s+)$", re.I)
+_DELTA_AFTER = re.compile(r"^\s*(?:more|fewer|less|increase|decrease|reduction|growth|uplift|lift|improvement|"
+                          r"higher|lower|up|down|year[- ]over[- ]year|yoy|qoq|mom)\b", re.I)
+_SHARE_OF = re.compile(r"^\s*of\s+", re.I)
+_COMPARISON_PERIOD = re.compile(r"\b(?:vs\.?|versus|than|compared\s+(?:to|with)|over|relative\s+to|from)\s+"
+                                r"(?:the\s+)?(?:same\s+)?(?:period\s+)?(?:in\s+)?(?:last\s+)?$", re.I)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number as written in the draft, with its unit and role."""
+
+    text: str
+    value: float | None
+    unit: str | None
+    role: Role
+    start: int
+    end: int
+
+
+@dataclass
+class Reading:
+    """Every quantity of one KR, and the slots a coach would fill from them."""
+
+    text: str
+    quantities: list[Quantity] = field(default_factory=list)
+    target: Quantity | None = None
+    baseline: Quantity | None = None
+    delta: Quantity | None = None
+    deadline: str | None = None
+    comparator: str | None = None
+
+    def of_role(self, *roles: str) -> list[Quantity]:
+        return [q for q in self.quantities if q.role in roles]
+
+
+def _unit(m: re.Match[str]) -> str | None:
+    if m.group("dur"):
+        return "duration"
+    unit = (m.group("unit") or "").strip().lower()
+    if m.group("cur"):
+        return m.group("cur")
+    if unit in ("%", "percent"):
+        return "%"
+    return unit or ((m.group("mult") or "").strip() or None)
+
+
+def _value(m: re.Match[str]) -> float | None:
+    if m.group("dur"):
+        return None
+    return _to_float(m.group("num"))
+
+
+def _is_year(m: re.Match[str], text: str) -> bool:
+    num = m.group("num") or ""
+    if not (len(num) == 4 and num[:2] in ("19", "20") and not m.group("cur") and not m.group("unit")
+            and not m.group("mult")):
+        return False
+    # "2000 readers" counts people; "in 2026", "2026 roadmap", "FY 2026" name a year.
+    nxt = re.match(r"\s+([a-z][\w-]*)", text[m.end():])
+    return not nxt or nxt.group(1) in ("and", "or", "to", "through", "vs", "versus", "roadmap", "plan", "budget",
+                                       "cohort", "season", "edition", "release", "levels", "level", "baseline")
+
+
+def _deliverable_after(text: str, end: int) -> bool:
+    lex = lexicon()
+    return bool(lex.deliverables.match_within(text, end, 2))
+
+
+def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end: int, activity_lead: bool,
+          hiring_lead: bool) -> Role:
+    start, end = m.start(), m.end()
+    before, after = text[:start], text[end:]
+    written = m.group(0)
+    if deadline[0] <= start < deadline[1]:
+        return "deadline"
+    if _is_year(m, text):
+        return "year"
+    if _VERSION_BEFORE.search(before) or re.match(r"\.\d+(?:\.\d+)?\b", after) and "." in written:
+        return "version"
+    pm = _PRODUCT_BEFORE.search(before)
+    if pm and not m.group("unit") and not m.group("cur") and not m.group("mult") and pm.start() > 0 and \
+            not lexicon().verb_class.get(pm.group(1).lower()) and not re.match(r"\s*(?:%|of\b|to\s+\d|\+)", after):
+        return "version"
+    unit = (m.group("unit") or "").strip()
+    if re.search(r"\b(?:per|every|each|out\s+of)\s*$", before):
+        return "definition"  # "errors per 1,000 doses"
+    if _HYPHEN_WINDOW.match(after) or (_TIME_UNIT.match(" " + unit) if unit else False) and \
+            _WINDOW_BEFORE.search(before.rstrip()):
+        return "definition"
+    if _SCALE.search(text[max(0, start - 12): end + 12]) and not m.group("unit"):
+        return "scale"
+    if (_RATED.search(before) and (_OR_NEXT.match(after) or re.match(r"\s*(?:\+|stars?|or\s+(?:above|higher|more))",
+                                                                     after))) or _RATED_PAIR.search(before):
+        return "threshold"
+    if _BASE_BEFORE.search(before):
+        return "baseline"
+    if (_DELTA_BEFORE.search(before) and not _SHARE_OF.match(after)) or _DELTA_AFTER.match(after):
+        return "delta"
+    if hiring_lead and start <= first_word_end + 24:
+        return "work"  # "Hire 3x designers": people the team signs up itself
+    if _deliverable_after(text, end) and not _SHARE_OF.match(after) and (
+            activity_lead or not lexicon().results.match_within(text, end, 2)):
+        return "work"
+    return "other"
+
+
+_LEAD_WORD = re.compile(r"^\s*([A-Za-z][\w'-]*)")
+
+
+@lru_cache(maxsize=4096)
+def read(text: str) -> Reading:
+    """Every quantity of `text` with its role, and the target/baseline/delta/deadline a coach reads."""
+    r = Reading(text=text)
+    masked = PLACEHOLDER_RE.sub(lambda x: "\0" * len(x.group(0)), text) if "[" in text or "TBD" in text else text
+    dl = DEADLINE_RE.search(text)
+    span = (-1, -1)
+    if dl and not re.match(r"within\s+(?:the\s+)?(?:next\s+)?\d", dl.group(0), re.I) and \
+            not _COMPARISON_PERIOD.search(text[: dl.start()] + " ") and not _is_definition_period(text, dl):
+        span = (dl.start(), dl.end())
+        r.deadline = dl.group(0).strip()
+    lead = _LEAD_WORD.match(text)
+    lex = lexicon()
+    activity_lead = bool(lead and lex.verb_class.get(lead.group(1).lower()) == "activity")
+    first_end = lead.end() if lead else 0
+    hiring_lead = bool(lead and lead.group(1).lower() in lex.data["hiring_verbs"])
+    for m in QTY_RE.finditer(masked):
+        if not re.search(r"\d", m.group(0)):
+            continue
+        role = _role(m, text, span, first_end, activity_lead, hiring_lead)
+        r.quantities.append(Quantity(text=m.group(0).strip(), value=_value(m), unit=_unit(m), role=role,
+                                     start=m.start(), end=m.end()))
+    _assign_slots(r, text)
+    return r
+
+
+def _is_definition_period(text: str, dl: re.Match[str]) -> bool:
+    """"40% of Q1 first-timers contribute again in Q2": a period naming a cohort is not the deadline."""
+    after = text[dl.end(): dl.end() + 20]
+    return bool(re.match(r"\s+(?:first[- ]timers|cohort|sign[- ]?ups|signups|users|customers|hires|joiners)", after, re.I))
+
+
+def _assign_slots(r: Reading, text: str) -> None:
+    qs = r.quantities
+    ft = FROM_TO_RE.search(text)
+    if ft:
+        base_at = ft.start("base") if ft.group("base") else ft.start("base2")
+        target_at = ft.start("target") if ft.group("target") else ft.start("target2")
+        for i, q in enumerate(qs):
+            if q.start <= base_at < q.end or q.start == base_at:
+                qs[i] = _with_role(q, "baseline")
+            elif q.start <= target_at < q.end or q.start == target_at:
+                qs[i] = _with_role(q, "target")
+    cmp_ = CMP_RE.search(text)
+    for i, q in enumerate(qs):
+        if q.role != "other":
+            continue
+        if cmp_ and cmp_.start("val") <= q.start < cmp_.end("val") + 1:
+            r.comparator = cmp_.group("cmp").lower()
+            # "deals over $40k": a comparison inside a noun phrase is a threshold, not the target.
+            if _threshold_phrase(text, cmp_.start(), q):
+                qs[i] = _with_role(q, "threshold")
+                continue
+        qs[i] = _with_role(q, "target")
+    targets = [q for q in qs if q.role == "target"]
+    # "80% of reps reach 90% of quota": the share of the group is the target; what they reach is a threshold.
+    if len(targets) >= 2 and _SHARE_OF.match(text[targets[0].end:]) and targets[0].unit == "%":
+        for q in targets[1:]:
+            if q.start > targets[0].end and not _joined_goal(text, targets[0].end, q.start):
+                qs[qs.index(q)] = _with_role(q, "threshold")
+    r.target = next((q for q in qs if q.role == "target"), None)
+    r.baseline = next((q for q in qs if q.role == "baseline"), None)
+    r.delta = next((q for q in qs if q.role == "delta"), None)
+
+
+def _joined_goal(text: str, a: int, b: int) -> bool:
+    return bool(re.search(r"\s(?:and|&|as well as|plus)\s|;", text[a:b]))
+
+
+def _threshold_phrase(text: str, cmp_start: int, q: Quantity) -> bool:
+    before = text[:cmp_start].rstrip().split()
+    after = text[q.end:].strip()
+    if not before:
+        return False
+    prev = before[-1].lower().strip(",")
+    # A plural noun right before the comparison, counted before it or described after it:
+    # "10 deals over $40k", "deals over $40k closed per month".
+    counted = bool(re.search(r"\d", " ".join(before[-4:-1])))
+    return prev.endswith("s") and prev not in ("is", "was", "stays", "remains", "keeps", "hours", "days", "ms") and (
+        counted or (bool(re.match(r"[a-z]", after)) and not re.match(r"(?:by|in|before|until|per)\b", after)))
+
+
+def _with_role(q: Quantity, role: Role) -> Quantity:
+    return Quantity(text=q.text, value=q.value, unit=q.unit, role=role, start=q.start, end=q.end)
+
+
+# ------------------------------------------------------------------------------------ slot checks
+
+_NUM_IN = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _digits(text: str) -> list[str]:
+    return [n.replace(",", "") for n in _NUM_IN.findall(PLACEHOLDER_RE.sub(" ", text or ""))]
+
+
+def _same(a: str, b: str) -> bool:
+    fa, fb = _to_float(a), _to_float(b)
+    return fa is not None and fb is not None and abs(fa - fb) < 1e-9
+
+
+def slot_errors(draft: str, metric: str, baseline: str | None, target: str | None, deadline: str | None,
+                cycle: str | None = None) -> list[str]:
+    """Why a rewrite's numbers are not where the draft had them ([] when every number is in place).
+
+    Each number in the target slot must be one the draft gives as its target or change; in the
+    baseline slot, one it gives as a baseline (or the level to hold); in the deadline, the draft's
+    own deadline or the cycle; a number the draft uses as a window, threshold, scale, version,
+    year or count of its own work may sit inside the metric, never in a slot.
+    """
+    reading = read(draft)
+    errors: list[str] = []
+
+    def roles_of(num: str) -> set[str]:
+        return {q.role for q in reading.quantities if any(_same(num, d) for d in _digits(q.text))}
+
+    for slot, value, allowed in (("target", target, {"target", "delta"}), ("baseline", baseline, {"baseline", "target"})):
+        for num in _digits(value or ""):
+            roles = roles_of(num)
+            if not roles:
+                continue  # not in the draft at all: the invented-number check reports it
+            if not roles & allowed:
+                errors.append(f"{num} is the draft's {_role_words(roles)}, not its {slot}")
+    if deadline:
+        own = " ".join(p for p in (reading.deadline, cycle) if p)
+        for num in _digits(deadline):
+            if not any(_same(num, d) for d in _digits(own)) and roles_of(num):
+                errors.append(f"{num} in the deadline is the draft's {_role_words(roles_of(num))}, not its date")
+    for num in _digits(metric):
+        roles = roles_of(num)
+        if roles and roles <= {"target", "baseline", "delta"} and not _in_metric_words(num, metric, draft):
+            errors.append(f"{num} is the draft's {_role_words(roles)}; it belongs in its slot, not in the metric")
+    return errors
+
+
+def _in_metric_words(num: str, metric: str, draft: str) -> bool:
+    """A number glued to a word in both draft and metric ("p95", "D30") is part of a name."""
+    return bool(re.search(rf"[A-Za-z]{re.escape(num)}\b|\b{re.escape(num)}-[a-z]", metric))
+
+
+_ROLE_WORDS = {"target": "target", "baseline": "baseline", "delta": "change", "deadline": "deadline",
+               "definition": "window or definition", "threshold": "threshold", "scale": "rating scale",
+               "version": "version", "year": "year", "work": "count of planned work", "other": "number"}
+
+
+def _role_words(roles: set[str]) -> str:
+    return " / ".join(sorted(_ROLE_WORDS[r] for r in roles))
