@@ -1,51 +1,62 @@
 """The `krcoach` command. Each command is a thin call into the library.
 
 Exit codes: 0 ok; 2 bad input or usage (one line on stderr naming file, row and field); 1 an
-unexpected failure (one line; set KRCOACH_DEBUG=1 for the traceback); 130 interrupted, with every
-finished record kept.
+unexpected failure (one line; set KRCOACH_DEBUG=1 for the traceback); 130 interrupted (Ctrl-C) and
+143 terminated (SIGTERM), with every finished record kept.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import signal
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Iterator, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, TextIO
 
 import typer
 
-from .engine import EngineConfigError
+from . import __version__
+from .engine import ENGINE_NAMES, EngineConfigError
 
 if TYPE_CHECKING:
-    from .models import OKRReview
+    from .engine import Engine
+    from .models import OKRReview, OKRSet
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Coach OKR key results: output or outcome, why, and rewrites that never invent numbers.")
+HELP = "Coach OKR key results: output or outcome, why, and rewrites that never invent numbers."
+app = typer.Typer(add_completion=False, invoke_without_command=True, rich_markup_mode=None, help=HELP,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 
-
-class EngineChoice(str, Enum):
-    auto = "auto"
-    rules = "rules"
-    llm = "llm"
-
-
-class OutFormat(str, Enum):
-    table = "table"
-    jsonl = "jsonl"
-    json = "json"
-    csv = "csv"
-    md = "md"
+OUT_FORMATS = ("table", "jsonl", "json", "csv", "md")
+IN_FORMATS = ("jsonl", "json", "csv", "md")
+#: What `-o PATH` implies when `-f` is not given.
+OUT_EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".md": "md",
+                  ".markdown": "md", ".txt": "table"}
+#: More KRs than this in a full table to stdout earn a hint about --compact and -f jsonl.
+LONG_TABLE = 300
+#: At most this many skipped input lines are listed one by one on stderr.
+MAX_NOTES = 20
 
 
-class InFormat(str, Enum):
-    jsonl = "jsonl"
-    json = "json"
-    csv = "csv"
-    md = "md"
+def _version(value: bool) -> None:
+    if value:
+        print(f"krcoach {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                          callback=_version, is_eager=True)] = False,
+) -> None:
+    """Coach OKR key results: output or outcome, why, and rewrites that never invent numbers."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(0)
 
 
 class UsageFailure(Exception):
@@ -57,11 +68,27 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: stop, keep what is finished, say so."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Turn every failure into one line on stderr and the documented exit code."""
+def _errors(progress: dict[str, Any] | None = None, *, sigterm: bool = False) -> Iterator[None]:
+    """Turn every failure into one line on stderr and the documented exit code.
+
+    With `sigterm`, SIGTERM is treated as Ctrl-C while the block runs (unless it was ignored when
+    we started), so a batch stopped by a job runner keeps its finished records too. `progress` (done, total, kept)
+    lets the interrupted message say how far the run got and what was kept.
+    """
     from .formats import InputError
 
+    restore = None
+    if sigterm and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        restore = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except (InputError, EngineConfigError, UsageFailure) as exc:
@@ -71,9 +98,14 @@ def _errors() -> Iterator[None]:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(0) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("krcoach: interrupted; finished records were kept\n")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        what = "terminated" if terminated else "interrupted"
+        p = progress or {}
+        if p.get("total"):
+            what += f" after {p.get('done', 0):,} of {_count(p['total'], 'key result')}"
+        sys.stderr.write(f"krcoach: {what}; {p.get('kept', 'finished records were kept')}\n")
+        raise typer.Exit(128 + signal.SIGTERM if terminated else 130) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
@@ -81,6 +113,54 @@ def _errors() -> Iterator[None]:
             raise
         _fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
               "(set KRCOACH_DEBUG=1 for details)", 1)
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGTERM, restore)
+
+
+def _choice(value: str | None, choices: tuple[str, ...], what: str, source: str = "") -> str | None:
+    """An option value checked against its choices, with the error every option error has."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v not in choices:
+        raise UsageFailure(f"unknown {what} {value!r}{source}: use one of {', '.join(choices)}")
+    return v
+
+
+def _engine_name(ctx: typer.Context, value: str) -> str:
+    source = ctx.get_parameter_source("engine")
+    from_env = getattr(source, "name", "") == "ENVIRONMENT"
+    return _choice(value, ENGINE_NAMES, "engine", " (from KRCOACH_ENGINE)" if from_env else "") or "auto"
+
+
+def _out_format(fmt: str | None, output: Path | None) -> str:
+    """-f when given, else what -o's extension says, else the table."""
+    if fmt is not None:
+        return _choice(fmt, OUT_FORMATS, "format") or "table"
+    if output is None:
+        return "table"
+    suffix = output.suffix.lower()
+    if suffix not in OUT_EXTENSIONS:
+        raise UsageFailure(f"{output}: cannot tell the output format from {suffix or 'a name without an extension'}: "
+                           f"add -f ({', '.join(OUT_FORMATS)}) or name the file "
+                           f"{', '.join(OUT_EXTENSIONS)}")
+    return OUT_EXTENSIONS[suffix]
+
+
+def _with_cycle(okrs: OKRSet, cycle: str | None) -> OKRSet:
+    if cycle:
+        okrs.cycle = cycle
+    return okrs
+
+
+def _notes(sets: list[OKRSet]) -> None:
+    """The lines each reader did not take, so nothing is dropped silently."""
+    skipped = [line for s in sets for line in getattr(s, "skipped", [])]
+    for line in skipped[:MAX_NOTES]:
+        sys.stderr.write(f"krcoach: note: {line.source}:{line.line}: {line.reason}\n")
+    if len(skipped) > MAX_NOTES:
+        sys.stderr.write(f"krcoach: note: {len(skipped) - MAX_NOTES:,} more skipped lines not listed\n")
 
 
 @contextmanager
@@ -110,36 +190,59 @@ def _open_output(path: Path | None, streaming: bool) -> Iterator[TextIO]:
 
 @app.command()
 def review(
-    files: Annotated[list[str] | None, typer.Argument(help="OKR files (.jsonl .json .csv .md .txt) or - for stdin.")] = None,
-    engine: Annotated[EngineChoice, typer.Option(help="auto: llm when OPENAI_API_KEY or OPENAI_BASE_URL is set.",
-                                                 envvar="KRCOACH_ENGINE")] = EngineChoice.auto,
-    fmt: Annotated[OutFormat, typer.Option("--format", "-f", help="Output format.")] = OutFormat.table,
+    ctx: typer.Context,
+    files: Annotated[list[str] | None, typer.Argument(help="OKR files (.jsonl .json .csv .md .txt) or - for stdin.",
+                                                      metavar="FILE", show_default=False)] = None,
+    engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE",
+                                        help="auto: llm when OPENAI_API_KEY or OPENAI_BASE_URL is set.")] = "auto",
+    fmt: Annotated[str | None, typer.Option("--format", "-f", metavar="<table|jsonl|json|csv|md>",
+                                            help="Output format. Default: from -o's extension "
+                                                 "(.json .jsonl .ndjson .csv .md, .txt is a table), "
+                                                 "else table.", show_default=False)] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-    input_format: Annotated[InFormat | None, typer.Option(help="Override the format the extension implies.")] = None,
+    compact: Annotated[bool, typer.Option("--compact", help="Table with one line per key result "
+                                                            "(id, kind, text, issue codes).")] = False,
+    input_format: Annotated[str | None, typer.Option(metavar="<jsonl|json|csv|md>",
+                                                     help="Override the format the extension implies.")] = None,
+    cycle: Annotated[str | None, typer.Option(help="The period the KRs run in, e.g. 2026-Q1: a KR inside a "
+                                                   "dated cycle has a deadline.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="LLM requests in flight.")] = 4,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the LLM cache.")] = False,
 ) -> None:
     """Review key results and print a verdict, issues and rewrites for each."""
     from .coach import iter_review
     from .engine import make_engine
-    from .formats import WRITERS, read_path
+    from .formats import WRITERS, TableWriter, read_path
     from .models import OKRReview
     from . import checks
 
-    with _errors():
+    progress: dict[str, Any] = {}
+    with _errors(progress, sigterm=True):
+        engine_name = _engine_name(ctx, engine)
+        out_fmt = _out_format(fmt, output)
+        in_fmt = _choice(input_format, IN_FORMATS, "input format")
+        if compact and out_fmt != "table":
+            raise UsageFailure(f"--compact is a table layout; the output format here is {out_fmt}")
         sources = files or ["-"]
         if sources == ["-"] and sys.stdin.isatty():
-            raise UsageFailure("no input: give a file, or pipe OKRs into `krcoach review -`")
+            raise UsageFailure("no input: give a file, or pipe OKRs into `krcoach review -` (see krcoach review -h)")
         # Validate every input before any work starts.
-        sets = [read_path(src, input_format.value if input_format else None) for src in sources]
-        eng = make_engine(engine.value, use_cache=not no_cache)
+        sets = [_with_cycle(read_path(src, in_fmt), cycle) for src in sources]
+        _notes(sets)
+        eng = make_engine(engine_name, use_cache=not no_cache)
         total = sum(len(s.key_results()) for s in sets)
+        streaming = out_fmt in ("jsonl", "csv")
+        progress.update(done=0, total=total)
+        if output is not None and not streaming:
+            progress["kept"] = f"nothing was written to {output} ({out_fmt} is written whole at the end)"
+        elif out_fmt == "json":
+            progress["kept"] = "nothing was written (json is written whole at the end)"
         started = time.perf_counter()
         objectives = []
         set_findings = []
-        with _open_output(output, streaming=fmt in (OutFormat.jsonl, OutFormat.csv)) as out, \
-                _progress(total) as advance:
-            writer = WRITERS[fmt.value](out)
+        with _open_output(output, streaming=streaming) as out, \
+                _progress(total, enabled=not (output is None and sys.stdout.isatty())) as advance:
+            writer = TableWriter(out, compact=compact) if out_fmt == "table" else WRITERS[out_fmt](out)
             writer.start()
             try:
                 for okrs in sets:
@@ -147,34 +250,44 @@ def review(
                     for obj_review in iter_review(okrs, eng, concurrency=concurrency):
                         writer.objective(obj_review)
                         objectives.append(obj_review)
+                        progress["done"] += len(obj_review.krs)
                         advance(len(obj_review.krs))
             finally:
                 result = OKRReview(objectives=objectives, findings=set_findings, engine=eng.name, model=eng.model)
                 if len(objectives) == sum(len(s.objectives) for s in sets):
                     writer.finish(result)
+        if out_fmt == "table" and not compact and output is None and total > LONG_TABLE:
+            sys.stderr.write(f"krcoach: hint: {total:,} key results make a long table: --compact prints one "
+                             "line each, -f jsonl or -f csv suit a file or a script\n")
         _summary(result, time.perf_counter() - started)
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.2f} s" if s < 1 else f"{s:,.1f} s"
 
 
 def _summary(result: OKRReview, seconds: float) -> None:
+    """The one summary line of a review, on stderr."""
     s = result.summary()
-    model = f" {result.model}" if result.model else ""
-    parts = [_count(s["krs"], "key result"), _count(s["outcomes"], "outcome"), _count(s["outputs"], "output"),
-             f"{s['need_work']} need work"]
+    parts = [_count(s["outcomes"], "outcome"), _count(s["outputs"], "output"), f"{s['need_work']:,} need work"]
     if s["fallbacks"]:
-        parts.append(f"{s['fallbacks']} fell back to rules")
+        parts.append(f"{s['fallbacks']:,} fell back to rules")
     if s["errors"]:
         parts.append(_count(s["errors"], "error"))
-    sys.stderr.write(f"krcoach: {', '.join(parts)} (engine {result.engine}{model}, {seconds:.2f}s)\n")
+    model = f" {result.model}" if result.model else ""
+    sys.stderr.write(f"krcoach: {_count(s['krs'], 'key result')}: {', '.join(parts)} "
+                     f"(engine {result.engine}{model}, {_seconds(seconds)})\n")
 
 
 @contextmanager
-def _progress(total: int) -> Iterator:
-    """A progress bar on stderr for large inputs at a terminal; a no-op otherwise."""
-    if total < 200 or not sys.stderr.isatty():
+def _progress(total: int, enabled: bool = True) -> Iterator:
+    """A progress bar on stderr for large inputs at a terminal; a no-op otherwise (and when the
+    records themselves go to that terminal: they show the progress, and a bar would garble them)."""
+    if not enabled or total < 200 or not sys.stderr.isatty():
         yield lambda n: None
         return
     from rich.console import Console
@@ -187,33 +300,98 @@ def _progress(total: int) -> Iterator:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 7860,
-    engine: Annotated[EngineChoice, typer.Option(envvar="KRCOACH_ENGINE")] = EngineChoice.auto,
+    engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE")] = "auto",
 ) -> None:
     """Start the browser app (drafting page and workshop) at http://HOST:PORT."""
     with _errors():
         from .engine import resolve_engine_name
         from .app import serve as serve_app
 
+        name = resolve_engine_name(_engine_name(ctx, engine))
         try:
-            serve_app(host=host, port=port, engine=resolve_engine_name(engine.value))
+            serve_app(host=host, port=port, engine=name)
         except OSError as exc:
             # Gradio's own text here suggests env vars and launch() arguments: name the CLI's option.
             raise UsageFailure(f"cannot listen on {host}:{port} (in use or not allowed); "
                                "choose another with --port or --host") from exc
 
 
+def _min_accuracy(value: str | None) -> float | None:
+    """0-1 or a percentage: 0.9, 90 and 90% all mean 90%. Says how it read the value."""
+    if value is None:
+        return None
+    text = value.strip()
+    percent = text.endswith("%")
+    try:
+        number = float(text.rstrip("%").strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or number > 100 or (percent and not text[:-1].strip()):
+        raise UsageFailure(f"--min-accuracy {value!r}: give a share from 0 to 1 (0.9) or a percentage "
+                           "from 0 to 100 (90 or 90%)")
+    if percent or number > 1:
+        how = "as a percentage"
+        share = number / 100
+    else:
+        how = "as a share of 1"
+        share = number
+    sys.stderr.write(f"krcoach: min accuracy {share:.1%} (read {text} {how})\n")
+    return share
+
+
+class _CycleEngine:
+    """An engine that reviews every objective inside the given cycle (`krcoach eval --cycle`)."""
+
+    def __init__(self, inner: Engine, cycle: str) -> None:
+        self._inner, self._cycle = inner, cycle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def review_objective(self, objective: Any, context: Any) -> Any:
+        from dataclasses import replace
+
+        if not context.cycle:
+            context = replace(context, cycle=self._cycle)
+        return self._inner.review_objective(objective, context)
+
+
+@contextmanager
+def _dataset(path: Path | None) -> Iterator[Path]:
+    """--dataset, or the evaluation set shipped inside the package (`evals/` in the repo)."""
+    if path is not None:
+        yield path
+        return
+    from importlib.resources import as_file, files
+
+    try:
+        bundled = files("krcoach.evals") / "krs.jsonl"
+    except ModuleNotFoundError:
+        raise UsageFailure("this install has no bundled evaluation set: give one with --dataset") from None
+    with as_file(bundled) as real:
+        yield real
+
+
 @app.command("eval")
 def eval_cmd(
-    dataset: Annotated[Path, typer.Option(help="Labelled JSONL dataset.")] = Path("evals/krs.jsonl"),
-    engine: Annotated[EngineChoice, typer.Option(envvar="KRCOACH_ENGINE")] = EngineChoice.auto,
-    report: Annotated[Path | None, typer.Option(help="Folder for samples.jsonl and manifest.json.")] = None,
+    ctx: typer.Context,
+    dataset: Annotated[Path | None, typer.Option(help="Labelled JSONL dataset. Default: the project's own "
+                                                      "set (evals/krs.jsonl), shipped with krcoach.",
+                                                 show_default=False)] = None,
+    engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE")] = "auto",
+    report: Annotated[Path | None, typer.Option(help="Folder for samples.jsonl and manifest.json. "
+                                                     "Default: evals/runs/TIME-ENGINE here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest with metrics as JSON.")] = False,
     compare: Annotated[tuple[Path, Path] | None, typer.Option(help="Two run folders: list samples that flipped.")] = None,
-    min_accuracy: Annotated[float | None, typer.Option(help="Exit 1 when accuracy is below this (0-1).")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
-    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    min_accuracy: Annotated[str | None, typer.Option(metavar="<0-1|percent>",
+                                                     help="Exit 1 when accuracy is below this: "
+                                                          "0.9, 90 and 90% all mean 90%.")] = None,
+    cycle: Annotated[str | None, typer.Option(help="The period the KRs run in, e.g. 2026-Q1.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="LLM requests in flight.")] = 4,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the LLM cache.")] = False,
 ) -> None:
     """Measure an engine on a labelled dataset, or compare two runs."""
     import json
@@ -221,7 +399,7 @@ def eval_cmd(
     from . import evaluate
     from .engine import make_engine
 
-    with _errors():
+    with _errors(sigterm=True):
         if compare:
             flips = evaluate.compare(*compare)
             if as_json:
@@ -229,16 +407,21 @@ def eval_cmd(
             else:
                 _print_flips(flips)
             return
-        eng = make_engine(engine.value, use_cache=not no_cache)
+        bar = _min_accuracy(min_accuracy)
+        eng = make_engine(_engine_name(ctx, engine), use_cache=not no_cache)
+        if cycle:
+            eng = _CycleEngine(eng, cycle)
         folder = report or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{eng.name}"
-        manifest = evaluate.run_eval(dataset, eng, folder, concurrency=concurrency)
+        with _dataset(dataset) as data:
+            manifest = evaluate.run_eval(data, eng, folder, concurrency=concurrency)
         if as_json:
             print(json.dumps(manifest, indent=2, ensure_ascii=False))
         else:
             _print_metrics(manifest, folder)
         acc = manifest["metrics"]["accuracy"]
-        if min_accuracy is not None and (acc is None or acc < min_accuracy):
-            sys.stderr.write(f"krcoach: accuracy {acc} is below --min-accuracy {min_accuracy}\n")
+        if bar is not None and (acc is None or acc < bar):
+            shown = "n/a" if acc is None else f"{acc:.1%}"
+            sys.stderr.write(f"krcoach: accuracy {shown} is below --min-accuracy {bar:.1%}\n")
             raise typer.Exit(1)
 
 
@@ -250,24 +433,25 @@ def _print_metrics(manifest: dict, folder: Path) -> None:
     c = Console(highlight=False)
     model = f" {manifest.get('model')}" if manifest.get("model") else ""
     c.print(f"[bold]{manifest['dataset']}[/] — engine {manifest['engine']}{model}: "
-            f"{m['scored']} scored, {m['unscored_ambiguous']} ambiguous not scored")
+            f"{m['scored']:,} scored, {m['unscored_ambiguous']:,} ambiguous not scored")
     c.print(f"accuracy [bold]{m['accuracy']:.1%}[/]" if m["accuracy"] is not None else "accuracy n/a")
     t = Table("class", "precision", "recall", "support", title="per class", title_justify="left")
     for cls, v in m["per_class"].items():
-        t.add_row(cls, _pct(v["precision"]), _pct(v["recall"]), str(v["support"]))
+        t.add_row(cls, _pct(v["precision"]), _pct(v["recall"]), f"{v['support']:,}")
     c.print(t)
     t = Table("gold \\ predicted", "output", "outcome", title="confusion", title_justify="left")
     for gold, row in m["confusion"].items():
-        t.add_row(gold, str(row["output"]), str(row["outcome"]))
+        t.add_row(gold, f"{row['output']:,}", f"{row['outcome']:,}")
     c.print(t)
     t = Table("tag", "n", "accuracy", title="per tag (weakest first)", title_justify="left")
     for tag, v in sorted(m["per_tag"].items(), key=lambda kv: (kv[1]["accuracy"], -kv[1]["n"])):
-        t.add_row(tag, str(v["n"]), _pct(v["accuracy"]))
+        t.add_row(tag, f"{v['n']:,}", _pct(v["accuracy"]))
     c.print(t)
     rc = m["rewrite_checks"]
-    c.print(f"rewrites {rc['rewrites']}: unparsable {rc['unparsable']}, invented numbers "
-            f"{rc['invented_numbers']}, output rewrites not read as outcome {rc['not_outcome']}")
-    c.print(f"statuses {m['statuses']}; log and manifest in {folder}")
+    c.print(f"rewrites {rc['rewrites']:,}: unparsable {rc['unparsable']:,}, invented numbers "
+            f"{rc['invented_numbers']:,}, output rewrites not read as outcome {rc['not_outcome']:,}")
+    statuses = ", ".join(f"{k} {v:,}" for k, v in m["statuses"].items())
+    c.print(f"statuses {statuses}; log and manifest in {folder}")
 
 
 def _pct(v: float | None) -> str:
@@ -283,12 +467,12 @@ def _print_flips(flips: list[dict]) -> None:
     if not flips:
         c.print("no sample changed its verdict")
         return
-    t = Table("id", "label", "A", "B", "change", "key result", title=f"{len(flips)} samples flipped")
+    t = Table("id", "label", "A", "B", "change", "key result", title=f"{len(flips):,} samples flipped")
     for f in flips:
         t.add_row(f["id"], f["label"], f["a"], f["b"], f["change"], escape(f["kr"][:90]))
     c.print(t)
     counts = {k: sum(f["change"] == k for f in flips) for k in ("fixed", "broke", "changed")}
-    c.print(f"fixed {counts['fixed']}, broke {counts['broke']}, changed (ambiguous) {counts['changed']}")
+    c.print(f"fixed {counts['fixed']:,}, broke {counts['broke']:,}, changed (ambiguous) {counts['changed']:,}")
 
 
 @app.command()
@@ -298,15 +482,35 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete every cach
         from .cache import cache_info, clear_cache
 
         if clear:
-            print(f"removed {clear_cache()} cached answers")
+            print(f"removed {clear_cache():,} cached answers")
             return
         info = cache_info()
         for key, value in info.items():
-            print(f"{key}: {value}")
+            print(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+def _click_class(name: str) -> type[Exception]:
+    """click's exception class (typer vendors click in recent releases, so no `import click`)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
 
 
 def main() -> None:
-    app()
+    """Run the CLI. Usage errors (unknown option, bad value) read like every other error: one line,
+    exit code 2, instead of click's framed usage block."""
+    usage_error, click_exception = _click_class("UsageError"), _click_class("ClickException")
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="krcoach", standalone_mode=False)
+    except click_exception as exc:
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} -h)" if isinstance(exc, usage_error) and ctx is not None else ""
+        sys.stderr.write(f"krcoach: error: {message}{hint}\n")
+        sys.exit(2 if isinstance(exc, usage_error) else exc.exit_code)  # type: ignore[attr-defined]
+    except typer.Abort:
+        sys.stderr.write("krcoach: interrupted\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

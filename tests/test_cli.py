@@ -22,7 +22,95 @@ EXAMPLE_CSV = ROOT / "examples" / "team-okrs.csv"
 
 def test_summary_counts_read_as_english() -> None:
     proc = run_cli("review", "-", "-f", "jsonl", stdin="- Ship v2\n")
-    assert proc.stderr.startswith("krcoach: 1 key result, 0 outcomes, 1 output, 1 need work (engine rules")
+    assert proc.stderr.startswith("krcoach: 1 key result: 0 outcomes, 1 output, 1 need work (engine rules, ")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_one_summary_line_with_thousands_separators(tmp_path: Path) -> None:
+    src = tmp_path / "many.md"
+    src.write_text("".join(f"- Ship feature {i}\n" for i in range(1200)))
+    proc = run_cli("review", str(src), env={"COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    summary = [l for l in proc.stderr.splitlines() if "key results:" in l]
+    assert len(summary) == 1 and summary[0].startswith("krcoach: 1,200 key results: 0 outcomes, 1,200 outputs, ")
+    assert "1,200 need work" in summary[0] and "key results" not in proc.stdout.replace("Whole set", "")
+    # A long table to the screen earns one hint about the compact layout and jsonl.
+    hints = [l for l in proc.stderr.splitlines() if l.startswith("krcoach: hint:")]
+    assert len(hints) == 1 and "--compact" in hints[0] and "-f jsonl" in hints[0]
+    compact = run_cli("review", str(src), "--compact")
+    assert len(compact.stdout.splitlines()) >= 1200 and "hint" not in compact.stderr
+
+
+def test_version_help_and_bare_command() -> None:
+    from krcoach import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout == f"krcoach {__version__}\n"
+    bare = run_cli()
+    assert bare.returncode == 0 and bare.stdout.startswith("Usage: krcoach") and "review" in bare.stdout
+    for args in ([], ["review"], ["serve"], ["eval"], ["cache"]):
+        short, long = run_cli(*args, "-h"), run_cli(*args, "--help")
+        assert short.returncode == 0 and short.stdout == long.stdout and "Usage:" in short.stdout, args
+    assert "--compact" in run_cli("review", "-h").stdout and "--cycle" in run_cli("eval", "-h").stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-f", "xlsx"], "unknown format 'xlsx': use one of table, jsonl, json, csv, md"),
+    (["--engine", "magic"], "unknown engine 'magic': use one of auto, rules, llm"),
+    (["--input-format", "docx"], "unknown input format 'docx': use one of jsonl, json, csv, md"),
+    (["-o", "out.xlsx"], "out.xlsx: cannot tell the output format from .xlsx: add -f"),
+    (["--concurrency", "0"], "Invalid value for '--concurrency'"),
+    (["--bogus"], "No such option: --bogus (see krcoach review -h)"),
+    (["--compact", "-f", "jsonl"], "--compact is a table layout"),
+])
+def test_option_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    args = [str(tmp_path / a) if a.startswith("out.") else a for a in args]
+    proc = run_cli("review", str(EXAMPLE_MD), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("krcoach: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr and proc.stdout == ""
+    assert not any(tmp_path.iterdir()), "nothing written"
+
+
+@pytest.mark.parametrize(("name", "check"), [
+    ("r.json", lambda t: len(json.loads(t)["records"]) == 11),
+    ("r.jsonl", lambda t: len([json.loads(l) for l in t.splitlines()]) == 11),
+    ("r.ndjson", lambda t: len([json.loads(l) for l in t.splitlines()]) == 11),
+    ("r.csv", lambda t: len(list(csv.DictReader(io.StringIO(t)))) == 11),
+    ("r.md", lambda t: t.count("### ") == 11),
+    ("r.txt", lambda t: "Launch the new onboarding flow" in t and "│" in t),
+])
+def test_output_extension_picks_the_format(tmp_path: Path, name: str, check) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / name
+    proc = run_cli("review", str(EXAMPLE_MD), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert check(out.read_text()), out.read_text()[:500]
+    # -f wins over the extension.
+    proc = run_cli("review", str(EXAMPLE_MD), "-o", str(out), "-f", "jsonl")
+    assert len(out.read_text().splitlines()) == 11
+
+
+def test_table_shows_why_messages_and_every_rewrite() -> None:
+    proc = run_cli("review", str(EXAMPLE_MD), env={"COLUMNS": "100"})
+    review = json.loads(run_cli("review", str(EXAMPLE_MD), "-f", "json").stdout)
+    flat = " ".join(proc.stdout.replace("│", " ").split())
+    for rec in review["records"]:
+        assert " ".join(rec["why"].split()) in flat
+        for issue in rec["issues"]:
+            assert issue["code"] in proc.stdout and " ".join(issue["message"].split()) in flat
+        for rw in rec["rewrites"]:
+            assert " ".join(rw["text"].split()) in flat
+    assert max(len(l) for l in proc.stdout.splitlines()) <= 100
+    assert "\x1b[" not in proc.stdout, "no colour codes when stdout is not a terminal"
+
+
+def test_compact_table_is_one_line_per_kr() -> None:
+    proc = run_cli("review", str(EXAMPLE_MD), "--compact")
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if not l.startswith("!")]
+    assert len(lines) == 11
+    assert lines[0].split()[:2] == ["1", "output"] and "[activity, no_deadline]" in lines[0]
+    assert any(l.startswith("!  objective_has_numbers") for l in proc.stdout.splitlines())
 
 
 def test_table_is_the_default_and_summary_goes_to_stderr() -> None:
@@ -30,7 +118,8 @@ def test_table_is_the_default_and_summary_goes_to_stderr() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Launch the new onboarding flow" in proc.stdout and "outcome" in proc.stdout
     assert "objective_has_numbers" in proc.stdout
-    assert proc.stderr.startswith("krcoach: 11 key results")
+    assert proc.stderr.splitlines()[-1].startswith("krcoach: 11 key results: ")
+    assert all(l.startswith("krcoach: note: ") for l in proc.stderr.splitlines()[:-1]), "notes come first"
     assert "Traceback" not in proc.stderr
 
 
@@ -120,28 +209,110 @@ def test_missing_file_and_directory_are_usage_errors(tmp_path: Path) -> None:
 def test_unknown_engine_in_environment_is_a_usage_error() -> None:
     proc = run_cli("review", str(EXAMPLE_MD), env={"KRCOACH_ENGINE": "magic"})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == ("krcoach: error: unknown engine 'magic' (from KRCOACH_ENGINE): "
+                           "use one of auto, rules, llm\n")
 
 
-def test_interrupted_run_keeps_every_finished_line(tmp_path: Path) -> None:
-    src = tmp_path / "big.jsonl"
+def test_skipped_lines_are_notes_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    from krcoach import cli
+    from krcoach.models import OKRSet, SkippedLine
+
+    okrs = OKRSet(skipped=[SkippedLine(source="okrs.md", line=n, text="???", reason="not an objective or KR")
+                           for n in range(1, cli.MAX_NOTES + 3)])
+    cli._notes([okrs])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "krcoach: note: okrs.md:1: not an objective or KR"
+    assert len(err) == cli.MAX_NOTES + 1 and err[-1] == "krcoach: note: 2 more skipped lines not listed"
+
+
+def test_cycle_option_reaches_the_review(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from krcoach import cli, coach
+
+    seen = []
+    real = coach.iter_review
+
+    def spy(okrs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(okrs.cycle)
+        return real(okrs, *args, **kwargs)
+
+    monkeypatch.setattr(coach, "iter_review", spy)
+    result = CliRunner().invoke(cli.app, ["review", "-", "-f", "jsonl", "--cycle", "2026-Q1", "--engine", "rules"],
+                                input="- Grow MAU from 1k to 2k\n")
+    assert result.exit_code == 0, result.output
+    assert seen == ["2026-Q1"]
+
+
+def test_eval_cycle_sets_the_context_of_every_objective() -> None:
+    from krcoach.cli import _CycleEngine
+    from krcoach.engine import Engine, ReviewContext
+    from krcoach.models import Objective
+
+    class Inner:
+        name, model, parallel = "rules", None, False
+
+        def review_objective(self, objective, context):  # type: ignore[no-untyped-def]
+            return [context.cycle]
+
+    eng = _CycleEngine(Inner(), "2026-Q1")  # type: ignore[arg-type]
+    assert isinstance(eng, Engine) and eng.name == "rules"
+    assert eng.review_objective(Objective(), ReviewContext()) == ["2026-Q1"]
+    assert eng.review_objective(Objective(), ReviewContext(cycle="H2")) == ["H2"], "a cycle read from the file wins"
+
+
+@pytest.fixture(scope="module")
+def big_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("big") / "big.jsonl"
     with src.open("w") as fh:
         for i in range(200_000):
             fh.write(json.dumps({"kr": f"Grow weekly active teams from {i} to {i + 50} by Q{i % 4 + 1}",
                                  "objective": f"Objective {i // 3}"}) + "\n")
+    return src
+
+
+def _default_signals() -> None:
+    """In the child: Ctrl-C as a fresh shell would deliver it. A background job (`make test &`)
+    starts with SIGINT ignored, and a child inherits that, so the test would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGINT, 130, b"interrupted"),
+                                                   (signal.SIGTERM, 143, b"terminated")],
+                         ids=["interrupt-sigint", "interrupt-sigterm"])
+def test_interrupted_run_keeps_every_finished_line(big_jsonl: Path, tmp_path: Path, sig: int, code: int,
+                                                   word: bytes) -> None:
     out = tmp_path / "out.jsonl"
-    proc = subprocess.Popen([*KRCOACH, "review", str(src), "-f", "jsonl", "-o", str(out)],
-                            stderr=subprocess.PIPE, cwd=ROOT, env=os.environ.copy())
+    proc = subprocess.Popen([*KRCOACH, "review", str(big_jsonl), "-f", "jsonl", "-o", str(out)],
+                            stderr=subprocess.PIPE, cwd=ROOT, env=os.environ.copy(), preexec_fn=_default_signals)
     deadline = time.time() + 60
     while (not out.exists() or out.stat().st_size < 200_000) and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert b"interrupted" in err
+    assert proc.returncode == code, err
+    assert err.startswith(b"krcoach: " + word + b" after ") and b"of 200,000 key results" in err, err
+    assert b"finished records were kept" in err
     lines = out.read_text().splitlines()
     assert 0 < len(lines) < 200_000
     for line in lines:
         json.loads(line)  # every line written is complete
+
+
+def test_terminated_whole_document_leaves_no_file(big_jsonl: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = subprocess.Popen([*KRCOACH, "review", str(big_jsonl), "-o", str(out)], stderr=subprocess.PIPE,
+                            cwd=ROOT, env=os.environ.copy(), preexec_fn=_default_signals)
+    deadline = time.time() + 60
+    while not any(tmp_path.iterdir()) and time.time() < deadline:  # the temporary file is open
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert b"nothing was written to" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_python_module_and_console_script_agree() -> None:

@@ -66,6 +66,54 @@ def test_min_accuracy_exits_1_below_the_bar(dataset: Path, tmp_path: Path) -> No
     low = run_cli("eval", "--dataset", str(dataset), "--engine", "rules", "--report", str(tmp_path / "b"),
                   "--min-accuracy", "0.9")
     assert low.returncode == 1 and "below --min-accuracy" in low.stderr
+    assert "krcoach: accuracy 66.7% is below --min-accuracy 90.0%" in low.stderr
+
+
+@pytest.mark.parametrize(("value", "passes", "note"), [
+    ("0.6", True, "min accuracy 60.0% (read 0.6 as a share of 1)"),
+    ("60", True, "min accuracy 60.0% (read 60 as a percentage)"),
+    ("60%", True, "min accuracy 60.0% (read 60% as a percentage)"),
+    ("90", False, "min accuracy 90.0% (read 90 as a percentage)"),
+    ("90%", False, "min accuracy 90.0% (read 90% as a percentage)"),
+])
+def test_min_accuracy_reads_a_share_or_a_percentage(dataset: Path, tmp_path: Path, value: str, passes: bool,
+                                                    note: str) -> None:
+    proc = run_cli("eval", "--dataset", str(dataset), "--engine", "rules", "--report", str(tmp_path / "r"),
+                   "--min-accuracy", value, "--json")
+    assert proc.returncode == (0 if passes else 1), proc.stderr
+    assert proc.stderr.splitlines()[0] == "krcoach: " + note
+
+
+@pytest.mark.parametrize("value", ["150", "-0.1", "101%", "abc", "%", "nan"])
+def test_min_accuracy_out_of_range_is_a_usage_error(dataset: Path, tmp_path: Path, value: str) -> None:
+    proc = run_cli("eval", "--dataset", str(dataset), "--engine", "rules", "--report", str(tmp_path / "r"),
+                   "--min-accuracy", value)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("krcoach: error: --min-accuracy") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists(), "nothing ran"
+
+
+def test_bundled_dataset_is_found_from_any_folder(tmp_path: Path) -> None:
+    from importlib.resources import files
+
+    bundled = files("krcoach.evals") / "krs.jsonl"
+    assert bundled.is_file() and (files("krcoach.evals") / "README.md").is_file()
+    report = tmp_path / "run"
+    proc = run_cli("eval", "--engine", "rules", "--report", str(report), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads(proc.stdout)
+    assert manifest["dataset_sha256"] == hashlib.sha256((ROOT / "evals" / "krs.jsonl").read_bytes()).hexdigest()
+    assert manifest["samples"] == len(load_dataset(ROOT / "evals" / "krs.jsonl"))
+    assert not (tmp_path / "evals").exists(), "--report was given: nothing else written here"
+
+
+def test_wheel_config_ships_the_eval_sets() -> None:
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "krcoach.evals" in cfg["packages"] and cfg["package-dir"]["krcoach.evals"] == "evals"
+    assert {"*.jsonl", "*.md"} <= set(cfg["package-data"]["krcoach.evals"])
+    assert (ROOT / "evals" / "__init__.py").is_file()
 
 
 def test_compare_lists_flipped_samples(dataset: Path, tmp_path: Path) -> None:
