@@ -125,7 +125,7 @@ def _deliverable_after(text: str, end: int) -> bool:
 
 
 def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end: int, activity_lead: bool,
-          hiring_lead: bool) -> Role:
+          hiring_lead: bool, acquire_lead: bool = False) -> Role:
     start, end = m.start(), m.end()
     before, after = text[:start], text[end:]
     written = m.group(0)
@@ -156,6 +156,8 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
         return "delta"
     if hiring_lead and start <= first_word_end + 24:
         return "work"  # "Hire 3x designers": people the team signs up itself
+    if acquire_lead and start <= first_word_end + 24:
+        return "other"  # "Add 25 enterprise logos", "Sign 3 partners": a business result to reach
     if _deliverable_after(text, end) and not _SHARE_OF.match(after) and (
             activity_lead or not lexicon().results.match_within(text, end, 2)):
         return "work"
@@ -181,10 +183,12 @@ def read(text: str) -> Reading:
     activity_lead = bool(lead and lex.verb_class.get(lead.group(1).lower()) == "activity")
     first_end = lead.end() if lead else 0
     hiring_lead = bool(lead and lead.group(1).lower() in lex.data["hiring_verbs"])
+    acquire_lead = bool(lead and not hiring_lead and lex.verb_lemma.get(lead.group(1).lower(), lead.group(1).lower())
+                        in _ACQUIRE_VERBS)
     for m in QTY_RE.finditer(masked):
         if not re.search(r"\d", m.group(0)):
             continue
-        role = _role(m, text, span, first_end, activity_lead, hiring_lead)
+        role = _role(m, text, span, first_end, activity_lead, hiring_lead, acquire_lead)
         r.quantities.append(Quantity(text=m.group(0).strip(), value=_value(m), unit=_unit(m), role=role,
                                      start=m.start(), end=m.end()))
     _assign_slots(r, text)
@@ -311,3 +315,88 @@ _ROLE_WORDS = {"target": "target", "baseline": "baseline", "delta": "change", "d
 
 def _role_words(roles: set[str]) -> str:
     return " / ".join(sorted(_ROLE_WORDS[r] for r in roles))
+
+
+# ------------------------------------------------------------------------------------ the metric
+
+_LEAD_FILLER = re.compile(
+    r"^(?:(?:we\s+)?(?:will\s+)?(?:make\s+sure|ensure|ensuring|guarantee|get|have|achieve|reach|hit|attain|keep|"
+    r"maintain|sustain|hold|stay|increase|grow|raise|improve|boost|lift|double|triple|reduce|decrease|cut|lower|"
+    r"generate|add|close|win|sign|land|acquire|secure|source|attract|gain|earn|"
+    r"drop|shrink|bring|drive|move|push|expand|accelerate|speed\s+up)\b\s*(?:that\s+|the\s+|our\s+)?)+", re.I)
+_SLOT_GLUE_BEFORE = re.compile(
+    r"(?:\b(?:from|to|of|at|by|reach(?:es|ing)?|hit|=|:|→|->|up\s+from|down\s+from|down\s+to|up\s+to|currently|today|"
+    r"baseline|at\s+least|at\s+most|no\s+more\s+than|no\s+less\s+than|more\s+than|less\s+than|fewer\s+than|under|"
+    r"below|above|over|≥|>=|≤|<=|<|>|~|about|around|approx\.?|de|a|à)\s*)+$", re.I)
+_ACQUIRE_VERBS = frozenset("add win sign land close acquire secure generate source book".split())
+_OR_MORE = re.compile(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
+_AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
+_TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
+_HEAD = re.compile(r"^[\s,;:\-–—→().]+|^(?:of|to|by|the|our|a|an)\s+", re.I)
+_HEAD_KEEP_OF = re.compile(r"^[\s,;:\-–—→().]+|^(?:to|by|the|our|a|an)\s+", re.I)
+
+
+def metric_phrase(text: str) -> str | None:
+    """The KR's own metric as a noun phrase: its words and defining numbers, without the numbers
+    that fill the slots (target, baseline, change, deadline) or the verbs that move them.
+
+    "Make sure 80% of reps reach 90% of quota" -> "Share of reps that reach 90% of quota";
+    "Improve 30-day retention from 40% to 55%" -> "30-day retention"; "2m monthly visits" ->
+    "Monthly visits". None when nothing of a metric is left.
+    """
+    r = read(text)
+    cut: list[tuple[int, int]] = []
+    share_lead = False
+    for q in r.quantities:
+        if q.role in ("target", "baseline", "delta", "deadline"):
+            start = q.start
+            glue = _SLOT_GLUE_BEFORE.search(text[:start])
+            if glue and not (q.role == "target" and _SHARE_OF.match(text[q.end:])):
+                start = glue.start()
+            if q.role == "target" and _SHARE_OF.match(text[q.end:]) and q.unit == "%":
+                share_lead = True
+            tail = _OR_MORE.match(text, q.end) if q.role == "target" else None
+            cut.append((start, tail.end() if tail else q.end))
+    dl = DEADLINE_RE.search(text)
+    if r.deadline and dl:
+        cut.append((dl.start(), dl.end()))
+    for m in re.finditer(r"\((?:[^()]*\d[^()]*)\)", text):  # "(today: 80k)", "(currently ~31)"
+        if any(m.start() <= q.start < m.end() and q.role in ("baseline", "target") for q in r.quantities):
+            cut.append((m.start(), m.end()))
+    out, last = [], 0
+    for s, e in sorted(cut):
+        if s >= last:
+            out.append(text[last:s])
+            last = e
+        elif e > last:
+            last = e
+    out.append(text[last:])
+    phrase = " ".join("".join(out).split())
+    phrase = _LEAD_FILLER.sub("", phrase)
+    head = _HEAD_KEEP_OF if share_lead else _HEAD
+    for _ in range(3):
+        phrase = _TRAIL.sub("", head.sub("", phrase)).strip()
+    phrase = re.sub(r"\s+(?:from|to)\s+(?=(?:by|in)\b|$)", " ", phrase).strip()
+    if share_lead and not re.match(r"of\s", phrase, re.I):
+        # "We process 99.95% of uploads without a retry": the group goes first, the verb after it.
+        pre, of, post = phrase.partition(" of ")
+        if not of or re.search(r"\bby$", pre):
+            share_lead = False
+        else:
+            words = post.split()
+            stop = next((i for i, w in enumerate(words) if w.lower() in _AFTER_GROUP), len(words))
+            phrase = "of " + " ".join(words[:stop] + [pre.lower() if pre.split()[0].lower() in ("we", "i") else pre]
+                                      + words[stop:])
+    if share_lead and re.match(r"of\s", phrase, re.I):
+        phrase = phrase[3:]
+    if share_lead:
+        words = phrase.split()
+        lex = lexicon()
+        at = next((i for i in range(1, len(words)) if lex.verb_lemma.get(words[i].lower()) and not words[i].endswith("ed")
+                   and words[i - 1].lower().endswith("s")), None)
+        if at is not None:
+            words.insert(at, "that")
+        phrase = "Share of " + " ".join(words) if words else ""
+    if not phrase or not re.search(r"[A-Za-z]{2}", phrase) or len(phrase.split()) > 14:
+        return None
+    return phrase

@@ -17,6 +17,7 @@ from .anatomy import (
     Anatomy,
     clean_kr,
     invented_numbers,
+    is_activity_shaped_metric,
     is_short_noun_phrase,
     parse,
     render_rewrite,
@@ -24,7 +25,9 @@ from .anatomy import (
 )
 from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
-from .models import ISSUE_CODES, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
+from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
+from .quantities import metric_phrase, slot_errors
+from .verdict import _ABOUT_METRIC, LOW_CONFIDENCE_MARGIN, VerdictModel, default_model, features
 
 __all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
 
@@ -205,36 +208,85 @@ def _entry_named(name: str) -> dict | None:
     return next((e for e in catalogue()["entries"] if e["name"] == name), None)
 
 
-def _why_output(a: Anatomy, entry: dict | None, verdict: Verdict) -> str:
+def _audience(a: Anatomy, objective: str | None) -> str | None:
+    """Who the KR or its objective is about, in their words ("enterprise customers", "club leaders")."""
+    lex = lexicon()
+    for text in (a.text, objective or ""):
+        m = lex.actors.search(text)
+        if m:
+            before = re.findall(r"[\w-]+", text[max(0, m.start() - 30): m.start()])
+            adj = before[-1] if before and _nouny_adjective(before[-1]) else None
+            return f"{adj} {m.group(0)}" if adj else m.group(0)
+    return None
+
+
+def _nouny_adjective(word: str) -> bool:
+    low = word.lower()
+    return low not in {"the", "our", "of", "to", "for", "and", "with", "from", "by", "in", "on", "at", "all", "more",
+                       "new", "a", "an"} and not lexicon().verb_class.get(low) and not low.isdigit()
+
+
+def _why_output(a: Anatomy, entry: dict | None, audience: str | None, question: str) -> str:
     subject = _subject(a)
     if a.own_share:
-        done = f"tells us how much of our own work is covered ({_shorten(a.text, 60)})"
-    elif a.hiring:
-        done = "tells us the team was staffed"
+        done = f"It measures how much of the team's own work is covered ({_shorten(a.text, 60)})"
+    elif a.hiring_verb or a.hiring:
+        done = f"It counts people the team brings in itself ({subject})"
+    elif a.research or a.leading_verb in _ABOUT_METRIC or a.baseline_setup:
+        done = f"It studies or measures something ({subject}); finding out changes nothing by itself"
+    elif _STRONG_MILESTONES.search(a.text):
+        done = f"It marks a one-off milestone ({subject})"
     elif a.activity_count:
-        done = f"proves that {a.activity_count} happened"
+        done = f"It counts the team's own work ({a.activity_count})"
+    elif a.completion and not a.leading_verb:
+        done = f"It describes something the team finishes ({_shorten(a.text, 60)})"
     else:
-        done = f"proves that the work was done ({subject})"
-    intent = entry["intent"] if entry else "change something for customers, users or the business"
-    return (f"Completing this {done}, but nothing about whether it worked. "
-            f"It is presumably meant to {intent}: measure that change instead.")
+        done = f"Completing it proves the team did the work ({subject})"
+    who = audience or "anyone outside the team"
+    return f"{done}; nothing in it says what {who} will do differently once it is done. {question}"
 
 
-def _why_outcome(a: Anatomy) -> str:
-    metric = a.metric or (a.results[0] if a.results else _shorten(a.text, 60))
-    if a.direction == "maintain":
-        change = f"{metric} will have stayed at the level we promise"
-    elif a.baseline and a.target:
-        change = f"{metric} will have moved from {a.baseline} to {a.target}"
-    elif a.target:
-        change = f"{metric} will have reached {a.target}"
+def _question(a: Anatomy, entry: dict | None, audience: str | None) -> str:
+    subject = _subject(a)
+    who = audience or "customers, users or the business"
+    if a.research or a.leading_verb in _ABOUT_METRIC or a.baseline_setup:
+        return f"Ask: once '{subject}' is done, what decision or number should change?"
+    if entry:
+        return f"Ask: is '{subject}' meant to {entry['intent']}? If so, count that."
+    return f"Ask: when '{subject}' is done, what will {who} do differently, and how would you count it?"
+
+
+def _why_outcome(a: Anatomy, kind_evidence: str, metric: str, target: str | None, baseline: str | None) -> str:
+    if a.direction == "maintain" or (a.service_levels and a.comparator and not a.change_verbs and not baseline):
+        change = f"{metric} stays at {target}" if target else f"{metric} holds its level"
+    elif baseline and target:
+        change = f"{metric} moves from {baseline} to {target}"
+    elif target and target.startswith(("+", "-")):
+        change = f"{metric} changes by {target}"
+    elif target:
+        change = f"{metric} reaches {target}"
     else:
-        change = f"{metric} will have changed"
-    return (f"If we achieve this, {change}: a change in results, not just work done. "
-            "It names what should be different, not the tasks to get there.")
+        change = f"{metric} moves"
+    return f"If this is met, {change}: {kind_evidence}."
 
 
-def _issues(a: Anatomy, verdict: Verdict, entry: dict | None) -> list[Issue]:
+def _outcome_evidence(a: Anatomy, audience: str | None) -> str:
+    """What kind of change the KR measures, in the KR's terms, for the why."""
+    if a.actor_count or (a.actors and a.actor_actions):
+        who = a.actor_count or audience or "people outside the team"
+        return f"{who} acting on their own, which the team can influence but not do for them"
+    if a.service_levels:
+        return f"how the system performs for the people who rely on it ({a.service_levels[0]})"
+    if a.satisfaction:
+        return "how people rate their experience, not how much the team did"
+    if a.results:
+        return f"a result ({a.results[0]}) that only moves if the work lands"
+    if audience:
+        return f"a change for {audience}, not a list of tasks"
+    return "a change outside the team's own to-do list"
+
+
+def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Issue]:
     issues: list[Issue] = []
 
     def add(code: str, message: str) -> None:
@@ -247,7 +299,7 @@ def _issues(a: Anatomy, verdict: Verdict, entry: dict | None) -> list[Issue]:
         add("injection", "Contains text addressed to the coach (e.g. 'ignore previous instructions'); "
                          "it was treated as part of the key result and changed nothing.")
     if verdict.kind == "output":
-        if _STRONG_MILESTONES.search(a.text) and (no_numbers or a.completion):
+        if _STRONG_MILESTONES.search(a.text) and not a.research:
             add("milestone", "A one-off milestone: keep it as a project goal and pair it with the "
                              "impact metric it is meant to move.")
         if a.own_share:
@@ -269,10 +321,10 @@ def _issues(a: Anatomy, verdict: Verdict, entry: dict | None) -> list[Issue]:
         add("vague", "Too vague to tell when it is done: name a number that would prove it.")
     if a.placeholders:
         add("placeholder", f"Contains a placeholder ({a.placeholders[0]}): fill it in before committing.")
-    if a.multi_goal:
+    if a.multi_goal and not paired:
         add("multi_goal", "Bundles several goals into one line: split it so each can be scored.")
-    if a.deadline is None:
-        add("no_deadline", "Has no date or period: say by when.")
+    if not dated:
+        add("no_deadline", "Has no date or period, and no dated cycle gives one: say by when.")
     return issues
 
 
@@ -320,9 +372,12 @@ def _uncap(text: str) -> str:
     return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
-def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
+def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> Rewrite:
+    """Keep the KR's own metric, words and numbers; only missing parts become placeholders."""
     assumptions: list[str] = []
-    metric = a.metric or (a.results[0] if a.results else None)
+    metric = metric_phrase(a.text) or a.metric or (a.results[0] if a.results else None)
+    if metric and (lexicon().verb_class.get(metric.split()[0].lower()) == "activity" or len(metric.split()) > 12):
+        metric = a.metric or (a.results[0] if a.results else None)
     if not metric:
         metric = fallback_metric
         assumptions.append("The draft names no metric; this one is read from its wording — check it.")
@@ -335,83 +390,169 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str) -> Rewrite:
     if target is None:
         assumptions.append("No target in the draft: agree one with the team from the baseline.")
     elif target.startswith(("+", "-")):
-        assumptions.append(f"The target is read as a change of {target.lstrip('+-')} relative to the baseline.")
+        assumptions.append(f"The draft gives a change ({target}), not a level: the target is that change "
+                           "from the measured baseline.")
     elif a.comparator and a.comparator != "by":
         assumptions.append(f"The draft says '{a.comparator} {target}'; read as the target level.")
-    deadline = _deadline_text(a)
     if deadline is None:
         assumptions.append("No date in the draft: use the end of the OKR cycle.")
     if a.direction == "maintain" and baseline is None and target is not None:
         baseline = target
         assumptions.append("A level to hold: the baseline is the level the draft promises to keep.")
     text = render_rewrite(_capital(metric), baseline, target, deadline)
-    if re.search(r"\d", metric) and invented_numbers(text, a.text):
-        # The metric picked up a fragment of a number; name the metric by its result word instead.
+    if invented_numbers(" ".join((metric, baseline or "", target or "")), a.text) or \
+            slot_errors(a.text, metric, baseline, target, None):
+        # The metric picked up a slot's number; name it by its result word instead.
         metric = next((r for r in a.results if not re.search(r"\d", r)), "[metric: name what you will count]")
         text = render_rewrite(_capital(metric), baseline, target, deadline)
-    return Rewrite.model_construct(text=text, metric=_capital(metric), baseline=baseline, target=target, deadline=deadline,
-                   assumptions=assumptions)
+    return Rewrite.model_construct(text=text, metric=_capital(metric), baseline=baseline, target=target,
+                                   deadline=deadline, assumptions=assumptions)
 
 
-def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None) -> list[Rewrite]:
-    metrics = list(entry["metrics"][:2]) if entry else list(catalogue()["fallback_metrics"])
-    deadline = _deadline_text(a)
+def _objective_metric(objective: str | None) -> str | None:
+    """The result an objective names in its own words ("grow revenue without sales calls" -> the
+    result phrase), used when the KR's own words point to no metric."""
+    if not objective:
+        return None
+    lex = lexicon()
+    hit = lex.results.search(objective)
+    if not hit:
+        return None
+    from .anatomy import _result_phrase
+
+    return _result_phrase(objective, hit.group(0))
+
+
+def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, deadline: str | None,
+                     audience: str | None) -> list[Rewrite]:
+    """The change the work is for, in the KR's and objective's terms; none when nothing fits."""
+    subject = _subject(a)
+    candidates: list[tuple[str, str]] = []
+    if a.research or a.leading_verb in _ABOUT_METRIC or a.baseline_setup:
+        return []  # finding out is not a change: the why asks what decision or number it should move
+    if entry:
+        for metric in entry["metrics"][:2]:
+            candidates.append((metric, f"Assumes '{subject}' is meant to {entry['intent']}; confirm with the team."))
+    own = _objective_metric(objective)
+    if own and not is_activity_shaped_metric(own):
+        candidates.insert(1 if candidates else 0,
+                          (own, f"Assumes '{subject}' serves the objective's own result ({own}); confirm with the team."))
     out: list[Rewrite] = []
-    intent = entry["intent"] if entry else "change something for customers, users or the business"
-    for metric in metrics:
-        assumptions = [f"Assumes '{_subject(a)}' is meant to {intent}; confirm with the team."]
-        if a.activity_count or a.numbers:
+    seen: set[str] = set()
+    for metric, why in candidates:
+        if metric.lower() in seen:
+            continue
+        seen.add(metric.lower())
+        assumptions = [why]
+        if a.reading and a.reading.of_role("work", "version", "year"):
             assumptions.append("The draft's numbers describe the planned work; keep them in the plan, "
                                "not as the target of this metric.")
+        if _STRONG_MILESTONES.search(a.text):
+            assumptions.append(f"Keep '{_shorten(a.text, 50)}' as a checkpoint; measure this within "
+                               "[N] days of it.")
         assumptions.append("No baseline for this metric in the draft: measure it first.")
         if deadline is None:
             assumptions.append("No date in the draft: use the end of the OKR cycle.")
-        out.append(Rewrite.model_construct(text=render_rewrite(metric, None, None, deadline), metric=metric, baseline=None,
-                           target=None, deadline=deadline, assumptions=assumptions))
-    return out
+        out.append(Rewrite.model_construct(text=render_rewrite(_capital(metric), None, None, deadline),
+                                           metric=_capital(metric), baseline=None, target=None, deadline=deadline,
+                                           assumptions=assumptions))
+    return out[:2]
 
 
-def review_kr(kr: KeyResult, objective: Objective | None = None, context: ReviewContext | None = None) -> KRReview:
+def _is_paired(a: Anatomy) -> bool:
+    """"Launch v2 and lift activation from 22% to 35% within 60 days of launch": work paired with
+    the change it should produce, the form coaches recommend. Praised, not split."""
+    if not a.multi_goal:
+        return False
+    parts = re.split(r"\s(?:and|&|to)\s", a.text, maxsplit=1)
+    if len(parts) < 2:
+        return False
+    return lexicon().verb_class.get(parts[0].split()[0].lower()) == "activity" and bool(
+        a.reading and (a.reading.target or a.reading.delta))
+
+
+def decide(a: Anatomy, objective: str | None = None,
+           model: VerdictModel | None = None) -> tuple[Verdict, Kind, Confidence]:
+    """The verdict: the learned weighing of the structural evidence when a model is given, the
+    hand-set scores otherwise; "low" confidence when the evidence is thin or split."""
+    verdict = classify(a)
+    if model is None:
+        margin = abs(verdict.outcome_score - verdict.output_score)
+        return verdict, verdict.kind, "high" if margin >= 1.5 else "low"
+    p = model.probability(features(a, verdict, objective))
+    kind: Kind = "outcome" if p > 0.5 else "output"
+    return verdict, kind, "low" if abs(p - 0.5) < LOW_CONFIDENCE_MARGIN else "high"
+
+
+def review_kr(kr: KeyResult, objective: Objective | None = None, context: ReviewContext | None = None,
+              model: VerdictModel | None = None) -> KRReview:
     """Coach one KR with the rules engine."""
     a = parse(kr.kr)
-    verdict = classify(a)
     title = objective.title if objective else None
+    verdict, kind, confidence = decide(a, title, model)
+    if kind != verdict.kind:
+        verdict = Verdict(kind=kind, output_score=verdict.output_score, outcome_score=verdict.outcome_score,
+                          reasons=verdict.reasons, external_result=verdict.external_result)
+    own_deadline = _deadline_text(a) or kr.deadline
+    cycle = context.cycle if context else None
+    deadline = own_deadline or cycle
     entry = _match_catalogue(a.text) or (_entry_named("hiring") if a.hiring_verb else None) or (
         _match_catalogue(title) if title else None)
-    issues = _issues(a, verdict, entry)
+    audience = _audience(a, title)
+    paired = _is_paired(a)
+    issues = _issues(a, verdict, dated=deadline is not None, paired=paired)
     if context and context.set_uses_owners and not kr.owner:
         issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
-    if verdict.kind == "output":
-        why = _why_output(a, entry, verdict)
-        rewrites = _output_rewrites(a, entry, title)
+    if kind == "output":
+        question = _question(a, entry, audience)
+        why = _why_output(a, entry, audience, question)
+        rewrites = _output_rewrites(a, entry, title, deadline, audience)
     else:
-        why = _why_outcome(a)
-        parts = split_goals(a.text) if a.multi_goal else []
+        parts = split_goals(a.text) if a.multi_goal and not paired else []
         if len(parts) >= 2:
-            rewrites = [_outcome_rewrite(parse(p), _shorten(p, 60)) for p in parts[:3]]
+            rewrites = [_outcome_rewrite(parse(p), _shorten(p, 60), deadline) for p in parts[:3]]
         else:
-            rewrites = [_outcome_rewrite(a, _shorten(a.text, 60))]
+            rewrites = [_outcome_rewrite(a, _shorten(a.text, 60), deadline)]
+        first = rewrites[0]
+        why = _why_outcome(a, _outcome_evidence(a, audience), _uncap(first.metric), first.target, first.baseline)
+        if paired:
+            why += " It pairs the work with the change it should produce, as a good key result does."
+    if confidence == "low":
+        why += (" The evidence here is thin: if what counts is that the team did this, it is an output; "
+                "if it is what others do or what the system achieves, it is an outcome. Which did you mean?")
     # Built from trusted parts: skip re-validation, which was a third of the engine's time.
     return KRReview.model_construct(
-        id=kr.id, objective=title, kr=kr.kr, owner=kr.owner, kind=verdict.kind, why=why,
+        id=kr.id, objective=title, kr=kr.kr, owner=kr.owner, kind=kind, why=why,
         issues=issues, rewrites=rewrites[:3], engine="rules", model=None, status="ok", error=None,
+        confidence=confidence, team=kr.team, extra=dict(kr.extra),
     )
 
 
 class RulesEngine:
-    """The embedded default engine: no key, no network, microseconds per KR."""
+    """The embedded default engine: no key, no network, microseconds per KR.
+
+    Its verdict weighs structural evidence with the learned weights shipped in the package
+    (`verdict.default_model()`); pass `verdict_model` to use others (the eval's leave-one-
+    organisation-out run does), or `verdict_model=False` for the hand-set scores alone.
+    """
 
     name = "rules"
     model: str | None = None
     parallel = False
 
+    def __init__(self, verdict_model: VerdictModel | None | bool = None) -> None:
+        if verdict_model is None or verdict_model is True:
+            verdict_model = default_model()
+        self.verdict_model: VerdictModel | None = verdict_model or None
+
     def review_objective(self, objective: Objective, context: ReviewContext) -> list[KRReview]:
-        return [review_kr(kr, objective, context) for kr in objective.krs]
+        return [review_kr(kr, objective, context, self.verdict_model) for kr in objective.krs]
 
     def manifest(self) -> dict[str, str | None]:
-        return {"engine": self.name, "model": None, "prompt": None}
+        return {"engine": self.name, "model": None, "prompt": None,
+                "verdict": "learned" if self.verdict_model else "hand-set scores"}
 
 
 def classify_text(text: str) -> Kind:
     """Classify free text (used by the eval to check that a rewrite reads as an outcome)."""
-    return classify(parse(clean_kr(text))).kind
+    return decide(parse(clean_kr(text)), None, default_model())[1]

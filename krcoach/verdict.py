@@ -1,0 +1,233 @@
+"""The learned part of the rules engine's verdict: a logistic regression over structure.
+
+The hand-written scores in `rules.classify` weigh evidence someone chose; real KRs from
+organisations nobody tuned for mix that evidence in ways no fixed weights capture. This model takes
+the same structural evidence (who acts, what is measured, the role of every number, the rule
+scores) plus the KR's words, and learns how much each is worth from labelled KRs. It is small
+(a few thousand weights in `data/verdict_weights.json`), pure Python at prediction time, and
+deterministic. Training needs numpy (already installed with gradio) and takes under a second.
+
+`python -m krcoach.verdict --train evals/krs.jsonl [more.jsonl ...]` rebuilds the shipped weights;
+the eval's leave-one-organisation-out run calls `fit` itself, so the honest number is measured on
+organisations the model never saw.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from .lexicon import lexicon
+
+if TYPE_CHECKING:
+    from .anatomy import Anatomy
+    from .rules import Verdict
+
+Row = tuple[str, "str | None", str]  # (kr text, objective or None, "output" | "outcome")
+
+WEIGHTS_FILE = "data/verdict_weights.json"
+#: Below this distance from 0.5 the verdict is "low" confidence: the evidence is thin or split.
+LOW_CONFIDENCE_MARGIN = 0.22
+_L2 = 2.0
+_MIN_COUNT = 2
+_TOKEN = re.compile(r"[a-z][a-z'-]*")
+_OUTSIDE_SUBJECT = re.compile(r"^\s*(?:(?:at\s+least|over|more\s+than|≥|>)\s*)?(?:\d[\d,.]*\s?[%k+]*\s+(?:of\s+)?|all\s+|"
+                              r"every\s+|the\s+|our\s+|new\s+|active\s+)*", re.I)
+_PASSIVE_DONE = re.compile(
+    r"^\s*(?:there\s+(?:is|are|will\s+be)\s+(?:a|an)\b|(?:a|an|the)\s+[\w\s-]{1,40}?\s+(?:is|are|has\s+been|have\s+been|"
+    r"was|were)\s+(?:\w+ed|built|written|done|agreed|in\s+place|live|available|ready|set\s+up)\b)", re.I)
+_PURPOSE = re.compile(r"\b(?:to|so\s+that|in\s+order\s+to)\s+(?:unblock|enable|support|help|improve|increase|reduce|"
+                      r"drive|grow|boost|lift|make|allow|let|ensure|attract|retain)\b", re.I)
+_ABOUT_METRIC = frozenset(
+    "measure benchmark survey report understand define track assess analyse analyze identify investigate "
+    "document establish map audit review evaluate study baseline instrument monitor".split())
+_ACQUIRE = frozenset("add generate source sign close win land acquire book secure bring attract gain get earn".split())
+_STATE = re.compile(r"\b(?:rank(?:ed|ing)?|top\s+\d+|variance|in\s+(?:the\s+)?(?:stage|pipeline|production)|"
+                    r"position|share\s+of\s+voice|market\s+share)\b", re.I)
+_BARE_COUNT = re.compile(r"^\s*(?:(?:have|get|reach|hit)\s+)?(?:at\s+least\s+)?[$€£]?\d[\d,.]*\s?[kmKM%+]*\s+[a-z]", re.I)
+_PEOPLE_AS_OBJECT = re.compile(r"\b(?:from|with|to|for|among)\s+(?:at\s+least\s+)?\d[\d,]*\+?\s+(?:\w+\s+)?"
+                               r"(?:users|customers|people|participants|members|developers|companies|teams)\b", re.I)
+_OWN_PEOPLE = re.compile(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|volunteers|maintainers|members\s+of\s+staff)\b"
+                         r"|\b(?:hires?|headcount|speakers|mentors|ambassadors|trainers)\b", re.I)
+
+
+def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, float]:
+    """The evidence the model weighs, as sparse named features (all 0/1 except the rule scores)."""
+    lex = lexicon()
+    f: dict[str, float] = {"bias": 1.0, "rule_out": min(v.output_score, 8) / 4, "rule_in": min(v.outcome_score, 8) / 4,
+                           "rule=" + v.kind: 1.0}
+    text = a.text
+    low = text.lower()
+    f[f"verb={a.verb_class}"] = 1.0
+    for name in ("deliverables", "results", "actors", "actor_actions", "completion", "milestones", "service_levels",
+                 "satisfaction", "hiring", "research", "change_verbs", "placeholders"):
+        if getattr(a, name):
+            f["has_" + name] = 1.0
+    for name in ("capability", "by_actor", "baseline_setup", "hiring_verb", "rollout", "own_share", "multi_goal"):
+        if getattr(a, name):
+            f["is_" + name] = 1.0
+    for name in ("baseline", "target", "comparator", "deadline", "activity_count", "actor_count", "rate"):
+        if getattr(a, name):
+            f["slot_" + name] = 1.0
+    if v.external_result:
+        f["external_result"] = 1.0
+    roles = {q.role for q in a.reading.quantities} if a.reading else set()
+    for role in roles:
+        f["num_" + role] = 1.0
+    if a.reading and a.reading.quantities and not roles & {"target", "baseline", "delta"}:
+        f["numbers_not_levels"] = 1.0
+    lead = a.leading_verb
+    if lead:
+        f["lead=" + lead] = 1.0
+        if lead in _ABOUT_METRIC:
+            f["work_about_metric"] = 1.0
+        if lead in _ACQUIRE and (a.results or a.actors):
+            f["acquire_business_result"] = 1.0
+    subject = _OUTSIDE_SUBJECT.sub("", text)
+    if lex.actors.match(subject, 0) and not a.capability:
+        f["outside_subject"] = 1.0
+    if _PASSIVE_DONE.search(text):
+        f["finished_deliverable_state"] = 1.0
+    if a.verb_class == "activity" and _PURPOSE.search(text):
+        f["activity_with_purpose"] = 1.0
+    if _STATE.search(text):
+        f["position_or_state"] = 1.0
+    if _OWN_PEOPLE.search(text):
+        f["own_people"] = 1.0
+    if "definition" in roles and ("target" in roles or a.service_levels):
+        f["service_level_window"] = 1.0
+    if not a.reading or not a.reading.quantities:
+        f["no_numbers"] = 1.0
+    if _BARE_COUNT.match(text) and not a.verb_class and not a.deliverables:
+        f["bare_count_of_things"] = 1.0  # "100 retweets", "$750k in commitments", "Have 200 clubs"
+    if _PEOPLE_AS_OBJECT.search(text) and a.verb_class == "activity":
+        f["people_as_object"] = 1.0  # "Gather data from 100 users": the people are the team's sample
+    if a.metric and lex.deliverables.search(a.metric) and not lex.results.search(a.metric):
+        f["metric_is_deliverable"] = 1.0
+    words = _TOKEN.findall(low)
+    if words:
+        f["first=" + words[0]] = 1.0
+    for w in words:
+        f["w=" + w] = 1.0
+    for x, y in zip(words, words[1:]):
+        f["b=" + x + "_" + y] = 1.0
+    return f
+
+
+@dataclass
+class VerdictModel:
+    weights: dict[str, float]
+
+    def probability(self, feats: dict[str, float]) -> float:
+        """P(outcome)."""
+        w = self.weights
+        z = sum(w[k] * x for k, x in feats.items() if k in w)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_json(self) -> dict:
+        return {"about": "Logistic-regression weights for krcoach.verdict; rebuild with "
+                         "`python -m krcoach.verdict --train`.",
+                "weights": {k: round(v, 5) for k, v in sorted(self.weights.items()) if abs(v) >= 1e-4}}
+
+
+@cache
+def default_model() -> VerdictModel | None:
+    try:
+        raw = json.loads(resources.files("krcoach").joinpath(WEIGHTS_FILE).read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    return VerdictModel(weights=raw["weights"])
+
+
+def _row_features(rows: Iterable[Row]) -> tuple[list[dict[str, float]], list[float]]:
+    from .anatomy import parse
+    from .rules import classify
+
+    feats, ys = [], []
+    for kr, objective, label in rows:
+        a = parse(kr)
+        feats.append(features(a, classify(a), objective))
+        ys.append(1.0 if label == "outcome" else 0.0)
+    return feats, ys
+
+
+def fit(rows: list[Row], *, l2: float = _L2, iterations: int = 400) -> VerdictModel:
+    """Train on labelled rows (kr, objective, label). Deterministic; about a second for 1,000 rows."""
+    import numpy as np
+
+    feats, ys = _row_features(r for r in rows if r[2] in ("output", "outcome"))
+    counts: dict[str, int] = {}
+    for f in feats:
+        for k in f:
+            counts[k] = counts.get(k, 0) + 1
+    vocab = {k: i for i, k in enumerate(sorted(k for k, c in counts.items()
+                                               if c >= _MIN_COUNT or not k.startswith(("w=", "b=", "first=", "lead="))))}
+    indptr, indices, data = [0], [], []
+    for f in feats:
+        for k, x in f.items():
+            j = vocab.get(k)
+            if j is not None:
+                indices.append(j)
+                data.append(x)
+        indptr.append(len(indices))
+    idx = np.asarray(indices, dtype=np.int64)
+    val = np.asarray(data, dtype=np.float64)
+    lengths = np.diff(np.asarray(indptr))
+    row_of = np.repeat(np.arange(len(feats)), lengths)
+    y = np.asarray(ys)
+    n, d = len(y), len(vocab)
+    w = np.zeros(d)
+    # Adam on the mean log-loss + L2: converges in a few hundred cheap sparse steps.
+    m = np.zeros(d)
+    s = np.zeros(d)
+    reg = np.full(d, l2 / n)
+    reg[vocab["bias"]] = 0.0
+    for t in range(1, iterations + 1):
+        z = np.bincount(row_of, weights=w[idx] * val, minlength=n)
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        g = np.bincount(idx, weights=val * (p - y)[row_of], minlength=d) / n + reg * w
+        m = 0.9 * m + 0.1 * g
+        s = 0.999 * s + 0.001 * g * g
+        w -= 0.05 * (m / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
+    names = sorted(vocab, key=vocab.get)
+    return VerdictModel(weights={k: float(w[i]) for i, k in enumerate(names)})
+
+
+def base_rows() -> list[Row]:
+    """The project's own labelled KRs (evals/krs.jsonl): the training rows every fit starts from."""
+    bundled = resources.files("krcoach.evals") / "krs.jsonl"
+    return read_rows(Path(str(bundled)))
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    rows: list[Row] = []
+    for line in Path(path).read_text("utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            if rec.get("label") in ("output", "outcome"):
+                rows.append((" ".join(str(rec.get("kr") or rec.get("key_result")).split()), rec.get("objective"),
+                             rec["label"]))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "--train":
+        print("usage: python -m krcoach.verdict --train DATASET.jsonl [DATASET.jsonl ...]", file=sys.stderr)
+        return 2
+    rows = [r for p in argv[1:] for r in read_rows(p)]
+    model = fit(rows)
+    out = Path(__file__).parent / WEIGHTS_FILE
+    out.write_text(json.dumps(model.to_json(), indent=0, sort_keys=False) + "\n", "utf-8")
+    print(f"trained on {len(rows):,} rows; {len(model.to_json()['weights']):,} weights -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
