@@ -392,6 +392,9 @@ def eval_cmd(
     cycle: Annotated[str | None, typer.Option(help="The period the KRs run in, e.g. 2026-Q1.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="LLM requests in flight.")] = 4,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the LLM cache.")] = False,
+    slots: Annotated[Path | None, typer.Option(metavar="FILE", help="Gold rewrite slots (evals/SLOTS.md). "
+                                               "Default: slots.jsonl beside the dataset, if any.")] = None,
+    no_loo: Annotated[bool, typer.Option("--no-loo", help="Skip leave-one-organisation-out.")] = False,
 ) -> None:
     """Measure an engine on a labelled dataset, or compare two runs."""
     import json
@@ -413,7 +416,7 @@ def eval_cmd(
             eng = _CycleEngine(eng, cycle)
         folder = report or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{eng.name}"
         with _dataset(dataset) as data:
-            manifest = evaluate.run_eval(data, eng, folder, concurrency=concurrency)
+            manifest = evaluate.run_eval(data, eng, folder, concurrency=concurrency, slots=slots, loo=not no_loo)
         if as_json:
             print(json.dumps(manifest, indent=2, ensure_ascii=False))
         else:
@@ -434,7 +437,9 @@ def _print_metrics(manifest: dict, folder: Path) -> None:
     model = f" {manifest.get('model')}" if manifest.get("model") else ""
     c.print(f"[bold]{manifest['dataset']}[/] — engine {manifest['engine']}{model}: "
             f"{m['scored']:,} scored, {m['unscored_ambiguous']:,} ambiguous not scored")
-    c.print(f"accuracy [bold]{m['accuracy']:.1%}[/]" if m["accuracy"] is not None else "accuracy n/a")
+    recall = ", ".join(f"{cls} recall {_pct(v['recall'])}" for cls, v in m["per_class"].items())
+    c.print(f"accuracy [bold]{m['accuracy']:.1%}[/] ({m['scored']:,} scored; {recall})"
+            if m["accuracy"] is not None else "accuracy n/a", soft_wrap=True)
     t = Table("class", "precision", "recall", "support", title="per class", title_justify="left")
     for cls, v in m["per_class"].items():
         t.add_row(cls, _pct(v["precision"]), _pct(v["recall"]), f"{v['support']:,}")
@@ -449,13 +454,63 @@ def _print_metrics(manifest: dict, folder: Path) -> None:
     c.print(t)
     rc = m["rewrite_checks"]
     c.print(f"rewrites {rc['rewrites']:,}: unparsable {rc['unparsable']:,}, invented numbers "
-            f"{rc['invented_numbers']:,}, output rewrites not read as outcome {rc['not_outcome']:,}")
+            f"{rc['invented_numbers']:,}, output rewrites not read as outcome {rc['not_outcome']:,}, "
+            f"misplaced numbers {rc.get('misplaced_numbers', 0):,}", soft_wrap=True)
+    _print_eval_extras(c, m)
     statuses = ", ".join(f"{k} {v:,}" for k, v in m["statuses"].items())
     c.print(f"statuses {statuses}; log and manifest in {folder}")
 
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1%}"
+
+
+def _print_eval_extras(c: Any, m: dict) -> None:
+    """Per organisation, leave-one-organisation-out, slots, target kept, rewrite variety, noise."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    def say(text: str) -> None:
+        c.print(text, soft_wrap=True)  # one line each: hooks grep them
+
+    per_org, loo = m.get("per_org") or {}, m.get("leave_one_org_out") or {}
+    loo_org = loo.get("per_org") or {}
+    if per_org:
+        rated = sorted(((o, v) for o, v in per_org.items() if v["accuracy"] is not None),
+                       key=lambda ov: (ov[1]["accuracy"], -ov[1]["n"]))
+        ends = f", worst {escape(rated[0][0])} {_pct(rated[0][1]['accuracy'])} (n {rated[0][1]['n']:,}), best " \
+               f"{escape(rated[-1][0])} {_pct(rated[-1][1]['accuracy'])} (n {rated[-1][1]['n']:,})" if rated else ""
+        say(f"per organisation: {len(per_org):,} organisations{ends}")
+        t = Table("organisation", "n", "accuracy", "left out", title_justify="left")
+        for org, v in sorted(per_org.items(), key=lambda ov: (ov[1]["accuracy"] is None, ov[1]["accuracy"] or 0)):
+            t.add_row(escape(org), f"{v['n']:,}", _pct(v["accuracy"]),
+                      _pct(loo_org[org]["accuracy"]) if org in loo_org else "")
+        c.print(t)
+    if loo.get("status") == "ok":
+        worst = loo.get("worst")
+        w = f", worst: {escape(worst['org'])} {_pct(worst['accuracy'])}" if worst else ""
+        say(f"leave-one-organisation-out [bold]{_pct(loo['accuracy'])}[/] ({loo['organisations']:,} organisations, "
+            f"{loo['scored']:,} scored{w}; {loo['seconds']:.1f} s)")
+    elif loo:
+        say(f"leave-one-organisation-out {loo['status']} ({escape(loo.get('reason') or '')})")
+    sl = m.get("slots") or {}
+    if sl:
+        how = f"gold {escape(sl['gold'])}" if sl.get("gold") else "no gold slots: checked against the draft"
+        say(f"slot accuracy {_pct(sl['accuracy'])} ({sl['filled']:,} filled slots; {sl['misplaced']:,} "
+            f"misplaced; {how})")
+    tk = m.get("target_kept") or {}
+    if tk:
+        say(f"target kept {_pct(tk['share'])} ({tk['kept']:,} of {tk['eligible']:,} outcome KRs that state a target)")
+    v = m.get("variety") or {}
+    if v:
+        per = "n/a" if v["distinct_per_kr"] is None else f"{v['distinct_per_kr']:.2f}"
+        say(f"rewrite variety: {v['distinct_rewrites']:,} distinct rewrites for {v['krs_with_rewrites']:,} KRs "
+            f"({per} per KR), first rewrite unique for {_pct(v['first_unique_share'])}; "
+            f"{v['generic_rewrites']:,} generic placeholder rewrites")
+    nw = m.get("need_work") or {}
+    if nw:
+        top = ", ".join(f"{i['code']} {_pct(i['share'])}" for i in m.get("top_issues") or []) or "none"
+        say(f"need work {_pct(nw['share'])} of KRs ({nw['krs']:,}); most common issues: {top}")
 
 
 def _print_flips(flips: list[dict]) -> None:

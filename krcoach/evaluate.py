@@ -4,21 +4,31 @@ Shaped like an inspect_ai eval: dataset (labelled KRs) + solver (an engine throu
 scorers (label match, rewrite checks). Every sample's input, target, output and score goes to a
 JSONL log beside a manifest (engine, model, endpoint, prompt version, git revision, dataset hash),
 so two runs can be compared sample by sample with `compare`.
+
+Beyond the verdict: accuracy per organisation and leave-one-organisation-out (when rows name
+their `org`), whether each filled rewrite slot holds the draft's number for that slot (scored
+against gold slots, `slots.jsonl` beside the dataset, else with `quantities.slot_errors`), whether
+an outcome KR's target survives into its first rewrite, and how varied and how loud the coaching is
+(distinct rewrites, generic placeholders, "need work" share, most common issue codes).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import re
 import subprocess
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from . import __version__
-from .anatomy import invented_numbers, parse_rewrite
+from . import issue_codes, quantities
+from .anatomy import PLACEHOLDER_RE, _to_float, invented_numbers, parse_rewrite
 from .coach import iter_review
 from .engine import Engine
 from .formats import InputError
@@ -36,6 +46,10 @@ class Sample:
     label: str
     tags: list[str] = field(default_factory=list)
     rationale: str | None = None
+    #: The organisation the KR comes from (real-world datasets): per-org and leave-one-org-out scores.
+    org: str | None = None
+    #: The period the KR runs in, when the row says: a deadline equal to it is in its place.
+    cycle: str | None = None
 
 
 def load_dataset(path: str | Path) -> list[Sample]:
@@ -75,8 +89,14 @@ def load_dataset(path: str | Path) -> list[Sample]:
         tags = rec.get("tags") or []
         if not isinstance(tags, list):
             raise InputError(name, where, "field 'tags' must be a list")
+        org = rec.get("org")
+        if org is not None and not isinstance(org, str):
+            raise InputError(name, where, "field 'org' must be a string")
+        cycle = rec.get("cycle")
         samples.append(Sample(id=sid, kr=" ".join(kr.split()), objective=rec.get("objective"),
-                              label=label, tags=[str(t) for t in tags], rationale=rec.get("rationale")))
+                              label=label, tags=[str(t) for t in tags], rationale=rec.get("rationale"),
+                              org=org.strip() or None if org else None,
+                              cycle=str(cycle) if cycle not in (None, "") else None))
     if not samples:
         raise InputError(name, None, "no samples")
     return samples
@@ -89,9 +109,13 @@ def _as_okrset(samples: list[Sample]) -> OKRSet:
     return OKRSet(objectives=[Objective(title=t, krs=k) for t, k in groups.items()])
 
 
-def check_rewrites(review: KRReview, objective: str | None) -> dict[str, int]:
-    """Rewrite checks: parses as metric/from/to/by; no invented number; output -> outcome."""
-    out = Counter(rewrites=0, unparsable=0, invented_numbers=0, not_outcome=0)
+REWRITE_CHECKS = ("rewrites", "unparsable", "invented_numbers", "not_outcome", "misplaced_numbers")
+
+
+def check_rewrites(review: KRReview, objective: str | None, cycle: str | None = None) -> dict[str, int]:
+    """Rewrite checks: parses as metric/from/to/by; no invented number; output -> outcome; every
+    number in the slot it had in the draft (`quantities.slot_errors`)."""
+    out = Counter(rewrites=0, unparsable=0, invented_numbers=0, not_outcome=0, misplaced_numbers=0)
     for rw in review.rewrites:
         out["rewrites"] += 1
         if parse_rewrite(rw.text) is None:
@@ -100,7 +124,200 @@ def check_rewrites(review: KRReview, objective: str | None) -> dict[str, int]:
             out["invented_numbers"] += 1
         if review.kind == "output" and classify_text(rw.text) != "outcome":
             out["not_outcome"] += 1
+        if quantities.slot_errors(review.kr, rw.metric, rw.baseline, rw.target, rw.deadline, cycle):
+            out["misplaced_numbers"] += 1
     return dict(out)
+
+
+# ------------------------------------------------------------------------------------ slots
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+#: A gold value that is a plain quantity ("95", "100%", "20k", "2,500"), compared as a number;
+#: anything else ("tier-1", "sev1", "v3", "24/7", "SOC 2") is a label, matched as a whole token.
+_PLAIN_QTY = re.compile(r"[~<>≥≤±+\-−]?\s?[$€£¥₹]?\s?\d+(?:[.,]\d+)*\s?(?:%|k|K|M|m|mm|bn|B|x|×|h|ms|s|min|pts?)?")
+_HOLD = re.compile(r"\b(?:keep|keeps|kept|maintain\w*|hold\w*|stay\w*|remain\w*|sustain\w*|preserv\w*|retain\w*)\b",
+                   re.I)
+
+
+def _numbers(text: str | None) -> list[float]:
+    """The numbers written in `text` (placeholders removed), signs and units ignored: "2m" is 2."""
+    bare = PLACEHOLDER_RE.sub(" ", text or "")
+    return [v for v in (_to_float(n) for n in _NUMBER.findall(bare)) if v is not None]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s~<>≥≤+\-−]", "", text).lower()
+
+
+def _filled(value: str | None) -> bool:
+    """A slot is filled when it holds more than placeholders ("[baseline: measure first]", "TBD")."""
+    return bool(value and PLACEHOLDER_RE.sub("", value).strip(" .,:;-"))
+
+
+def _matches(value: str, gold: Iterable[str]) -> bool:
+    """Whether a slot value is one of the gold values: numerically (every number of the slot within
+    one gold value's numbers), or, for a value with no digits ("Zero", "same day"), as text."""
+    nums = _numbers(value)
+    for g in gold:
+        gnums = _numbers(g)
+        if nums and gnums and all(any(abs(n - x) < 1e-9 for x in gnums) for n in nums):
+            return True
+        if not nums and _norm(PLACEHOLDER_RE.sub("", g)) and _norm(PLACEHOLDER_RE.sub("", g)) == _norm(value):
+            return True
+    return False
+
+
+def _not_slot_hits(value: str, not_slots: Iterable[str]) -> list[str]:
+    hits = []
+    nums = _numbers(value)
+    for g in not_slots:
+        if _PLAIN_QTY.fullmatch(g.strip()):
+            if any(abs(n - x) < 1e-9 for n in nums for x in _numbers(g)):
+                hits.append(g)
+        elif re.search(rf"(?<![\w]){re.escape(g)}(?![\w])", value, re.I):
+            hits.append(g)
+    return hits
+
+
+def load_slots(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Gold slots (evals/SLOTS.md): one object per line keyed by the KR's id."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(path), None, "no such file" if not p.exists() else "is not a file")
+    gold: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(p.read_text("utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(str(path), f"line {n}", f"not valid JSON ({exc.msg})") from None
+        if not isinstance(rec, dict) or not rec.get("id"):
+            raise InputError(str(path), f"line {n}", "expected an object with an 'id'")
+        for key in ("targets", "baselines", "not_slots"):
+            if not isinstance(rec.get(key) or [], list):
+                raise InputError(str(path), f"line {n}", f"field {key!r} must be a list")
+        gold[str(rec["id"])] = rec
+    return gold
+
+
+def _holds_a_level(sample: Sample, gold: dict[str, Any]) -> bool:
+    return "health_metric" in sample.tags or bool(_HOLD.search(sample.kr)) or bool(
+        re.search(r"\b(?:maintain|hold|keep|guardrail)", gold.get("note") or "", re.I))
+
+
+def score_slots(sample: Sample, review: KRReview, gold: dict[str, Any] | None,
+                cycle: str | None = None) -> dict[str, Any]:
+    """Every filled slot of every rewrite: right or misplaced (with why), and whether the draft's
+    target survives into the first rewrite (None where the KR is not an outcome with a target)."""
+    cycle = sample.cycle or cycle
+    filled = right = 0
+    problems: list[str] = []
+    for i, rw in enumerate(review.rewrites, 1):
+        for slot, value in (("target", rw.target), ("baseline", rw.baseline), ("deadline", rw.deadline)):
+            if not _filled(value):
+                continue
+            filled += 1
+            why = _slot_problem(sample, slot, value, gold, cycle)
+            if why:
+                problems.append(f"rewrite {i} {slot} {value!r}: {why}")
+            else:
+                right += 1
+    return {"filled": filled, "right": right, "problems": problems, "target_kept": _target_kept(sample, review, gold)}
+
+
+def _slot_problem(sample: Sample, slot: str, value: str, gold: dict[str, Any] | None, cycle: str | None) -> str | None:
+    if gold is None:
+        args = {"target": (None, value, None), "baseline": (value, None, None), "deadline": (None, None, value)}[slot]
+        errors = quantities.slot_errors(sample.kr, "", *args, cycle=cycle)
+        return "; ".join(errors) or None
+    if slot == "deadline":
+        own = [g for g in (gold.get("deadline"), cycle) if g]
+        nums = _numbers(value)
+        ok_nums = [x for g in own for x in _numbers(g)]
+        if nums and all(any(abs(n - x) < 1e-9 for x in ok_nums) for n in nums):
+            return None
+        if not nums and any(_same_words(g, value) for g in own):
+            return None
+        return f"not the draft's deadline (gold: {gold.get('deadline')!r}" + (f", cycle {cycle!r})" if cycle else ")")
+    labels = [g for g in gold.get("not_slots") or [] if not _PLAIN_QTY.fullmatch(g.strip())]
+    token_hits = _not_slot_hits(value, labels)
+    if token_hits:
+        return f"{', '.join(token_hits)} must never fill a slot"
+    if slot == "target":
+        allowed = list(gold.get("targets") or []) + ([gold["delta"]] if gold.get("delta") else [])
+        what = f"targets {gold.get('targets') or []}" + (f", delta {gold['delta']!r}" if gold.get("delta") else "")
+    else:
+        allowed = list(gold.get("baselines") or [])
+        if _holds_a_level(sample, gold):
+            allowed += list(gold.get("targets") or [])
+        what = f"baselines {gold.get('baselines') or []}"
+    if _matches(value, allowed):
+        return None
+    hits = _not_slot_hits(value, gold.get("not_slots") or [])
+    if hits:
+        return f"{', '.join(hits)} must never fill a slot (gold {what})"
+    return f"not the draft's {slot} (gold {what})"
+
+
+_FILLER = frozenset("the of by end before until in at on for this next de del la el le fin antes ende".split())
+
+
+def _same_words(gold: str, value: str) -> bool:
+    """A deadline in words: every word of the gold one is in the slot, abbreviations allowed
+    ("sept" for "septiembre")."""
+    if _norm(gold) in _norm(value) or _norm(value) in _norm(gold):
+        return True
+    words = [w for w in re.findall(r"\w+", gold.lower()) if w not in _FILLER]
+    have = [w for w in re.findall(r"\w+", value.lower()) if w not in _FILLER and len(w) >= 3]
+    return bool(words) and all(any(g.startswith(h) or h.startswith(g) for h in have) for g in words)
+
+
+def _target_kept(sample: Sample, review: KRReview, gold: dict[str, Any] | None) -> bool | None:
+    if sample.label != "outcome":
+        return None
+    if gold is not None:
+        targets = [t for t in gold.get("targets") or [] if t]
+    else:
+        q = quantities.read(sample.kr).target
+        targets = [q.text] if q is not None else []
+    if not targets:
+        return None
+    first = review.rewrites[0].target if review.rewrites else None
+    if first and any(not _numbers(t) and _norm(first) and (_norm(first) in _norm(t) or _norm(t) in _norm(first))
+                     for t in targets):
+        return True  # a placeholder target ("X%", "[target]") kept as written
+    if not _filled(first):
+        return False
+    have = _numbers(first)
+    for t in targets:
+        want = _numbers(t)
+        if want and all(any(abs(w - h) < 1e-9 for h in have) for w in want):
+            return True
+        if not want and _norm(PLACEHOLDER_RE.sub("", t)) and _norm(PLACEHOLDER_RE.sub("", t)) in _norm(first or ""):
+            return True
+    return False
+
+
+def _gold_slots_for(dataset: Path, slots: str | Path | None) -> tuple[dict[str, dict[str, Any]] | None, str | None]:
+    if slots is not None:
+        return load_slots(slots), str(slots)
+    beside = dataset.with_name("slots.jsonl")
+    if beside.is_file() and beside.resolve() != dataset.resolve():
+        return load_slots(beside), str(beside)
+    return None, None
+
+
+@lru_cache(maxsize=1)
+def _fallback_metrics() -> frozenset[str]:
+    from .lexicon import catalogue
+
+    return frozenset(m.strip().lower() for m in catalogue().get("fallback_metrics", []))
+
+
+def _generic(metric: str) -> bool:
+    m = (metric or "").strip()
+    return m.startswith("[") or m.lower() in _fallback_metrics()
 
 
 def _git_revision() -> str | None:
@@ -124,10 +341,100 @@ def _engine_manifest(engine: Engine) -> dict[str, Any]:
     return info
 
 
-def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, concurrency: int = 4) -> dict[str, Any]:
-    """Run, score and log. Returns the metrics dict that is also written into the manifest."""
+# ------------------------------------------------------------------------- leave one org out
+
+TrainingRow = tuple[str, "str | None", str]
+
+
+@dataclass
+class Learner:
+    """How to retrain the engine's learned part: `fit(rows) -> model`, the project's own training
+    rows, and an engine built around a fitted model."""
+
+    fit: Callable[[list[TrainingRow]], Any]
+    base_rows: Callable[[], list[TrainingRow]]
+    engine: Callable[[Any], Engine]
+
+
+def rules_learner() -> Learner | str:
+    """The rules engine's learned verdict (`krcoach.verdict`), or why there is none."""
+    try:
+        from . import verdict  # type: ignore[attr-defined]
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{__package__}.verdict":
+            return "engine has no learned part"
+        raise
+    from .rules import RulesEngine
+
+    fit, base = getattr(verdict, "fit", None), getattr(verdict, "base_rows", None)
+    if not callable(fit) or not callable(base):
+        return "engine has no learned part (krcoach.verdict has no fit/base_rows)"
+    try:
+        inspect.signature(RulesEngine).bind(verdict_model=None)
+    except TypeError:
+        return "engine has no learned part (RulesEngine takes no verdict_model)"
+    return Learner(fit=fit, base_rows=base, engine=lambda model: RulesEngine(verdict_model=model))
+
+
+def leave_one_org_out(samples: list[Sample], engine: Engine, *, enabled: bool = True,
+                      learner: Learner | None = None) -> dict[str, Any]:
+    """For each organisation: fit the learned part on the project's rows plus every other
+    organisation's scored rows, review the held-out organisation with it, score it."""
+    orgs = sorted({s.org for s in samples if s.org})
+    if not enabled:
+        return {"status": "skipped", "reason": "--no-loo"}
+    if getattr(engine, "name", None) != "rules":
+        return {"status": "n/a", "reason": f"engine {getattr(engine, 'name', '?')} has no learned part"}
+    if len(orgs) < 2:
+        return {"status": "n/a", "reason": "needs rows from two or more organisations" if orgs
+                else "no row names an organisation"}
+    if learner is None:
+        found = rules_learner()
+        if isinstance(found, str):
+            return {"status": "n/a", "reason": found}
+        learner = found
+    started = time.time()
+    base = list(learner.base_rows())
+    per_org: dict[str, dict[str, Any]] = {}
+    correct = scored = 0
+    for org in orgs:
+        train = base + [(s.kr, s.objective, s.label) for s in samples if s.org != org and s.label in LABELS]
+        eng = learner.engine(learner.fit(train))
+        held = [s for s in samples if s.org == org]
+        gold = {s.id: s.label for s in held}
+        hits: list[bool] = []
+        for obj_review in iter_review(_as_okrset(held), eng, concurrency=1):
+            for r in obj_review.krs:
+                if gold[r.id] in LABELS:
+                    hits.append(r.kind == gold[r.id])
+        per_org[org] = {"n": len(hits), "accuracy": round(sum(hits) / len(hits), 4) if hits else None}
+        correct += sum(hits)
+        scored += len(hits)
+    rated = [(o, v) for o, v in per_org.items() if v["accuracy"] is not None]
+    worst = min(rated, key=lambda ov: (ov[1]["accuracy"], -ov[1]["n"])) if rated else None
+    return {
+        "status": "ok", "reason": None,
+        "accuracy": round(correct / scored, 4) if scored else None,
+        "scored": scored, "organisations": len(orgs), "base_rows": len(base),
+        "worst": {"org": worst[0], **worst[1]} if worst else None,
+        "per_org": per_org,
+        "seconds": round(time.time() - started, 3),
+    }
+
+
+def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, concurrency: int = 4,
+             slots: str | Path | None = None, loo: bool = True, cycle: str | None = None,
+             learner: Learner | None = None) -> dict[str, Any]:
+    """Run, score and log. Returns the metrics dict that is also written into the manifest.
+
+    `slots`: gold slots file (default: `slots.jsonl` beside the dataset, when there is one).
+    `loo`: leave-one-organisation-out for the rules engine's learned part, when rows name orgs.
+    `cycle`: the period the KRs run in (default: the engine's `--cycle`), an accepted deadline.
+    """
     samples = load_dataset(dataset)
     by_id = {s.id: s for s in samples}
+    gold_slots, gold_path = _gold_slots_for(Path(dataset), slots)
+    cycle = cycle or getattr(engine, "_cycle", None)
     report = Path(report_dir)
     report.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -136,19 +443,27 @@ def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, con
         for obj_review in iter_review(_as_okrset(samples), engine, concurrency=concurrency):
             for r in obj_review.krs:
                 s = by_id[r.id]
-                checks = check_rewrites(r, s.objective)
+                checks = check_rewrites(r, s.objective, s.cycle or cycle)
+                slot = score_slots(s, r, gold_slots.get(s.id) if gold_slots is not None else None, cycle)
+                codes = [i.code for i in r.issues]
                 row = {
                     "id": s.id, "kr": s.kr, "objective": s.objective, "label": s.label, "tags": s.tags,
+                    "org": s.org,
                     "predicted": r.kind, "scored": s.label in LABELS,
                     "correct": (r.kind == s.label) if s.label in LABELS else None,
                     "status": r.status, "error": r.error, "why": r.why,
-                    "issues": [i.code for i in r.issues], "rewrites": [w.model_dump() for w in r.rewrites],
+                    "issues": codes, "needs_work": issue_codes.needs_work(codes),
+                    "rewrites": [w.model_dump() for w in r.rewrites],
                     "rewrite_checks": checks,
+                    "slots_filled": slot["filled"], "slots_right": slot["right"],
+                    "slot_problems": slot["problems"], "target_kept": slot["target_kept"],
                 }
                 rows.append(row)
                 log.write(json.dumps(row, ensure_ascii=False) + "\n")
     metrics = score(rows)
+    metrics["slots"]["gold"] = gold_path
     metrics["seconds"] = round(time.time() - started, 3)
+    metrics["leave_one_org_out"] = leave_one_org_out(samples, engine, enabled=loo, learner=learner)
     data = Path(dataset).read_bytes()
     manifest = {
         "krcoach_version": __version__,
@@ -189,6 +504,23 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         checks.update(r["rewrite_checks"])
     correct = sum(bool(r["correct"]) for r in scored)
+    per_org: dict[str, dict[str, Any]] = {}
+    if any(r.get("org") for r in rows):
+        by_org: dict[str, list[bool]] = defaultdict(list)
+        for r in rows:
+            hits = by_org[r.get("org") or "(no organisation)"]
+            if r["scored"]:
+                hits.append(bool(r["correct"]))
+        per_org = {o: {"n": len(v), "accuracy": round(sum(v) / len(v), 4) if v else None}
+                   for o, v in sorted(by_org.items())}
+    filled = sum(r.get("slots_filled", 0) for r in rows)
+    right = sum(r.get("slots_right", 0) for r in rows)
+    kept = [r["target_kept"] for r in rows if r.get("target_kept") is not None]
+    texts = [w["text"] for r in rows for w in r.get("rewrites") or []]
+    seen = Counter(texts)
+    with_rw = [r for r in rows if r.get("rewrites")]
+    issue_krs = Counter(c for r in rows for c in set(r.get("issues") or []))
+    need = sum(bool(r.get("needs_work")) for r in rows)
     return {
         "scored": len(scored),
         "unscored_ambiguous": len(rows) - len(scored),
@@ -196,8 +528,21 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "per_class": per_class,
         "confusion": confusion,
         "per_tag": per_tag,
-        "rewrite_checks": {k: checks.get(k, 0) for k in ("rewrites", "unparsable", "invented_numbers",
-                                                         "not_outcome")},
+        "per_org": per_org,
+        "rewrite_checks": {k: checks.get(k, 0) for k in REWRITE_CHECKS},
+        "slots": {"gold": None, "filled": filled, "right": right, "misplaced": filled - right,
+                  "accuracy": round(right / filled, 4) if filled else None},
+        "target_kept": {"eligible": len(kept), "kept": sum(kept),
+                        "share": round(sum(kept) / len(kept), 4) if kept else None},
+        "variety": {
+            "krs_with_rewrites": len(with_rw), "distinct_rewrites": len(seen),
+            "distinct_per_kr": round(len(seen) / len(with_rw), 3) if with_rw else None,
+            "first_unique_share": round(sum(seen[r["rewrites"][0]["text"]] == 1 for r in with_rw) / len(with_rw), 4)
+            if with_rw else None,
+            "generic_rewrites": sum(_generic(w.get("metric") or "") for r in rows for w in r.get("rewrites") or []),
+        },
+        "need_work": {"krs": need, "share": round(need / len(rows), 4) if rows else None},
+        "top_issues": [{"code": c, "krs": n, "share": round(n / len(rows), 4)} for c, n in issue_krs.most_common(3)],
         "statuses": dict(Counter(r["status"] for r in rows)),
     }
 
