@@ -41,6 +41,28 @@ def objective_findings(objective: Objective, reviews: list[KRReview]) -> list[Fi
     return found
 
 
+#: Gaps that, when every KR of an objective has them, are said once for the objective instead.
+SHARED_GAPS = {"no_deadline": "a date", "no_baseline": "a starting value", "no_target": "a target value"}
+
+
+def lift_shared_gaps(title: str | None, reviews: list[KRReview]) -> list[Finding]:
+    """A gap every KR of an objective shares is one finding for the objective, not one per KR.
+
+    Removes the shared codes from the KRs (in place) and returns the objective-level findings.
+    """
+    if len(reviews) < 2:
+        return []
+    found: list[Finding] = []
+    for code, part in SHARED_GAPS.items():
+        if all(code in r.issue_codes() for r in reviews):
+            for r in reviews:
+                r.issues = [i for i in r.issues if i.code != code]
+            found.append(Finding(code="shared_gap", scope="objective", objective=title, message=(
+                f"None of the {len(reviews):,} KRs under this objective has {part} ({code}): add it to each, or set it "
+                "once for the objective.")))
+    return found
+
+
 def set_findings(okrs: OKRSet) -> list[Finding]:
     """Findings about the whole set."""
     found: list[Finding] = []

@@ -41,10 +41,11 @@ def _review_one(engine: Engine, objective: Objective, context: ReviewContext) ->
             reviewed.team = kr.team
         if kr.extra and not reviewed.extra:
             reviewed.extra = dict(kr.extra)
+    shared = checks.lift_shared_gaps(objective.title, krs)
     return ObjectiveReview(
         objective=objective.title,
         krs=krs,
-        findings=checks.objective_findings(objective, krs),
+        findings=checks.objective_findings(objective, krs) + shared,
     )
 
 

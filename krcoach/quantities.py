@@ -34,7 +34,7 @@ QTY_RE = re.compile(
     rf"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B)(?![\w])|\s(?:thousand|million|billion)\b|m(?![\w]))?"
     r"(?P<unit>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|ms\b|s\b|secs?\b|seconds?\b|mins?\b|minutes?\b|"
     r"h\b|hrs?\b|hours?\b|d\b|days?\b|weeks?\b|wks?\b|months?\b|years?\b|stars?\b|/\s?\d+(?:\.\d+)?|\+))?)"
-    r"(?!(?:st|nd|rd|th)\b)",
+    r"(?!(?:st|nd|rd|th)\b)(?(dur)|(?![A-Za-z0-9]))",
     re.I)
 _WINDOW_BEFORE = re.compile(
     r"(?:within|in\s+(?:under|less\s+than)|in|after|first|last|over\s+(?:the\s+)?(?:first|last|past)|"
@@ -139,7 +139,7 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
     if pm and not m.group("unit") and not m.group("cur") and not m.group("mult") and pm.start() > 0 and \
             not lexicon().verb_class.get(pm.group(1).lower()) and not re.match(r"\s*(?:%|of\b|to\s+\d|\+)", after):
         return "version"
-    unit = (m.group("unit") or "").strip()
+    unit = "h" if m.group("dur") else (m.group("unit") or "").strip()
     if re.search(r"\b(?:per|every|each|out\s+of)\s*$", before):
         return "definition"  # "errors per 1,000 doses"
     if _HYPHEN_WINDOW.match(after) or (_TIME_UNIT.match(" " + unit) if unit else False) and \
@@ -150,15 +150,23 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
     if (_RATED.search(before) and (_OR_NEXT.match(after) or re.match(r"\s*(?:\+|stars?|or\s+(?:above|higher|more))",
                                                                      after))) or _RATED_PAIR.search(before):
         return "threshold"
-    if _BASE_BEFORE.search(before):
+    if re.search(r"\b(?:older|newer|longer|shorter|larger|bigger|smaller|worth|valued\s+at)\s+(?:than\s+)?[$€£]?$",
+                 before, re.I):
+        return "threshold"  # "tickets older than 48h", "deals worth $40k"
+    if re.search(r"\b(?:top|among|aged|ages|over\s+the\s+age\s+of)\s*$", before, re.I):
+        return "definition"  # "top 3 competitors", "among 65+": the group measured, not a level
+    if _BASE_BEFORE.search(before) or re.search(r"\bfrom\s+[+-]?$", before, re.I) or \
+            re.match(r"\s*(?:→|->|=>)", after):
         return "baseline"
+    if re.search(r"\b(?:to|reach|hit|at|of)\s+[+-]$", before, re.I):
+        return "other"  # "to +25": a signed level, not a change
     if (_DELTA_BEFORE.search(before) and not _SHARE_OF.match(after)) or _DELTA_AFTER.match(after):
         return "delta"
     if hiring_lead and start <= first_word_end + 24:
         return "work"  # "Hire 3x designers": people the team signs up itself
     if acquire_lead and start <= first_word_end + 24:
         return "other"  # "Add 25 enterprise logos", "Sign 3 partners": a business result to reach
-    if _deliverable_after(text, end) and not _SHARE_OF.match(after) and (
+    if _deliverable_after(text, end) and not _SHARE_OF.match(after) and not _CMP_BEFORE.search(before) and (
             activity_lead or not lexicon().results.match_within(text, end, 2)):
         return "work"
     return "other"
@@ -330,6 +338,8 @@ _SLOT_GLUE_BEFORE = re.compile(
     r"below|above|over|≥|>=|≤|<=|<|>|~|about|around|approx\.?|de|a|à)\s*)+$", re.I)
 _ACQUIRE_VERBS = frozenset("add win sign land close acquire secure generate source book".split())
 _OR_MORE = re.compile(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
+_CMP_BEFORE = re.compile(r"(?:[<>≤≥]=?|\b(?:under|below|over|above|at\s+least|at\s+most|less\s+than|fewer\s+than|"
+                         r"more\s+than|no\s+more\s+than|max(?:imum)?|min(?:imum)?))\s*$", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().]+|^(?:of|to|by|the|our|a|an)\s+", re.I)

@@ -385,6 +385,10 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
         metric = _with_cadence(metric, a.rate)
     baseline = a.baseline
     target = a.target
+    scale = re.search(r"\s?/\s?(\d+(?:\.\d+)?)$", target or "")
+    if target and scale:  # "4.2/5": the level is the target, the scale belongs to the metric
+        target = target[: scale.start()]
+        metric = f"{metric} (out of {scale.group(1)})"
     if baseline is None and a.direction != "maintain":
         assumptions.append("No baseline in the draft: measure the current value before committing.")
     if target is None:
