@@ -1,7 +1,8 @@
 """The llm engine: structured coaching from any OpenAI-compatible endpoint.
 
 One request per objective (its KRs together, the objective as context). The answer is parsed into
-`ObjectiveCoaching`, whose validators (built on `anatomy`) refuse invented numbers, empty or
+`ObjectiveCoaching`, whose validators (built on `anatomy` and `quantities`) refuse invented or
+misplaced numbers (a version or a window in the target slot...), empty or
 activity-shaped metrics, a wrong number of KRs and unknown issue codes; instructor sends the error
 back to the model a small bounded number of times. Rewrites come back as parts and are rendered
 here, so every rewrite has the "[metric] from [X] to [Y] by [date]" shape.
@@ -104,23 +105,47 @@ def load_prompt(name: str = DEFAULT_PROMPT) -> Prompt:
                   sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-def data_block(objective: Objective) -> str:
-    """The objective and its KRs as JSON: KR text is data, quoted, never spliced into instructions.
+#: A cycle is a short period name ("2026 Q3", "H1 2025"); anything longer is cut, never followed.
+MAX_CYCLE_CHARS = 40
+
+
+def _cycle(cycle: str | None) -> str | None:
+    text = " ".join((cycle or "").split())[:MAX_CYCLE_CHARS]
+    return text or None
+
+
+def _quoted(value: Any, **kw: Any) -> str:
+    """JSON for the prompt, with the delimiter word escaped so it never appears verbatim."""
+    return json.dumps(value, ensure_ascii=False, **kw).replace("OKR_DATA", "OKR\\u005fDATA")
+
+
+def data_block(objective: Objective, cycle: str | None = None) -> str:
+    """The objective, the cycle and the KRs as JSON: author text is data, quoted, never spliced
+    into instructions.
 
     JSON escapes every newline, so no KR can produce a line of its own (such as the closing
     delimiter); the delimiter word is also escaped inside strings so it never appears verbatim.
     """
-    payload = {
-        "objective": objective.title,
-        "key_results": [{"n": i, "text": kr.kr[:MAX_KR_CHARS]} for i, kr in enumerate(objective.krs, 1)],
-    }
-    return json.dumps(payload, ensure_ascii=False, indent=1).replace("OKR_DATA", "OKR\\u005fDATA")
+    payload: dict[str, Any] = {"objective": objective.title}
+    if _cycle(cycle):
+        payload["cycle"] = _cycle(cycle)
+    payload["key_results"] = [{"n": i, "text": kr.kr[:MAX_KR_CHARS]} for i, kr in enumerate(objective.krs, 1)]
+    return _quoted(payload, indent=1)
 
 
-def build_messages(prompt: Prompt, objective: Objective) -> list[dict[str, str]]:
-    codes = "; ".join(f"{c} ({ISSUE_CODES[c].rstrip('.')})" for c in KR_ISSUE_CODES)
-    system = Template(prompt.system).safe_substitute(issue_codes=codes)
-    user = Template(prompt.user).safe_substitute(data=data_block(objective))
+def issue_code_lines() -> str:
+    """The KR issue codes with their meanings, from the one table (`issue_codes`)."""
+    meanings = issue_codes.meanings()
+    return "\n".join(f"- {c}: {meanings[c]}" for c in KR_ISSUE_CODES)
+
+
+def build_messages(prompt: Prompt, objective: Objective, cycle: str | None = None) -> list[dict[str, str]]:
+    system = Template(prompt.system).safe_substitute(issue_codes=issue_code_lines())
+    cycle = _cycle(cycle)
+    # The cycle is author text too: quoted as JSON (one line, no delimiter), and in the data block.
+    cycle_line = (f"Cycle: {_quoted(cycle)} (also in the data) — KRs without their own date end with "
+                  "the cycle.\n" if cycle else "")
+    user = Template(prompt.user).safe_substitute(data=data_block(objective, cycle), cycle_line=cycle_line)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -133,6 +158,8 @@ class _Draft:
 
     krs: tuple[str, ...]
     objective: str | None
+    #: The period the KRs run in: a rewrite may take it as its deadline.
+    cycle: str | None = None
 
 
 # Validators read the draft from here rather than from instructor's `context=`: instructor renders
@@ -202,6 +229,23 @@ class KRCoaching(_Lenient):
     issues: list[IssueItem] = Field(default_factory=list)
     rewrites: list[RewriteParts] = Field(default_factory=list,
                                          description="One or two outcome rewrites that keep the author's intent.")
+    confidence: Literal["high", "low"] = Field(
+        "high", description="'low' when the verdict is a judgement call (a borderline case, too little text); "
+                            "else 'high'.")
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence(cls, v: Any) -> Any:
+        """Lenient: missing or unreadable is 'high'; hedged words and low scores are 'low'."""
+        if isinstance(v, bool) or v is None:
+            return "high"
+        if isinstance(v, (int, float)):
+            return "low" if v < (0.7 if v <= 1 else 70) else "high"
+        if isinstance(v, str):
+            word = v.strip().lower()
+            if word in ("low", "medium", "med", "moderate", "unsure", "uncertain", "borderline", "mixed"):
+                return "low"
+        return "high"
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -261,8 +305,10 @@ class ObjectiveCoaching(_Lenient, OpenAISchema):
 
 
 def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
-    """What is wrong with an answer compared with the draft it reviews (empty when fine)."""
-    from . import anatomy
+    """What is wrong with an answer compared with the draft it reviews (empty when fine): the KR
+    count and order, empty or activity-shaped metrics, invented numbers, and numbers that left
+    the slot they had in the draft (`quantities.slot_errors`)."""
+    from . import anatomy, quantities
 
     n = len(draft.krs)
     got = len(answer.key_results)
@@ -274,7 +320,7 @@ def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
             problems.append(f"entry {pos} has n={item.n}; it must be {pos}, in the order of the data")
         if item.kind == "output" and not item.rewrites:
             problems.append(f"KR {pos} is output but has no rewrite; give at least one outcome rewrite")
-        sources = (draft.krs[pos - 1], draft.objective or "")
+        sources = (draft.krs[pos - 1], draft.objective or "", draft.cycle or "")
         for r, rw in enumerate(item.rewrites, 1):
             where = f"KR {pos}, rewrite {r}"
             if not rw.metric.strip():
@@ -291,7 +337,29 @@ def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
                 problems.append(f"{where}: {', '.join(sorted(invented))} not written in the key result "
                                 "or objective; use null for an unknown value (it becomes a visible "
                                 "placeholder) or state the assumption in assumptions")
+            for error in quantities.slot_errors(draft.krs[pos - 1], rw.metric, rw.baseline, rw.target,
+                                                rw.deadline, draft.cycle):
+                problems.append(f"{where}: {error}; {_slot_advice(error)}")
     return problems
+
+
+def _slot_advice(error: str) -> str:
+    """What the model should do about one `quantities.slot_errors` message."""
+    if error.endswith("not in the metric"):
+        return "put it in its slot and keep the metric a plain noun phrase"
+    slot = "deadline" if "in the deadline" in error else error.rsplit(" ", 1)[-1]
+    if slot == "date":
+        slot = "deadline"
+    if "window" in error or "threshold" in error or "scale" in error:
+        where = "that number belongs inside the metric"
+    elif "version" in error or "year" in error:
+        where = "a version or year goes in no slot"
+    elif "planned work" in error:
+        where = "a count of the team's own work fills no slot of an outcome rewrite"
+    else:
+        where = "use the draft's own value for this slot"
+    fill = "the draft's date or the cycle" if slot == "deadline" else f"the draft's own {slot}"
+    return f"{where}; leave the {slot} as a placeholder (null) or use {fill}"
 
 
 RESPONSE_SCHEMA = ObjectiveCoaching.model_json_schema()
@@ -623,10 +691,11 @@ class LLMEngine:
     def review_objective(self, objective: Objective, context: ReviewContext) -> list[KRReview]:
         if not objective.krs:
             return []
-        draft = _Draft(krs=tuple(kr.kr for kr in objective.krs), objective=objective.title)
+        cycle = _cycle(context.cycle)
+        draft = _Draft(krs=tuple(kr.kr for kr in objective.krs), objective=objective.title, cycle=cycle)
         token = _DRAFT.set(draft)
         try:
-            key = self._cache_key(objective) if self.cache is not None else None
+            key = self._cache_key(objective, cycle) if self.cache is not None else None
             if key is not None:
                 cached = self._from_cache(key)
                 if cached is not None:
@@ -636,7 +705,7 @@ class LLMEngine:
                 return self._fallback(objective, context, f"llm: endpoint unavailable, not tried: {skipped}")
             try:
                 # the key out of every string the model returned, before it is cached or shown
-                answer = scrub(self._ask(objective), self._secret)
+                answer = scrub(self._ask(objective, cycle), self._secret)
             except Exception as exc:  # every failure ends in a fallback, never a crashed batch
                 return self._fallback(objective, context, self._reason(exc))
         finally:
@@ -645,7 +714,7 @@ class LLMEngine:
             self.cache.set(key, {"answer": answer.model_dump(mode="json"), "model": self.model})
         return self._records(objective, context, answer)
 
-    def _ask(self, objective: Objective) -> ObjectiveCoaching:
+    def _ask(self, objective: Objective, cycle: str | None = None) -> ObjectiveCoaching:
         create = self._patched.get(self.mode)
         if create is None:
             create = self._patched[self.mode] = self._instructor.patch(
@@ -662,7 +731,7 @@ class LLMEngine:
         try:
             return create(
                 response_model=ObjectiveCoaching,
-                messages=build_messages(self.prompt, objective),
+                messages=build_messages(self.prompt, objective, cycle),
                 max_retries=self.max_retries,
                 strict=False,
                 **params,
@@ -776,7 +845,7 @@ class LLMEngine:
 
     # ----------------------------------------------------------------------------------- cache
 
-    def _cache_key(self, objective: Objective) -> str:
+    def _cache_key(self, objective: Objective, cycle: str | None = None) -> str:
         return make_key(
             kind="objective",
             base_url=self.base_url,
@@ -785,7 +854,7 @@ class LLMEngine:
             prompt={"name": self.prompt.name, "version": self.prompt.version, "sha256": self.prompt.sha256},
             schema=SCHEMA_SHA256,
             params={"temperature": self.temperature, "max_tokens": self.max_tokens},
-            input={"objective": objective.title, "krs": [kr.kr for kr in objective.krs]},
+            input={"objective": objective.title, "cycle": cycle, "krs": [kr.kr for kr in objective.krs]},
             version=krcoach_version(),
         )
 
@@ -823,7 +892,7 @@ class LLMEngine:
             review = KRReview(
                 id=kr.id, objective=objective.title, kr=kr.kr, owner=kr.owner, kind=item.kind,
                 why=item.why, issues=issues, rewrites=rewrites, engine=self.name, model=self.model,
-                status="ok", error=None,
+                status="ok", error=None, confidence=item.confidence,
             )
             out.append(_deterministic_flags(review, kr, context))
         return out

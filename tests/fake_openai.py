@@ -41,7 +41,7 @@ class Act:
     """One scripted behaviour for one request."""
 
     kind: str = "ok"  # ok | status | hang | drop | broken_json | length | invent | wrong_count
-    #                 # | bad_code | activity_metric | renumber | echo_auth
+    #                 # | bad_code | activity_metric | renumber | echo_auth | patch (see `patched`)
     delay: float = 0.0
     status: int = 200
     retry_after: str | None = None
@@ -110,16 +110,48 @@ def coach(data: dict[str, Any]) -> dict[str, Any]:
         issues = [{"code": "activity", "message": "Counts work done."}] if kind == "output" else []
         if len(numbers) < 2:
             issues.append({"code": "no_baseline", "message": ""})
+        # a careful model: only the draft's own target and baseline fill those slots (a count of
+        # planned work, a version or a window never does; krcoach re-asks when one does)
+        slots = _slots(text)
         rewrite = {
             "metric": "weekly active customers",
-            "baseline": numbers[0] if len(numbers) >= 2 else None,
-            "target": numbers[-1] if numbers else None,
+            "baseline": numbers[0] if len(numbers) >= 2 and numbers[0] in slots["baseline"] else None,
+            "target": numbers[-1] if numbers and numbers[-1] in slots["target"] else None,
             "deadline": None,
             "assumptions": [],
         }
         entries.append({"n": kr["n"], "kind": kind, "why": f"Shows whether '{text[:40]}' changed behaviour.",
                         "issues": issues, "rewrites": [rewrite]})
     return {"key_results": entries}
+
+
+def _slots(text: str) -> dict[str, set[str]]:
+    """The numbers krcoach reads as the draft's target (or change) and baseline."""
+    from krcoach.quantities import read  # the standalone server is run from the repo, beside krcoach
+
+    qs = read(text).quantities
+    return {"target": {q.text for q in qs if q.role in ("target", "delta")},
+            "baseline": {q.text for q in qs if q.role in ("baseline", "target")}}
+
+
+def patched(n: int = 1, rewrite: dict[str, Any] | None = None, **fields: Any) -> Act:
+    """An otherwise valid answer where KR `n` gets `fields` (e.g. confidence="low") and its first
+    rewrite gets the parts in `rewrite` (e.g. {"target": "16"}); a value of None removes the key."""
+    return Act("patch", body={"n": n, "kr": fields, "rewrite": rewrite or {}})
+
+
+def apply_patch(answer: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    for entry in answer["key_results"]:
+        if entry["n"] != body["n"]:
+            continue
+        for target, changes in ((entry, body["kr"]), (entry["rewrites"][0] if entry["rewrites"] else {},
+                                                      body["rewrite"])):
+            for k, v in changes.items():
+                if v is None:
+                    target.pop(k, None)
+                else:
+                    target[k] = v
+    return answer
 
 
 def spoil(answer: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -224,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": "no BEGIN_OKR_DATA block in the request"}})
             return
         answer = spoil(coach(data), step.kind)
+        if step.kind == "patch" and step.body:
+            answer = apply_patch(answer, step.body)
         content = json.dumps(answer)
         if step.kind in ("broken_json", "length"):
             content = content[: len(content) // 2]
