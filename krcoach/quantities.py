@@ -124,41 +124,52 @@ def _deliverable_after(text: str, end: int) -> bool:
     return bool(lex.deliverables.match_within(text, end, 2))
 
 
+_DOT_VERSION = re.compile(r"\.\d+(?:\.\d+)?\b")
+_NOT_PRODUCT_AFTER = re.compile(r"\s*(?:%|of\b|to\s+\d|\+)")
+_PER_BEFORE = re.compile(r"\b(?:per|every|each|out\s+of)\s*$")
+_RATED_AFTER = re.compile(r"\s*(?:\+|stars?|or\s+(?:above|higher|more))")
+_THRESHOLD_BEFORE = re.compile(r"\b(?:older|newer|longer|shorter|larger|bigger|smaller|worth|valued\s+at)\s+(?:than\s+)?"
+                               r"[$€£]?$", re.I)
+_GROUP_BEFORE = re.compile(r"\b(?:top|among|aged|ages|over\s+the\s+age\s+of)\s*$", re.I)
+_FROM_BEFORE = re.compile(r"\bfrom\s+(?:[+\-~≈]\s?|about\s+|around\s+|approx(?:\.|imately)?\s+)?$", re.I)
+_ARROW_AFTER = re.compile(r"\s*(?:→|->|=>)")
+_SIGNED_LEVEL_BEFORE = re.compile(r"\b(?:to|reach|hit|at|of)\s+[+-]$", re.I)
+
+
 def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end: int, activity_lead: bool,
           hiring_lead: bool, acquire_lead: bool = False) -> Role:
     start, end = m.start(), m.end()
-    before, after = text[:start], text[end:]
+    # Every clue sits within a few words of the number: look no further (this runs per number).
+    before, after = text[max(0, start - 48):start], text[end:end + 48]
     written = m.group(0)
     if deadline[0] <= start < deadline[1]:
         return "deadline"
     if _is_year(m, text):
         return "year"
-    if _VERSION_BEFORE.search(before) or re.match(r"\.\d+(?:\.\d+)?\b", after) and "." in written:
+    if _VERSION_BEFORE.search(before) or _DOT_VERSION.match(after) and "." in written:
         return "version"
     pm = _PRODUCT_BEFORE.search(before)
     if pm and not m.group("unit") and not m.group("cur") and not m.group("mult") and pm.start() > 0 and \
-            not lexicon().verb_class.get(pm.group(1).lower()) and not re.match(r"\s*(?:%|of\b|to\s+\d|\+)", after):
+            not lexicon().verb_class.get(pm.group(1).lower()) and not _NOT_PRODUCT_AFTER.match(after):
         return "version"
     unit = "h" if m.group("dur") else (m.group("unit") or "").strip()
-    if re.search(r"\b(?:per|every|each|out\s+of)\s*$", before):
+    if _PER_BEFORE.search(before):
         return "definition"  # "errors per 1,000 doses"
     if _HYPHEN_WINDOW.match(after) or (_TIME_UNIT.match(" " + unit) if unit else False) and \
             _WINDOW_BEFORE.search(before.rstrip()):
         return "definition"
     if _SCALE.search(text[max(0, start - 12): end + 12]) and not m.group("unit"):
         return "scale"
-    if (_RATED.search(before) and (_OR_NEXT.match(after) or re.match(r"\s*(?:\+|stars?|or\s+(?:above|higher|more))",
-                                                                     after))) or _RATED_PAIR.search(before):
+    if (_RATED.search(before) and (_OR_NEXT.match(after) or _RATED_AFTER.match(after))) or _RATED_PAIR.search(before):
         return "threshold"
-    if re.search(r"\b(?:older|newer|longer|shorter|larger|bigger|smaller|worth|valued\s+at)\s+(?:than\s+)?[$€£]?$",
-                 before, re.I):
+    if _THRESHOLD_BEFORE.search(before):
         return "threshold"  # "tickets older than 48h", "deals worth $40k"
-    if re.search(r"\b(?:top|among|aged|ages|over\s+the\s+age\s+of)\s*$", before, re.I):
+    if _GROUP_BEFORE.search(before):
         return "definition"  # "top 3 competitors", "among 65+": the group measured, not a level
-    if _BASE_BEFORE.search(before) or re.search(r"\bfrom\s+[+-]?$", before, re.I) or \
-            re.match(r"\s*(?:→|->|=>)", after):
+    if _BASE_BEFORE.search(before) or _FROM_BEFORE.search(before) or \
+            _ARROW_AFTER.match(after):
         return "baseline"
-    if re.search(r"\b(?:to|reach|hit|at|of)\s+[+-]$", before, re.I):
+    if _SIGNED_LEVEL_BEFORE.search(before):
         return "other"  # "to +25": a signed level, not a change
     if (_DELTA_BEFORE.search(before) and not _SHARE_OF.match(after)) or _DELTA_AFTER.match(after):
         return "delta"
@@ -194,7 +205,7 @@ def read(text: str) -> Reading:
     acquire_lead = bool(lead and not hiring_lead and lex.verb_lemma.get(lead.group(1).lower(), lead.group(1).lower())
                         in _ACQUIRE_VERBS)
     for m in QTY_RE.finditer(masked):
-        if not re.search(r"\d", m.group(0)):
+        if not any(c.isdigit() for c in m.group(0)):
             continue
         role = _role(m, text, span, first_end, activity_lead, hiring_lead, acquire_lead)
         r.quantities.append(Quantity(text=m.group(0).strip(), value=_value(m), unit=_unit(m), role=role,
@@ -333,17 +344,20 @@ _LEAD_FILLER = re.compile(
     r"generate|add|close|win|sign|land|acquire|secure|source|attract|gain|earn|"
     r"drop|shrink|bring|drive|move|push|expand|accelerate|speed\s+up)\b\s*(?:that\s+|the\s+|our\s+)?)+", re.I)
 _SLOT_GLUE_BEFORE = re.compile(
-    r"(?:\b(?:from|to|of|at|by|reach(?:es|ing)?|hit|=|:|→|->|up\s+from|down\s+from|down\s+to|up\s+to|currently|today|"
+    r"(?:(?:\b(?:from|to|of|at|by|reach(?:es|ing)?|hit|up\s+from|down\s+from|down\s+to|up\s+to|currently|today|"
     r"baseline|at\s+least|at\s+most|no\s+more\s+than|no\s+less\s+than|more\s+than|less\s+than|fewer\s+than|under|"
-    r"below|above|over|≥|>=|≤|<=|<|>|~|about|around|approx\.?|de|a|à)\s*)+$", re.I)
+    r"below|above|over|about|around|approx\.?|de|a|à)\b|[=:→≥≤<>~≈+]|->|>=|<=)\s*)+$", re.I)
 _ACQUIRE_VERBS = frozenset("add win sign land close acquire secure generate source book".split())
 _OR_MORE = re.compile(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
 _CMP_BEFORE = re.compile(r"(?:[<>≤≥]=?|\b(?:under|below|over|above|at\s+least|at\s+most|less\s+than|fewer\s+than|"
                          r"more\s+than|no\s+more\s+than|max(?:imum)?|min(?:imum)?))\s*$", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
-_HEAD = re.compile(r"^[\s,;:\-–—→().]+|^(?:of|to|by|the|our|a|an)\s+", re.I)
-_HEAD_KEEP_OF = re.compile(r"^[\s,;:\-–—→().]+|^(?:to|by|the|our|a|an)\s+", re.I)
+_HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
+_HEAD_KEEP_OF = re.compile(r"^[\s,;:\-–—→().~]+|^(?:to|by|in|the|our|a|an)\s+", re.I)
+_PASSIVE_CHANGE = re.compile(r"\s+(?:is|are|was|were|gets?|will\s+be|should\s+be)\s+(?:increased|decreased|reduced|improved|"
+                             r"grown|raised|lowered|cut|doubled|halved|maintained|kept)\b.*$", re.I)
+_TRAILING_ADVERB = re.compile(r"\s+(?:consistently|always|reliably|steadily|continuously|sustainably)$", re.I)
 
 
 def metric_phrase(text: str) -> str | None:
@@ -373,6 +387,9 @@ def metric_phrase(text: str) -> str | None:
     for m in re.finditer(r"\((?:[^()]*\d[^()]*)\)", text):  # "(today: 80k)", "(currently ~31)"
         if any(m.start() <= q.start < m.end() and q.role in ("baseline", "target") for q in r.quantities):
             cut.append((m.start(), m.end()))
+    for m in PLACEHOLDER_RE.finditer(text):  # "X claims", "by X%": a placeholder fills a slot
+        glue = _SLOT_GLUE_BEFORE.search(text[: m.start()])
+        cut.append((glue.start() if glue else m.start(), m.end()))
     out, last = [], 0
     for s, e in sorted(cut):
         if s >= last:
@@ -382,10 +399,10 @@ def metric_phrase(text: str) -> str | None:
             last = e
     out.append(text[last:])
     phrase = " ".join("".join(out).split())
-    phrase = _LEAD_FILLER.sub("", phrase)
+    phrase = _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase))
     head = _HEAD_KEEP_OF if share_lead else _HEAD
     for _ in range(3):
-        phrase = _TRAIL.sub("", head.sub("", phrase)).strip()
+        phrase = _TRAILING_ADVERB.sub("", _TRAIL.sub("", head.sub("", phrase))).strip()
     phrase = re.sub(r"\s+(?:from|to)\s+(?=(?:by|in)\b|$)", " ", phrase).strip()
     if share_lead and not re.match(r"of\s", phrase, re.I):
         # "We process 99.95% of uploads without a retry": the group goes first, the verb after it.

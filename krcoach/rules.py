@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import fastre
 from .anatomy import (
     Anatomy,
+    _result_phrase,
     clean_kr,
     invented_numbers,
     is_activity_shaped_metric,
@@ -191,17 +193,38 @@ def _subject(a: Anatomy) -> str:
     return _shorten(a.text, 60)
 
 
-def _match_catalogue(text: str) -> dict | None:
-    """The catalogue entry whose terms cover most of the text (longer terms weigh more)."""
+@lru_cache(maxsize=4096)
+def _catalogue_terms(text: str) -> dict[int, frozenset[str]]:
+    """Catalogue entry -> the distinct terms of it that `text` contains."""
     matcher, owners = catalogue_index()
-    scores: dict[int, int] = {}
-    for term in {m.group(0).lower() for m in matcher.finditer(text)}:
-        for i in owners.get(" ".join(term.split()), []):
-            scores[i] = scores.get(i, 0) + len(term)
-    if not scores:
+    found: dict[int, set[str]] = {}
+    for term in {" ".join(m.group(0).lower().split()) for m in matcher.finditer(text)}:
+        for i in owners.get(term, []):
+            found.setdefault(i, set()).add(term)
+    return {i: frozenset(t) for i, t in found.items()}
+
+
+@lru_cache(maxsize=4096)
+def _match_catalogue(text: str, objective: str | None = None) -> dict | None:
+    """The catalogue entry the KR is about, when the evidence is more than one stray keyword.
+
+    An entry counts when the KR names it with a phrase of several words ("case studies", "time to
+    hire") or when two of its terms meet in the KR and its objective; one single word ("cases",
+    "design") is too weak: a wrong-field metric is worse than the question the why asks instead.
+    """
+    kr_terms = _catalogue_terms(text)
+    if not kr_terms:
         return None
-    best = max(scores, key=lambda i: (scores[i], -i))
-    return catalogue()["entries"][best]
+    obj_terms = _catalogue_terms(objective) if objective else {}
+    best: tuple[int, int] | None = None
+    for i, terms in kr_terms.items():
+        support = terms | obj_terms.get(i, frozenset())
+        if not (any(" " in t or "-" in t for t in terms) or len(support) >= 2):
+            continue
+        score = sum(len(t) for t in terms) + 3 * len(obj_terms.get(i, ()))
+        if best is None or (score, -i) > (best[0], -best[1]):
+            best = (score, i)
+    return catalogue()["entries"][best[1]] if best else None
 
 
 def _entry_named(name: str) -> dict | None:
@@ -227,38 +250,43 @@ def _nouny_adjective(word: str) -> bool:
 
 
 def _why_output(a: Anatomy, entry: dict | None, audience: str | None, question: str) -> str:
-    subject = _subject(a)
-    if a.own_share:
-        done = f"It measures how much of the team's own work is covered ({_shorten(a.text, 60)})"
-    elif a.hiring_verb or a.hiring:
-        done = f"It counts people the team brings in itself ({subject})"
-    elif a.research or a.leading_verb in _ABOUT_METRIC or a.baseline_setup:
-        done = f"It studies or measures something ({subject}); finding out changes nothing by itself"
-    elif _STRONG_MILESTONES.search(a.text):
-        done = f"It marks a one-off milestone ({subject})"
-    elif a.activity_count:
-        done = f"It counts the team's own work ({a.activity_count})"
-    elif a.completion and not a.leading_verb:
-        done = f"It describes something the team finishes ({_shorten(a.text, 60)})"
-    else:
-        done = f"Completing it proves the team did the work ({subject})"
+    """What completing the KR proves, in its own words, and the question that leads to the outcome."""
+    obj = _subject(a)
     who = audience or "anyone outside the team"
-    return f"{done}; nothing in it says what {who} will do differently once it is done. {question}"
+    if a.own_share:
+        done = (f"This counts how much of the team's own work is covered ({_shorten(a.text, 60)}), "
+                f"not what that coverage changes for {who}.")
+    elif a.hiring_verb or a.hiring:
+        done = f"This counts people the team brings in itself ({obj}): staffing, not yet a change for {who}."
+    elif _about_a_metric(a):
+        done = f"This is finding out ({obj}): nothing is different until someone acts on what is learned."
+    elif _STRONG_MILESTONES.search(a.text):
+        done = (f"This is a one-off milestone ({obj}): keep it as a checkpoint, but it does not say what "
+                "should be different once it is reached.")
+    elif a.activity_count:
+        done = f"This counts the team's own output ({a.activity_count}); it is met even if {who} ignore all of it."
+    elif a.completion and not a.leading_verb:
+        done = f"This is met when the team finishes it ({_shorten(a.text, 60)}); nothing in it needs {who} to act."
+    else:
+        done = f"This is met once the team has done the work ({obj}); it does not say what {who} will do differently."
+    return f"{done} {question}"
 
 
 def _question(a: Anatomy, entry: dict | None, audience: str | None) -> str:
-    subject = _subject(a)
     who = audience or "customers, users or the business"
-    if a.research or a.leading_verb in _ABOUT_METRIC or a.baseline_setup:
-        return f"Ask: once '{subject}' is done, what decision or number should change?"
+    if _about_a_metric(a):
+        return "Ask: what decision or number should the findings change?"
     if entry:
-        return f"Ask: is '{subject}' meant to {entry['intent']}? If so, count that."
-    return f"Ask: when '{subject}' is done, what will {who} do differently, and how would you count it?"
+        return f"If it is meant to {entry['intent']}, measure that instead."
+    return f"Ask: once it is done, what will {who} do differently, and how would you count it?"
 
 
 def _why_outcome(a: Anatomy, kind_evidence: str, metric: str, target: str | None, baseline: str | None) -> str:
     if a.direction == "maintain" or (a.service_levels and a.comparator and not a.change_verbs and not baseline):
-        change = f"{metric} stays at {target}" if target else f"{metric} holds its level"
+        if not target:
+            change = f"{metric} holds its level"
+        else:
+            change = f"{metric} stays {target}" if re.match(r"[^\d$€£¥]", target) else f"{metric} stays at {target}"
     elif baseline and target:
         change = f"{metric} moves from {baseline} to {target}"
     elif target and target.startswith(("+", "-")):
@@ -335,9 +363,13 @@ def _deadline_text(a: Anatomy) -> str | None:
     return _DEADLINE_LEAD.sub("", a.deadline).strip() if a.deadline else None
 
 
+_HAS_DIGIT = re.compile(r"\d")
+_DIGIT_OR_UPPER = re.compile(r"[\dA-Z]")
+
+
 def _capital(text: str) -> str:
     first = text.split(" ", 1)[0]
-    if not text or any(c.isdigit() or c.isupper() for c in first[1:]):
+    if not text or _DIGIT_OR_UPPER.search(first, 1):
         return text  # "p95 latency", "eNPS", "iOS crashes" keep their spelling
     return text[:1].upper() + text[1:]
 
@@ -376,8 +408,15 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
     """Keep the KR's own metric, words and numbers; only missing parts become placeholders."""
     assumptions: list[str] = []
     metric = metric_phrase(a.text) or a.metric or (a.results[0] if a.results else None)
-    if metric and (lexicon().verb_class.get(metric.split()[0].lower()) == "activity" or len(metric.split()) > 12):
-        metric = a.metric or (a.results[0] if a.results else None)
+    if metric and (lexicon().verb_lemma.get(metric.split()[0].lower()) or len(metric.split()) > 12):
+        # "Make a presentation that influences 50+ developers": the counted people are the metric.
+        counted = a.actor_count and _counted_phrase(a.text, a.actor_count)
+        metric = counted or (a.metric if a.metric and not lexicon().verb_lemma.get(a.metric.split()[0].lower())
+                             else (a.results[0] if a.results else None))
+    lex = lexicon()
+    if metric and a.results and not (lex.results.search(metric) or lex.service_levels.search(metric)
+                                     or lex.satisfaction.search(metric) or lex.actors.search(metric)):
+        metric = _result_phrase(a.text, a.results[0])  # "towards a goal" names nothing; "error rates" does
     if not metric:
         metric = fallback_metric
         assumptions.append("The draft names no metric; this one is read from its wording — check it.")
@@ -400,12 +439,17 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
         assumptions.append(f"The draft says '{a.comparator} {target}'; read as the target level.")
     if deadline is None:
         assumptions.append("No date in the draft: use the end of the OKR cycle.")
-    if a.direction == "maintain" and baseline is None and target is not None:
-        baseline = target
-        assumptions.append("A level to hold: the baseline is the level the draft promises to keep.")
+    if a.direction == "maintain" and target is not None and not target.startswith(("+", "-")):
+        # A level to hold: the target keeps its comparison ("above 90"); the baseline is today's value.
+        if a.comparator and a.comparator not in ("by",) and not target.lower().startswith(a.comparator):
+            target = f"{a.comparator} {target}"
+        assumptions.append("A level to hold: measure today's value as the baseline and keep the target every "
+                           "period of the cycle.")
     text = render_rewrite(_capital(metric), baseline, target, deadline)
-    if invented_numbers(" ".join((metric, baseline or "", target or "")), a.text) or \
-            slot_errors(a.text, metric, baseline, target, None):
+    # Baseline and target come from the quantity reader, so they sit in their slots by
+    # construction; only a metric that kept a digit can have taken a slot's number.
+    if _HAS_DIGIT.search(metric) and (invented_numbers(" ".join((metric, baseline or "", target or "")), a.text)
+                                      or slot_errors(a.text, metric, baseline, target, None)):
         # The metric picked up a slot's number; name it by its result word instead.
         metric = next((r for r in a.results if not re.search(r"\d", r)), "[metric: name what you will count]")
         text = render_rewrite(_capital(metric), baseline, target, deadline)
@@ -413,18 +457,40 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
                                    deadline=deadline, assumptions=assumptions)
 
 
+def _counted_phrase(text: str, actor_count: str) -> str | None:
+    """"influences 50+ developers on site" -> "Developers on site": the people a KR counts."""
+    at = text.find(actor_count)
+    if at < 0:
+        return None
+    rest = re.sub(r"^[\s\d,.+%kK]*(?:of\s+)?", "", text[at:])
+    phrase = re.split(r"\s(?:by|in|before|within|per|through|until)\s+(?:Q[1-4]|H[12]|\d|end|the\s+end)|[,;(]", rest)[0]
+    phrase = phrase.strip(" .")
+    return phrase if phrase and len(phrase.split()) <= 8 else None
+
+
+@lru_cache(maxsize=1024)
 def _objective_metric(objective: str | None) -> str | None:
-    """The result an objective names in its own words ("grow revenue without sales calls" -> the
-    result phrase), used when the KR's own words point to no metric."""
+    """The change an objective names in its own words, when it is written as one: a change verb
+    followed by a short result phrase ("Expand platform awareness" -> "Platform awareness"). Used
+    when the KR's own words point to no metric; anything else in an objective is no metric."""
     if not objective:
         return None
     lex = lexicon()
-    hit = lex.results.search(objective)
-    if not hit:
+    words = objective.split()
+    if len(words) < 2 or lex.verb_class.get(words[0].lower()) != "change":
         return None
-    from .anatomy import _result_phrase
+    rest = re.split(r"\s(?:by|through|with|without|for|via|in|across|so|and|to)\s|[,;:(]", " ".join(words[1:]), maxsplit=1)[0]
+    rest = re.sub(r"^(?:the|our|a|an)\s+", "", rest.strip(), flags=re.I)
+    if not rest or not lex.results.search(rest) or not is_short_noun_phrase(rest, 5) or is_activity_shaped_metric(rest):
+        return None
+    return rest
 
-    return _result_phrase(objective, hit.group(0))
+
+def _about_a_metric(a: Anatomy) -> bool:
+    """Research, measuring, surveying, "understand X": work about a metric, not a change to it."""
+    first = a.text.split(" ", 1)[0].lower()
+    return bool(a.research or a.baseline_setup or a.leading_verb in _ABOUT_METRIC or
+                lexicon().verb_lemma.get(first, first) in _ABOUT_METRIC)
 
 
 def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, deadline: str | None,
@@ -432,13 +498,13 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
     """The change the work is for, in the KR's and objective's terms; none when nothing fits."""
     subject = _subject(a)
     candidates: list[tuple[str, str]] = []
-    if a.research or a.leading_verb in _ABOUT_METRIC or a.baseline_setup:
+    if _about_a_metric(a):
         return []  # finding out is not a change: the why asks what decision or number it should move
     if entry:
         for metric in entry["metrics"][:2]:
             candidates.append((metric, f"Assumes '{subject}' is meant to {entry['intent']}; confirm with the team."))
     own = _objective_metric(objective)
-    if own and not is_activity_shaped_metric(own):
+    if own:
         candidates.insert(1 if candidates else 0,
                           (own, f"Assumes '{subject}' serves the objective's own result ({own}); confirm with the team."))
     out: list[Rewrite] = []
@@ -500,8 +566,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     own_deadline = _deadline_text(a) or kr.deadline
     cycle = context.cycle if context else None
     deadline = own_deadline or cycle
-    entry = _match_catalogue(a.text) or (_entry_named("hiring") if a.hiring_verb else None) or (
-        _match_catalogue(title) if title else None)
+    entry = _match_catalogue(a.text, title) or (_entry_named("hiring") if a.hiring_verb else None)
     audience = _audience(a, title)
     paired = _is_paired(a)
     issues = _issues(a, verdict, dated=deadline is not None, paired=paired)
@@ -522,8 +587,9 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
         if paired:
             why += " It pairs the work with the change it should produce, as a good key result does."
     if confidence == "low":
-        why += (" The evidence here is thin: if what counts is that the team did this, it is an output; "
-                "if it is what others do or what the system achieves, it is an outcome. Which did you mean?")
+        why += (" (A judgement call: if it counts what others do or what the system achieves, it is an outcome.)"
+                if kind == "output" else
+                " (A judgement call: if it only counts what the team itself does, it is an output.)")
     # Built from trusted parts: skip re-validation, which was a third of the engine's time.
     return KRReview.model_construct(
         id=kr.id, objective=title, kr=kr.kr, owner=kr.owner, kind=kind, why=why,
