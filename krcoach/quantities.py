@@ -30,7 +30,7 @@ _CUR = r"[$€£¥₹]"
 _DURATION = r"(?:\d+\s?h(?:\s?\d+\s?m(?:in)?)?|\d+\s?m(?:in)?\s?\d+\s?s|\d+\s?h\d+)"
 #: One written quantity: currency, number, multiplier, unit. "2m45s" and "1h30" are one duration.
 QTY_RE = re.compile(
-    rf"(?<![\w.\-/])(?:(?P<dur>{_DURATION})(?![\w])|(?P<cur>{_CUR})?\s?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
+    rf"(?:(?:(?<=\s)|^)[\-−](?=\d)|(?<![\w.\-/]))(?:(?P<dur>{_DURATION})(?![\w])|(?P<cur>{_CUR})?\s?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
     rf"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B)(?![\w])|\s(?:thousand|million|billion)\b|m(?![\w]))?"
     r"(?P<unit>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|ms\b|s\b|secs?\b|seconds?\b|mins?\b|minutes?\b|"
     r"h\b|hrs?\b|hours?\b|d\b|days?\b|weeks?\b|wks?\b|months?\b|years?\b|stars?\b|/\s?\d+(?:\.\d+)?|\+))?)"
@@ -164,6 +164,12 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
         return "threshold"
     if _THRESHOLD_BEFORE.search(before):
         return "threshold"  # "tickets older than 48h", "deals worth $40k"
+    if _NAME_PLUS.match(after) or _NAME_PLUS_BEFORE.search(before):
+        return "definition"  # "Scope 1+2 emissions": a name, not a quantity
+    if _SAMPLE_BEFORE.search(before):
+        return "work"  # "tested with 8 users", "interviewed 12 customers": the team's own sample
+    if _QUALIFIER_CMP_BEFORE.search(before):
+        return "threshold"  # "students receiving ≥ 3 sessions", "users spending over 10 minutes"
     if _GROUP_BEFORE.search(before):
         return "definition"  # "top 3 competitors", "among 65+": the group measured, not a level
     if _BASE_BEFORE.search(before) or _FROM_BEFORE.search(before) or \
@@ -171,6 +177,8 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
         return "baseline"
     if _SIGNED_LEVEL_BEFORE.search(before):
         return "other"  # "to +25": a signed level, not a change
+    if written.lstrip()[:1] in "-−":
+        return "delta"  # "emissions -15% vs 2024"
     if (_DELTA_BEFORE.search(before) and not _SHARE_OF.match(after)) or _DELTA_AFTER.match(after):
         return "delta"
     if hiring_lead and start <= first_word_end + 24:
@@ -351,6 +359,12 @@ _ACQUIRE_VERBS = frozenset("add win sign land close acquire secure generate sour
 _OR_MORE = re.compile(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
 _CMP_BEFORE = re.compile(r"(?:[<>≤≥]=?|\b(?:under|below|over|above|at\s+least|at\s+most|less\s+than|fewer\s+than|"
                          r"more\s+than|no\s+more\s+than|max(?:imum)?|min(?:imum)?))\s*$", re.I)
+_NAME_PLUS = re.compile(r"\+\d")
+_NAME_PLUS_BEFORE = re.compile(r"\d\+$")
+_SAMPLE_BEFORE = re.compile(r"\b(?:tested|interviewed|surveyed|trained|piloted|validated)\s+(?:with|on|by)?\s*$", re.I)
+_QUALIFIER_CMP_BEFORE = re.compile(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\s+than|over|under|fewer\s+than|less\s+than)\s*$",
+                                   re.I)
+_COMPARED_TO = re.compile(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
@@ -399,7 +413,7 @@ def metric_phrase(text: str) -> str | None:
             last = e
     out.append(text[last:])
     phrase = " ".join("".join(out).split())
-    phrase = _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase))
+    phrase = _COMPARED_TO.sub("", _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase)))
     head = _HEAD_KEEP_OF if share_lead else _HEAD
     for _ in range(3):
         phrase = _TRAILING_ADVERB.sub("", _TRAIL.sub("", head.sub("", phrase))).strip()
