@@ -59,7 +59,8 @@ _OWN_PEOPLE = re.compile(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|vol
 
 
 def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, float]:
-    """The evidence the model weighs, as sparse named features (all 0/1 except the rule scores)."""
+    """The evidence the model weighs, as sparse named features (0/1 except the rule scores and
+    the objective's words)."""
     lex = lexicon()
     f: dict[str, float] = {"bias": 1.0, "rule_out": min(v.output_score, 8) / 4, "rule_in": min(v.outcome_score, 8) / 4,
                            "rule=" + v.kind: 1.0}
@@ -116,8 +117,11 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
         f["first=" + words[0]] = 1.0
     for w in words:
         f["w=" + w] = 1.0
-    for x, y in zip(words, words[1:]):
-        f["b=" + x + "_" + y] = 1.0
+    # The objective's words, at half weight: the same KR reads differently under "Grow sign-ups"
+    # than under "Ship the new editor". (Word pairs were tried too: no better on held-out organisations.)
+    if objective:
+        for w in set(_TOKEN.findall(objective.lower())):
+            f["o=" + w] = 0.5
     return f
 
 
@@ -168,7 +172,7 @@ def fit(rows: list[Row], *, l2: float = _L2, iterations: int = 400) -> VerdictMo
         for k in f:
             counts[k] = counts.get(k, 0) + 1
     vocab = {k: i for i, k in enumerate(sorted(k for k, c in counts.items()
-                                               if c >= _MIN_COUNT or not k.startswith(("w=", "b=", "first=", "lead="))))}
+                                               if c >= _MIN_COUNT or not k.startswith(("w=", "o=", "first=", "lead="))))}
     indptr, indices, data = [0], [], []
     for f in feats:
         for k, x in f.items():
