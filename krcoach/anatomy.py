@@ -164,6 +164,22 @@ _STOP_METRIC = re.compile(
 _ARTICLES = re.compile(r"^(?:the|our|a|an|all|its|their|my|your|de|la|le|el|les|los|die|der|das)\s+", re.I)
 
 
+@lru_cache(maxsize=4096)
+def deadline_match(text: str) -> re.Match[str] | None:
+    """`DEADLINE_RE.search(text)`, once per text: the parser and the quantity reader both ask."""
+    return DEADLINE_RE.search(text)
+
+
+@lru_cache(maxsize=4096)
+def from_to_match(text: str) -> re.Match[str] | None:
+    return FROM_TO_RE.search(text)
+
+
+@lru_cache(maxsize=4096)
+def cmp_match(text: str) -> re.Match[str] | None:
+    return CMP_RE.search(text)
+
+
 @dataclass
 class Anatomy:
     """What a KR says, found deterministically. Fields the text does not give stay None."""
@@ -292,7 +308,7 @@ def parse(kr: str) -> Anatomy:
     a.injection = any(h in lower for h in _INJECTION_HINTS) and bool(lex.injection.search(text))
     a.placeholders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
 
-    dl = DEADLINE_RE.search(text)
+    dl = deadline_match(text)
     deadline_span = (dl.start(), dl.end()) if dl else (-1, -1)
     if dl:
         a.deadline = dl.group(0).strip()
@@ -367,14 +383,14 @@ def parse(kr: str) -> Anatomy:
     # Every value shape needs a digit or a placeholder: skip the costly searches when there is none.
     valued = bool(re.search(r"\d", text) or a.placeholders)
     side = _SIDE_BASELINE_RE.search(text) if valued else None
-    ft = FROM_TO_RE.search(text) if valued else None
+    ft = from_to_match(text) if valued else None
     if not valued:
         pass
     elif ft:
         a.baseline = (ft.group("base") or ft.group("base2")).strip()
         a.target = (ft.group("target") or ft.group("target2")).strip()
     else:
-        cm = CMP_RE.search(text)
+        cm = cmp_match(text)
         if cm and outside_deadline(cm.start("val")):
             a.comparator = cm.group("cmp").lower()
             a.target = cm.group("val").strip()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from .anatomy import CMP_RE, DEADLINE_RE, FROM_TO_RE, PLACEHOLDER_RE, _to_float
+from .anatomy import PLACEHOLDER_RE, _to_float, cmp_match, deadline_match, from_to_match
 from .lexicon import lexicon
 
 Role = Literal["target", "baseline", "delta", "deadline", "definition", "threshold", "scale", "version", "year",
@@ -153,29 +153,32 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
             not lexicon().verb_class.get(pm.group(1).lower()) and not _NOT_PRODUCT_AFTER.match(after):
         return "version"
     unit = "h" if m.group("dur") else (m.group("unit") or "").strip()
-    if _PER_BEFORE.search(before):
+    lb = before.lower()
+    if ("per" in lb or "each" in lb or "every" in lb or "out of" in lb) and _PER_BEFORE.search(before):
         return "definition"  # "errors per 1,000 doses"
     if _HYPHEN_WINDOW.match(after) or (_TIME_UNIT.match(" " + unit) if unit else False) and \
             _WINDOW_BEFORE.search(before.rstrip()):
         return "definition"
-    if _SCALE.search(text[max(0, start - 12): end + 12]) and not m.group("unit"):
+    near = text[max(0, start - 12): end + 12]
+    if ("scale" in near or "out of" in near or "(" in near) and _SCALE.search(near) and not m.group("unit"):
         return "scale"
-    if (_RATED.search(before) and (_OR_NEXT.match(after) or _RATED_AFTER.match(after))) or _RATED_PAIR.search(before):
+    if any(w in lb for w in _RATED_WORDS) and (
+            (_RATED.search(before) and (_OR_NEXT.match(after) or _RATED_AFTER.match(after))) or _RATED_PAIR.search(before)):
         return "threshold"
-    if _THRESHOLD_BEFORE.search(before):
+    if ("than" in lb or "worth" in lb or "valued" in lb) and _THRESHOLD_BEFORE.search(before):
         return "threshold"  # "tickets older than 48h", "deals worth $40k"
     if _NAME_PLUS.match(after) or _NAME_PLUS_BEFORE.search(before):
         return "definition"  # "Scope 1+2 emissions": a name, not a quantity
-    if _SAMPLE_BEFORE.search(before):
+    if "ed " in lb and _SAMPLE_BEFORE.search(before):
         return "work"  # "tested with 8 users", "interviewed 12 customers": the team's own sample
-    if _QUALIFIER_CMP_BEFORE.search(before):
+    if "ing " in lb and _QUALIFIER_CMP_BEFORE.search(before):
         return "threshold"  # "students receiving ≥ 3 sessions", "users spending over 10 minutes"
-    if _GROUP_BEFORE.search(before):
+    if ("top" in lb or "among" in lb or "age" in lb) and _GROUP_BEFORE.search(before):
         return "definition"  # "top 3 competitors", "among 65+": the group measured, not a level
     if _BASE_BEFORE.search(before) or _FROM_BEFORE.search(before) or \
             _ARROW_AFTER.match(after):
         return "baseline"
-    if _SIGNED_LEVEL_BEFORE.search(before):
+    if before.rstrip()[-1:] in ("+", "-") and _SIGNED_LEVEL_BEFORE.search(before):
         return "other"  # "to +25": a signed level, not a change
     if written.lstrip()[:1] in "-−":
         return "delta"  # "emissions -15% vs 2024"
@@ -199,10 +202,10 @@ def read(text: str) -> Reading:
     """Every quantity of `text` with its role, and the target/baseline/delta/deadline a coach reads."""
     r = Reading(text=text)
     masked = PLACEHOLDER_RE.sub(lambda x: "\0" * len(x.group(0)), text) if "[" in text or "TBD" in text else text
-    dl = DEADLINE_RE.search(text)
+    dl = deadline_match(text)
     span = (-1, -1)
     if dl and not re.match(r"within\s+(?:the\s+)?(?:next\s+)?\d", dl.group(0), re.I) and \
-            not _COMPARISON_PERIOD.search(text[: dl.start()] + " ") and not _is_definition_period(text, dl):
+            not _COMPARISON_PERIOD.search(text[max(0, dl.start() - 40): dl.start()] + " ") and not _is_definition_period(text, dl):
         span = (dl.start(), dl.end())
         r.deadline = dl.group(0).strip()
     lead = _LEAD_WORD.match(text)
@@ -230,7 +233,7 @@ def _is_definition_period(text: str, dl: re.Match[str]) -> bool:
 
 def _assign_slots(r: Reading, text: str) -> None:
     qs = r.quantities
-    ft = FROM_TO_RE.search(text)
+    ft = from_to_match(text)
     if ft:
         base_at = ft.start("base") if ft.group("base") else ft.start("base2")
         target_at = ft.start("target") if ft.group("target") else ft.start("target2")
@@ -239,7 +242,7 @@ def _assign_slots(r: Reading, text: str) -> None:
                 qs[i] = _with_role(q, "baseline")
             elif q.start <= target_at < q.end or q.start == target_at:
                 qs[i] = _with_role(q, "target")
-    cmp_ = CMP_RE.search(text)
+    cmp_ = cmp_match(text)
     for i, q in enumerate(qs):
         if q.role != "other":
             continue
@@ -365,6 +368,7 @@ _SAMPLE_BEFORE = re.compile(r"\b(?:tested|interviewed|surveyed|trained|piloted|v
 _QUALIFIER_CMP_BEFORE = re.compile(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\s+than|over|under|fewer\s+than|less\s+than)\s*$",
                                    re.I)
 _COMPARED_TO = re.compile(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
+_RATED_WORDS = ("rat", "scor", "star", "gave", "give")
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
@@ -388,21 +392,21 @@ def metric_phrase(text: str) -> str | None:
     for q in r.quantities:
         if q.role in ("target", "baseline", "delta", "deadline"):
             start = q.start
-            glue = _SLOT_GLUE_BEFORE.search(text[:start])
+            glue = _SLOT_GLUE_BEFORE.search(text, max(0, start - 48), start)
             if glue and not (q.role == "target" and _SHARE_OF.match(text[q.end:])):
                 start = glue.start()
             if q.role == "target" and _SHARE_OF.match(text[q.end:]) and q.unit == "%":
                 share_lead = True
             tail = _OR_MORE.match(text, q.end) if q.role == "target" else None
             cut.append((start, tail.end() if tail else q.end))
-    dl = DEADLINE_RE.search(text)
+    dl = deadline_match(text)
     if r.deadline and dl:
         cut.append((dl.start(), dl.end()))
     for m in re.finditer(r"\((?:[^()]*\d[^()]*)\)", text):  # "(today: 80k)", "(currently ~31)"
         if any(m.start() <= q.start < m.end() and q.role in ("baseline", "target") for q in r.quantities):
             cut.append((m.start(), m.end()))
     for m in PLACEHOLDER_RE.finditer(text):  # "X claims", "by X%": a placeholder fills a slot
-        glue = _SLOT_GLUE_BEFORE.search(text[: m.start()])
+        glue = _SLOT_GLUE_BEFORE.search(text, max(0, m.start() - 48), m.start())
         cut.append((glue.start() if glue else m.start(), m.end()))
     out, last = [], 0
     for s, e in sorted(cut):
