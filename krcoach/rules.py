@@ -233,14 +233,24 @@ def _entry_named(name: str) -> dict | None:
 
 def _audience(a: Anatomy, objective: str | None) -> str | None:
     """Who the KR or its objective is about, in their words ("enterprise customers", "club leaders")."""
-    lex = lexicon()
-    for text in (a.text, objective or ""):
-        m = lex.actors.search(text)
-        if m:
-            before = re.findall(r"[\w-]+", text[max(0, m.start() - 30): m.start()])
-            adj = before[-1] if before and _nouny_adjective(before[-1]) else None
-            return f"{adj} {m.group(0)}" if adj else m.group(0)
-    return None
+    if a.actors:
+        return _people_phrase(a.text, a.actors[0])
+    return _objective_audience(objective) if objective else None
+
+
+@lru_cache(maxsize=1024)
+def _objective_audience(objective: str) -> str | None:
+    m = lexicon().actors.search(objective)
+    return _people_phrase(objective, m.group(0)) if m else None
+
+
+def _people_phrase(text: str, people: str) -> str:
+    at = text.lower().find(people)
+    if at < 0:
+        return people
+    before = re.findall(r"[\w-]+", text[max(0, at - 30): at])
+    adj = before[-1] if before and _nouny_adjective(before[-1]) else None
+    return f"{adj} {text[at:at + len(people)]}" if adj else text[at:at + len(people)]
 
 
 def _nouny_adjective(word: str) -> bool:
