@@ -34,7 +34,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import gradio as gr  # noqa: E402
 
-from . import coach, formats, issue_codes  # noqa: E402
+from . import coach, formats, issue_codes, validate  # noqa: E402
 from .engine import Engine, make_engine  # noqa: E402
 from .examples import EXAMPLES  # noqa: E402
 from .models import (  # noqa: E402
@@ -83,14 +83,28 @@ class DraftError(ValueError):
 # ------------------------------------------------------------------------------------- library glue
 
 
-def parse_draft(text: str | None) -> OKRSet:
-    """Parse the draft and enforce the page limits, raising DraftError with a readable message."""
-    text = text or ""
-    if not text.strip():
-        raise DraftError("The draft is empty: paste or type your OKRs first.")
+def check_draft(text: Any) -> str:
+    """The door of every drafting handler, before any parsing or rendering: the draft must be
+    text (None is empty), at most MAX_TEXT_CHARS long (checked first: a 5 MB paste costs one
+    len()), and free of control characters (refused, naming the first and where it is)."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise DraftError(f"The draft must be text; got {validate.describe(text)}.")
     if len(text) > MAX_TEXT_CHARS:
         raise DraftError(f"The draft is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} can "
                          "be reviewed at a time here. Split it, or use `krcoach review`.")
+    found = validate.control_char(text)
+    if found:
+        raise DraftError(validate.control_message(text, found))
+    return text
+
+
+def parse_draft(text: str | None) -> OKRSet:
+    """Parse the draft and enforce the page limits, raising DraftError with a readable message."""
+    text = check_draft(text)
+    if not text.strip():
+        raise DraftError("The draft is empty: paste or type your OKRs first.")
     try:
         okrs = formats.parse_outline(text, source="draft")
     except formats.InputError as exc:
@@ -134,7 +148,9 @@ def upload_to_outline(path: str | None) -> str:
     if n > MAX_KRS:
         raise DraftError(f"{p.name} has {n} key results; at most {MAX_KRS} can be reviewed at a "
                          "time here. Use `krcoach review` for batches.")
-    return formats.improved_draft(okrs, {})
+    # The outline is written by us from the file's records, so stray control characters in the
+    # file are dropped here rather than refused later in a draft the person never typed.
+    return validate.CONTROL.sub("", formats.improved_draft(okrs, {}))
 
 
 def write_downloads(review: OKRReview, draft_text: str, out_dir: Path) -> dict[str, Path]:
@@ -409,6 +425,56 @@ if (!window.__kcLive) {{
 }}
 """
 
+# The size guard, in the browser, on the draft box: a paste, a drop or any other edit that would
+# make the draft longer than MAX_TEXT_CHARS is refused before the text reaches the box (whose
+# layout of megabytes froze the page for minutes), the server or the results; the message shows
+# under the box at once and the draft stays as it was. It runs before the live review's listener
+# (both listen in the capture phase; this one is registered first), so nothing is sent. Lengths
+# are counted in code points, as the server counts them.
+_GUARD_JS = f"""
+if (!window.__kcGuard) {{
+  window.__kcGuard = true;
+  const LIMIT = {MAX_TEXT_CHARS};
+  const fmt = (n) => n.toLocaleString('en-US');
+  const size = (s) => s.length - (s.length > LIMIT && s.length <= 2 * LIMIT
+    ? (s.match(/[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]/g) || []).length : 0);
+  const draftBox = (t) => (t && t.tagName === 'TEXTAREA' && t.closest('#kc-draft')) ? t : null;
+  const refuse = (event, n, what) => {{
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    props.value = '<div class="kc-root"><div class="kc-msg kc-msg-error" role="alert">'
+      + '<b>Too long to review here</b><p>' + what + ' would make the draft ' + fmt(n)
+      + ' characters; at most ' + fmt(LIMIT) + ' can be reviewed at a time here, so the draft '
+      + 'was left as it was. Split it, or use <code>krcoach review</code>.</p></div></div>';
+  }};
+  const clear = () => {{ if (props.value) props.value = ''; }};
+  const incoming = (event, data, what) => {{
+    const box = draftBox(event.target);
+    if (!box || !data) return;
+    const added = data.getData('text/plain') || '';
+    const kept = box.value.length - Math.abs((box.selectionEnd || 0) - (box.selectionStart || 0));
+    if (kept + added.length <= LIMIT) return;
+    const n = size(box.value.slice(0, box.selectionStart) + added
+      + box.value.slice(box.selectionEnd));
+    if (n > LIMIT) refuse(event, n, what);
+  }};
+  document.addEventListener('paste', (e) => incoming(e, e.clipboardData, 'This paste'), true);
+  document.addEventListener('drop', (e) => incoming(e, e.dataTransfer, 'This drop'), true);
+  document.addEventListener('beforeinput', (e) => {{
+    const box = draftBox(e.target);
+    if (box) box.__kcBefore = box.value;
+  }}, true);
+  document.addEventListener('input', (e) => {{
+    const box = draftBox(e.target);
+    if (!box) return;
+    const n = box.value.length > LIMIT ? size(box.value) : 0;
+    if (n <= LIMIT) {{ box.__kcBefore = box.value; clear(); return; }}
+    box.value = box.__kcBefore || '';
+    refuse(e, n, 'This change');
+  }}, true);
+}}
+"""
+
 _STATIC = Path(__file__).with_name("static")
 
 
@@ -440,7 +506,8 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
 
     def review_now(text: str) -> list[Any]:
         """One complete review of the draft, or the page's message for a draft it refuses."""
-        if not (text or "").strip():
+        if text is None or (isinstance(text, str) and len(text) <= MAX_TEXT_CHARS
+                            and not text.strip()):
             return [render_intro(), None, *no_downloads()]
         try:
             okrs = parse_draft(text)
@@ -476,7 +543,7 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
         try:
             index = int(data.get("idx", -1))
             new = apply_rewrite(text, reviewed, str(data.get("kr", "")), index)
-        except (DraftError, TypeError, ValueError) as exc:
+        except (DraftError, TypeError, ValueError, OverflowError) as exc:
             gr.Warning(str(exc) if isinstance(exc, DraftError) else "Unknown rewrite.")
             return [gr.skip() for _ in range(len(outputs) + 1)]
         if live:
@@ -515,6 +582,7 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
                           "Owners as “(owner: Ana)” or “@ana”." + (" Reviews as you type."
                                                                    if live else "")),
                 )
+                gr.HTML("", elem_id="kc-guard", js_on_load=_GUARD_JS)
                 with gr.Row(elem_id="kc-actions"):
                     review_btn = gr.Button("Review draft", variant="primary", elem_id="kc-review",
                                            scale=2)
@@ -569,7 +637,24 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
     from .workshop_ui import mount_workshop
 
     mount_workshop(demo, eng)  # one engine (and one LLM client and cache) for both screens
+    _pad_short_api_calls(demo)
     return demo
+
+
+def _pad_short_api_calls(demo: gr.Blocks) -> None:
+    """A named endpoint called with fewer values than it takes (raw HTTP `data: []`) gets None for
+    each missing one, so its own checks answer ("The draft is empty…") instead of Gradio's
+    count check, which logs a traceback and sends an error event with no message. `gradio_client`
+    always sends every value; the pages' own events are left to Gradio's check."""
+    check = demo.validate_inputs
+
+    def validate_inputs(block_fn: Any, inputs: list[Any]) -> None:
+        missing = len(block_fn.inputs) - len(inputs) if isinstance(inputs, list) else 0
+        if missing > 0 and block_fn.api_visibility == "public" and block_fn.api_name:
+            inputs.extend([None] * missing)
+        check(block_fn, inputs)
+
+    demo.validate_inputs = validate_inputs  # type: ignore[method-assign]
 
 
 def _assemble(okrs: OKRSet, done: list[ObjectiveReview], eng: Engine) -> OKRReview:

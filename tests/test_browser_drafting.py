@@ -228,6 +228,48 @@ def test_review_follows_typing_and_limits_show_on_the_page(visit: Any) -> None:
     page.get_by_text("What the coach looks for").wait_for()
 
 
+def test_a_huge_paste_and_control_characters_get_a_message_and_the_page_responds(
+        visit: Any) -> None:
+    """A 5 MB paste never reaches the draft box, the server or the results: the browser's guard
+    says why at once and the review on screen stays. Control characters get the server's message
+    naming the first one. (bench/bench_page_input.py times both.)"""
+    from krcoach.app import MAX_TEXT_CHARS
+
+    v = visit(viewport={"width": 1280, "height": 900})
+    page = v.page
+    v.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=v.url.rstrip("/"))
+    box = page.locator(TEXTAREA)
+    box.fill(DRAFT)
+    page.get_by_role("button", name="Review draft").click()
+    krs = library_review(DRAFT).kr_reviews()
+    v.wait_cards(len(krs))
+
+    page.evaluate("(t) => navigator.clipboard.writeText(t)", "- Ship the feature!\n" * 250_000)
+    box.focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Control+V")  # a real paste, replacing the draft
+    guard = page.locator("#kc-guard [role=alert]")
+    guard.wait_for(timeout=10_000)
+    assert (f"would make the draft 5,000,000 characters; at most {MAX_TEXT_CHARS:,}"
+            in guard.text_content())
+    assert box.input_value() == DRAFT  # nothing was pasted
+    assert page.locator(CARD).count() == len(krs)  # and the review on screen stays
+
+    box.fill("- Launch the partner portal\n- Raise partner revenue from 1M to 2M by Q4")
+    v.wait_cards(2)  # the page still responds: the edit is reviewed as usual
+    assert guard.count() == 0
+
+    box.fill("## Partners\n- Launch the\x00 partner portal\x1b[31m")
+    page.get_by_role("button", name="Review draft").click()
+    alert = page.locator("#kc-results [role=alert]")
+    alert.wait_for(timeout=10_000)
+    assert ("The draft has 2 control characters (the first: NUL (U+0000) on line 2, column 13)"
+            in alert.text_content())
+    assert page.locator(CARD).count() == 0
+    box.fill("- Launch the partner portal")
+    v.wait_cards(1)
+
+
 def test_kr_text_is_shown_as_text_and_runs_nothing(visit: Any) -> None:
     v = visit(viewport={"width": 1280, "height": 900})
     page = v.page
