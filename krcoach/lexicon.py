@@ -228,10 +228,12 @@ class Lexicon:
                 for form in _inflections(verb) if " " not in verb else {verb}:
                     self.verb_lemma[form] = verb
                     self.verb_class[form] = cls
-        decrease = "reduce decrease cut lower shrink minimize minimise halve decline drop slash trim shorten"
-        self.decrease_verbs = set(decrease.split()) | {
-            "reducir", "reduzir", "disminuir", "diminuir", "réduire", "diminuer", "senken", "reduzieren",
-            "verringern", "ridurre", "diminuire", "verlagen", "verminderen", "bring down"}
+        self.decrease_verbs = set(data["decrease_verbs"])
+        self.about_metric_verbs = frozenset(data["work_about_a_metric_verbs"])
+        self.acquisition_verbs = frozenset(data["acquisition_verbs"])
+        self.strong_milestones = fastre.compile(
+            r"\b(?:" + "|".join(p.replace("*", r"\w*").replace(" ", r"\s?") for p in data["strong_milestones"]) + r")\b",
+            re.I)
         self.change_phrases = PhraseMatcher([v for v in groups["change"] if " " in v])
         self.deliverables = PhraseMatcher(data["deliverables"])
         self.results = PhraseMatcher(data["result_terms"])

@@ -214,7 +214,7 @@ def read(text: str) -> Reading:
     first_end = lead.end() if lead else 0
     hiring_lead = bool(lead and lead.group(1).lower() in lex.data["hiring_verbs"])
     acquire_lead = bool(lead and not hiring_lead and lex.verb_lemma.get(lead.group(1).lower(), lead.group(1).lower())
-                        in _ACQUIRE_VERBS)
+                        in lex.acquisition_verbs)
     for m in QTY_RE.finditer(masked):
         if not any(c.isdigit() for c in m.group(0)):
             continue
@@ -358,7 +358,6 @@ _SLOT_GLUE_BEFORE = re.compile(
     r"(?:(?:\b(?:from|to|of|at|by|reach(?:es|ing)?|hit|up\s+from|down\s+from|down\s+to|up\s+to|currently|today|"
     r"baseline|at\s+least|at\s+most|no\s+more\s+than|no\s+less\s+than|more\s+than|less\s+than|fewer\s+than|under|"
     r"below|above|over|about|around|approx\.?|de|a|à)\b|[=:→≥≤<>~≈+]|->|>=|<=)\s*)+$", re.I)
-_ACQUIRE_VERBS = frozenset("add win sign land close acquire secure generate source book".split())
 _OR_MORE = re.compile(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
 _CMP_BEFORE = re.compile(r"(?:[<>≤≥]=?|\b(?:under|below|over|above|at\s+least|at\s+most|less\s+than|fewer\s+than|"
                          r"more\s+than|no\s+more\s+than|max(?:imum)?|min(?:imum)?))\s*$", re.I)

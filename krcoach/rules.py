@@ -29,16 +29,10 @@ from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
 from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
 from .quantities import metric_phrase, slot_errors
-from .verdict import _ABOUT_METRIC, LOW_CONFIDENCE_MARGIN, VerdictModel, default_model, features
+from .verdict import LOW_CONFIDENCE_MARGIN, VerdictModel, default_model, features
 
 __all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
 
-_STRONG_MILESTONES = fastre.compile(
-    r"\b(?:certif\w*|soc\s?2|iso\s?\d+|hipaa|gdpr|pci|fedramp|accredit\w*|audit|compliance|compliant|"
-    r"go[- ]live|general availability|approv\w*|sign[- ]off|signed off|licen[cs]\w*|funding round|"
-    r"series [abc]|regulatory|clearance|ce mark|wcag|cutover|decommission\w*|v?\d+\.0\b|beta|alpha|"
-    r"go live|milestone|deadline met)\b",
-    re.I)
 _OUTCOME_CLAUSE = fastre.compile(
     r"\b(?:w/?|with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
     r"generating|driving|bringing|reaching|averaging|gets?|get|has|have|influenc\w*|convert\w*|include|includes)\b|[,;]", re.I)
@@ -55,7 +49,6 @@ class Verdict:
     kind: Kind
     output_score: float
     outcome_score: float
-    reasons: list[str]
     external_result: bool = False
 
 
@@ -87,55 +80,40 @@ def classify(a: Anatomy) -> Verdict:
     """Output or outcome, from the anatomy alone (the objective only shapes the explanation)."""
     out = 0.0
     inn = 0.0
-    reasons: list[str] = []
     deliverable_metric = _metric_is_deliverable(a)
 
     if a.verb_class == "activity":
         out += 2
-        reasons.append(f"starts with the activity verb '{a.leading_verb}'")
     if a.completion and not a.change_verbs:
         out += 1.5
-        reasons.append(f"describes a finished state ('{a.completion[0]}')")
     if a.activity_count:
         out += 2
-        reasons.append(f"counts the team's own work ('{a.activity_count}')")
     if a.hiring_verb:
         out += 2.5
-        reasons.append("is about hiring or staffing")
     elif a.hiring:
         out += 1
     if a.capability:
         out += 2.5
-        reasons.append("describes what a feature lets people do, not how many do it")
     if a.baseline_setup:
         out += 3
-        reasons.append("sets up a measurement rather than moving it")
     if a.research:
         out += 1.5
-        reasons.append("is a research activity")
     if a.own_share:
         out += 3
-        reasons.append("measures coverage of the team's own work")
-    if _STRONG_MILESTONES.search(a.text) and not a.results:
+    if lexicon().strong_milestones.search(a.text) and not a.results:
         out += 1
-        reasons.append("is a one-off milestone")
     if deliverable_metric:
         out += 1.5
-        reasons.append(f"measures a deliverable ('{a.metric}')")
 
     measured = bool(a.numbers or a.comparator or a.change_verbs or a.placeholders)
     if a.results:
         inn += 1.5 + (1.5 if measured else 0)
-        reasons.append(f"names a result metric ('{a.results[0]}')")
     if a.actors and a.actor_actions and not a.capability:
         inn += 1.5
-        reasons.append("has people outside the team acting")
     if a.actor_count and not a.hiring_verb:
         inn += 2
-        reasons.append(f"counts people outside the team ('{a.actor_count}')")
     if a.by_actor:
         inn += 2
-        reasons.append("depends on what others do")
     if re.search(r"\bactive\s+[a-z]", a.text, re.I) and not a.hiring_verb:
         inn += 1.5
     if a.change_verbs:
@@ -143,33 +121,27 @@ def classify(a: Anatomy) -> Verdict:
             out += 1
         else:
             inn += 2
-            reasons.append(f"aims to move something ('{a.change_verbs[0]}')")
     if a.service_levels:
         inn += 2
-        reasons.append(f"sets a service level ('{a.service_levels[0]}')")
     if a.satisfaction:
         inn += 2
-        reasons.append("measures how people feel or rate")
     if a.verb_class == "maintain" and (a.comparator or a.numbers):
         inn += 2
     shaped = a.is_from_to or (a.comparator not in (None, "by")) or bool(re.search(r":\s*\S*\d", a.text))
     if shaped and a.verb_class != "activity" and not deliverable_metric and not a.own_share:
         inn += 1.5
-        reasons.append("states a level to reach")
     if _COMPARATIVE.search(a.text) and a.verb_class != "activity":
         inn += 1
     if a.rollout:
         out += 3.5
-        reasons.append("controls exposure (a rollout), not an effect")
     external = _external_result(a)
     if external:
         inn += 3
-        reasons.append("attaches an outside result to the task")
     if a.hiring_verb and not a.satisfaction and not a.service_levels:
         # People the team signs up itself are staffing, whatever the numbers around it.
         out += 1.5
     kind: Kind = "outcome" if inn > out else "output"
-    return Verdict(kind=kind, output_score=out, outcome_score=inn, reasons=reasons, external_result=external)
+    return Verdict(kind=kind, output_score=out, outcome_score=inn, external_result=external)
 
 
 # ------------------------------------------------------------------------------------ wording
@@ -259,7 +231,7 @@ def _nouny_adjective(word: str) -> bool:
                        "new", "a", "an"} and not lexicon().verb_class.get(low) and not low.isdigit()
 
 
-def _why_output(a: Anatomy, entry: dict | None, audience: str | None, question: str) -> str:
+def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
     """What completing the KR proves, in its own words, and the question that leads to the outcome."""
     obj = _subject(a)
     who = audience or "anyone outside the team"
@@ -270,7 +242,7 @@ def _why_output(a: Anatomy, entry: dict | None, audience: str | None, question: 
         done = f"This counts people the team brings in itself ({obj}): staffing, not yet a change for {who}."
     elif _about_a_metric(a):
         done = f"This is finding out ({obj}): nothing is different until someone acts on what is learned."
-    elif _STRONG_MILESTONES.search(a.text):
+    elif lexicon().strong_milestones.search(a.text):
         done = (f"This is a one-off milestone ({obj}): keep it as a checkpoint, but it does not say what "
                 "should be different once it is reached.")
     elif a.activity_count:
@@ -337,7 +309,7 @@ def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Iss
         add("injection", "Contains text addressed to the coach (e.g. 'ignore previous instructions'); "
                          "it was treated as part of the key result and changed nothing.")
     if verdict.kind == "output":
-        if _STRONG_MILESTONES.search(a.text) and not a.research:
+        if lexicon().strong_milestones.search(a.text) and not a.research:
             add("milestone", "A one-off milestone: keep it as a project goal and pair it with the "
                              "impact metric it is meant to move.")
         if a.own_share:
@@ -499,12 +471,11 @@ def _objective_metric(objective: str | None) -> str | None:
 def _about_a_metric(a: Anatomy) -> bool:
     """Research, measuring, surveying, "understand X": work about a metric, not a change to it."""
     first = a.text.split(" ", 1)[0].lower()
-    return bool(a.research or a.baseline_setup or a.leading_verb in _ABOUT_METRIC or
-                lexicon().verb_lemma.get(first, first) in _ABOUT_METRIC)
+    return bool(a.research or a.baseline_setup or a.leading_verb in lexicon().about_metric_verbs or
+                lexicon().verb_lemma.get(first, first) in lexicon().about_metric_verbs)
 
 
-def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, deadline: str | None,
-                     audience: str | None) -> list[Rewrite]:
+def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, deadline: str | None) -> list[Rewrite]:
     """The change the work is for, in the KR's and objective's terms; none when nothing fits."""
     subject = _subject(a)
     candidates: list[tuple[str, str]] = []
@@ -527,7 +498,7 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
         if a.reading and a.reading.of_role("work", "version", "year"):
             assumptions.append("The draft's numbers describe the planned work; keep them in the plan, "
                                "not as the target of this metric.")
-        if _STRONG_MILESTONES.search(a.text):
+        if lexicon().strong_milestones.search(a.text):
             assumptions.append(f"Keep '{_shorten(a.text, 50)}' as a checkpoint; measure this within "
                                "[N] days of it.")
         assumptions.append("No baseline for this metric in the draft: measure it first.")
@@ -572,7 +543,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     verdict, kind, confidence = decide(a, title, model)
     if kind != verdict.kind:
         verdict = Verdict(kind=kind, output_score=verdict.output_score, outcome_score=verdict.outcome_score,
-                          reasons=verdict.reasons, external_result=verdict.external_result)
+                          external_result=verdict.external_result)
     own_deadline = _deadline_text(a) or kr.deadline
     cycle = context.cycle if context else None
     deadline = own_deadline or cycle
@@ -584,8 +555,8 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
         issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
     if kind == "output":
         question = _question(a, entry, audience)
-        why = _why_output(a, entry, audience, question)
-        rewrites = _output_rewrites(a, entry, title, deadline, audience)
+        why = _why_output(a, audience, question)
+        rewrites = _output_rewrites(a, entry, title, deadline)
     else:
         parts = split_goals(a.text) if a.multi_goal and not paired else []
         if len(parts) >= 2:

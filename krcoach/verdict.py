@@ -45,10 +45,6 @@ _PASSIVE_DONE = re.compile(
     r"was|were)\s+(?:\w+ed|built|written|done|agreed|in\s+place|live|available|ready|set\s+up)\b)", re.I)
 _PURPOSE = re.compile(r"\b(?:to|so\s+that|in\s+order\s+to)\s+(?:unblock|enable|support|help|improve|increase|reduce|"
                       r"drive|grow|boost|lift|make|allow|let|ensure|attract|retain)\b", re.I)
-_ABOUT_METRIC = frozenset(
-    "measure benchmark survey report understand define track assess analyse analyze identify investigate "
-    "document establish map audit review evaluate study baseline instrument monitor".split())
-_ACQUIRE = frozenset("add generate source sign close win land acquire book secure bring attract gain get earn".split())
 _STATE = re.compile(r"\b(?:rank(?:ed|ing)?|top\s+\d+|variance|in\s+(?:the\s+)?(?:stage|pipeline|production)|"
                     r"position|share\s+of\s+voice|market\s+share)\b", re.I)
 _BARE_COUNT = re.compile(r"^\s*(?:(?:have|get|reach|hit)\s+)?(?:at\s+least\s+)?[$€£]?\d[\d,.]*\s?[kmKM%+]*\s+[a-z]", re.I)
@@ -87,9 +83,9 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     lead = a.leading_verb
     if lead:
         f["lead=" + lead] = 1.0
-        if lead in _ABOUT_METRIC:
+        if lead in lex.about_metric_verbs:
             f["work_about_metric"] = 1.0
-        if lead in _ACQUIRE and (a.results or a.actors):
+        if lead in lex.acquisition_verbs and (a.results or a.actors):
             f["acquire_business_result"] = 1.0
     subject = _OUTSIDE_SUBJECT.sub("", text)
     if lex.actors.match(subject, 0) and not a.capability:
