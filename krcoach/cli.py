@@ -273,7 +273,9 @@ def _seconds(s: float) -> str:
 def _summary(result: OKRReview, seconds: float) -> None:
     """The one summary line of a review, on stderr."""
     s = result.summary()
-    parts = [_count(s["outcomes"], "outcome"), _count(s["outputs"], "output"), f"{s['need_work']:,} need work"]
+    common = ", ".join(f"{code} {n:,}" for code, n in result.common_problems())
+    parts = [_count(s["outcomes"], "outcome"), _count(s["outputs"], "output"),
+             f"{s['need_work']:,} need work" + (f" (most often {common})" if common else "")]
     if s["fallbacks"]:
         parts.append(f"{s['fallbacks']:,} fell back to rules")
     if s["errors"]:

@@ -154,6 +154,16 @@ class OKRReview(_Model):
     def all_findings(self) -> list[Finding]:
         return [f for o in self.objectives for f in o.findings] + list(self.findings)
 
+    def common_problems(self, n: int = 3) -> list[tuple[str, int]]:
+        """The most common problems that make KRs need work (code, KRs), most frequent first."""
+        from collections import Counter
+
+        from .issue_codes import table
+
+        t = table()
+        counts = Counter(c for k in self.kr_reviews() for c in set(k.issue_codes()) if c in t and t[c].need_work)
+        return counts.most_common(n)
+
     def summary(self) -> dict[str, int]:
         krs = self.kr_reviews()
         return {

@@ -22,7 +22,7 @@ EXAMPLE_CSV = ROOT / "examples" / "team-okrs.csv"
 
 def test_summary_counts_read_as_english() -> None:
     proc = run_cli("review", "-", "-f", "jsonl", stdin="- Ship v2\n")
-    assert proc.stderr.startswith("krcoach: 1 key result: 0 outcomes, 1 output, 1 need work (engine rules, ")
+    assert proc.stderr.startswith("krcoach: 1 key result: 0 outcomes, 1 output, 1 need work (most often activity 1) (engine rules, ")
     assert proc.stderr.count("\n") == 1
 
 
