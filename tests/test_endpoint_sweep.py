@@ -19,7 +19,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ HOSTILE: dict[str, Any] = {
     "None": None, "123": 123, "True": True, "[]": [], "{}": {}, "5 MB": BIG,
     "NUL": "- Launch\x00 the portal\x01\x1b[2J\x07",
 }
-CALL_TIMEOUT_S = 30
+CALL_TIMEOUT_S = 90  # a call waits in its event's queue behind the others; a hang still shows
 SWEEP_BUDGET_S = 60
 NO_MESSAGE = "has raised an exception but has not enabled verbose error reporting"
 OUTCOME = "Raise trial-to-paid conversion from 4% to 6% by end of Q3"
@@ -136,7 +136,7 @@ def test_every_named_endpoint_answers_hostile_values_in_words(app: tuple[str, Pa
             result = client.submit(*args, api_name=f"/{name}").result(timeout=CALL_TIMEOUT_S)
         except AppError as err:
             return case, "error", str(err)
-        except TimeoutError:
+        except (TimeoutError, CancelledError):  # gradio_client cancels the job when the wait times out
             return case, "hang", None
         return case, "ok", result
 
