@@ -53,6 +53,7 @@ _OR_NEXT = re.compile(r"^\s*(?:or|and|/)\s*(?:above|higher|better|more|\d)", re.
 _BASE_BEFORE = re.compile(
     r"(?:\(\s*(?:currently|today|now|baseline|from|was|vs\.?|last\s+\w+)\s*:?\s*(?:~|≈|about|around|approx\.?)?\s*|"
     r"\b(?:up|down)\s+from\s+|\bcurrently\s+(?:at\s+)?(?:~|about|around)?\s*|\btoday\s*:?\s*|\bbaseline\s*:?\s*|"
+    r"\bcurrent(?:ly)?\s+(?:\w+\s+){0,2}(?:is|are|at|of|stands\s+at)\s+|"
     r"(?:last\s+(?:year|quarter|month|cycle)|prior\s+\w+|previous\s+\w+)(?:'s)?\s+(?:baseline\s+)?(?:of\s+)?|"
     r"\bvs\.?\s+|\bversus\s+|\bcompared\s+(?:to|with)\s+)$", re.I)
 _DELTA_BEFORE = re.compile(r"(?:\bby\s+(?:at\s+least\s+|about\s+|around\s+|~)?|^\s*[+]|\s[+]|\bextra\s+|\badditional\s+)$", re.I)
@@ -368,6 +369,9 @@ _QUALIFIER_CMP_BEFORE = re.compile(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\
                                    re.I)
 _COMPARED_TO = re.compile(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
 _RATED_WORDS = ("rat", "scor", "star", "gave", "give")
+_RESULT_CLAUSE = re.compile(r"(?:^|,?\s)(?:resulting\s+in|leading\s+to|which\s+(?:drives|leads\s+to)|so\s+that)\s+", re.I)
+_ASIDE = re.compile(r"\s*\((?:or|e\.g\.|eg|i\.e\.|ie|incl\.?|including|see|like)\b[^()]*\)", re.I)
+_FINITE_BE = re.compile(r"\b(?:is|are|was|were)\b(?!\s+(?:not\s+)?(?:\w+ed|\w+en)\b)", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
@@ -417,6 +421,14 @@ def metric_phrase(text: str) -> str | None:
     out.append(text[last:])
     phrase = " ".join("".join(out).split())
     phrase = _COMPARED_TO.sub("", _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase)))
+    # "..., resulting in retention curve flattening": the result named after the clause is the metric.
+    clause = _RESULT_CLAUSE.search(phrase)
+    if clause and len(phrase[clause.end():].split()) >= 1:
+        phrase = phrase[clause.end():]
+    # Side remarks that are alternatives or examples, and a bracket never closed, are not the metric.
+    phrase = _ASIDE.sub("", phrase)
+    if phrase.count("(") > phrase.count(")"):
+        phrase = phrase[: phrase.rfind("(")]
     head = _HEAD_KEEP_OF if share_lead else _HEAD
     for _ in range(3):
         phrase = _TRAILING_ADVERB.sub("", _TRAIL.sub("", head.sub("", phrase))).strip()
@@ -441,6 +453,6 @@ def metric_phrase(text: str) -> str | None:
         if at is not None:
             words.insert(at, "that")
         phrase = "Share of " + " ".join(words) if words else ""
-    if not phrase or not re.search(r"[A-Za-z]{2}", phrase) or len(phrase.split()) > 14:
-        return None
+    if not phrase or not re.search(r"[A-Za-z]{2}", phrase) or len(phrase.split()) > 14 or _FINITE_BE.search(phrase):
+        return None  # a clause ("membership is , goal is members"), not a noun phrase
     return phrase

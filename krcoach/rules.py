@@ -165,6 +165,16 @@ def _subject(a: Anatomy) -> str:
     return _shorten(a.text, 60)
 
 
+def _object_head(a: Anatomy) -> str | None:
+    """The head noun of what an activity KR works on: "Launch the new campaign" -> "campaign"."""
+    if a.verb_class != "activity":
+        return None
+    words = [w.lower() for w in re.findall(r"[A-Za-z][\w-]*", _subject(a))]
+    while words and (words[-1].endswith("ly") or words[-1] in ("well", "again", "live", "out", "up", "on", "time")):
+        words.pop()  # "Launch the campaign well": the adverb is not what the work is on
+    return words[-1] if words else None
+
+
 @lru_cache(maxsize=4096)
 def _catalogue_terms(text: str) -> dict[int, frozenset[str]]:
     """Catalogue entry -> the distinct terms of it that `text` contains."""
@@ -177,11 +187,12 @@ def _catalogue_terms(text: str) -> dict[int, frozenset[str]]:
 
 
 @lru_cache(maxsize=4096)
-def _match_catalogue(text: str, objective: str | None = None) -> dict | None:
+def _match_catalogue(text: str, objective: str | None = None, head: str | None = None) -> dict | None:
     """The catalogue entry the KR is about, when the evidence is more than one stray keyword.
 
     An entry counts when the KR names it with a phrase of several words ("case studies", "time to
-    hire") or when two of its terms meet in the KR and its objective; one single word ("cases",
+    hire"), when its one word is the head of what the KR works on ("Launch the campaign"), or when
+    two of its terms meet in the KR and its objective. One word elsewhere in the sentence ("cases",
     "design") is too weak: a wrong-field metric is worse than the question the why asks instead.
     """
     kr_terms = _catalogue_terms(text)
@@ -191,7 +202,7 @@ def _match_catalogue(text: str, objective: str | None = None) -> dict | None:
     best: tuple[int, int] | None = None
     for i, terms in kr_terms.items():
         support = terms | obj_terms.get(i, frozenset())
-        if not (any(" " in t or "-" in t for t in terms) or len(support) >= 2):
+        if not (any(" " in t or "-" in t for t in terms) or len(support) >= 2 or (head and head in terms)):
             continue
         score = sum(len(t) for t in terms) + 3 * len(obj_terms.get(i, ()))
         if best is None or (score, -i) > (best[0], -best[1]):
@@ -346,6 +357,8 @@ def _deadline_text(a: Anatomy) -> str | None:
 
 
 _HAS_DIGIT = re.compile(r"\d")
+_NOT_A_METRIC = re.compile(r"\b(?:goal|goals|towards|target|aim|objective)\b", re.I)
+_MONEY = re.compile(r"[$€£¥₹]")
 _DIGIT_OR_UPPER = re.compile(r"[\dA-Z]")
 
 
@@ -396,9 +409,14 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
         metric = counted or (a.metric if a.metric and not lexicon().verb_lemma.get(a.metric.split()[0].lower())
                              else (a.results[0] if a.results else None))
     lex = lexicon()
-    if metric and a.results and not (lex.results.search(metric) or lex.service_levels.search(metric)
-                                     or lex.satisfaction.search(metric) or lex.actors.search(metric)):
+    if metric and a.results and (len(metric.split()) > 6 or _NOT_A_METRIC.search(metric)) and not (
+            lex.results.search(metric) or lex.service_levels.search(metric) or lex.satisfaction.search(metric)
+            or lex.actors.search(metric)):
         metric = _result_phrase(a.text, a.results[0])  # "towards a goal" names nothing; "error rates" does
+    if (not metric or lex.verb_lemma.get(metric.split()[0].lower())) and a.target and _MONEY.match(a.target):
+        # "$4500 secured", "$2M raised": the amount is the metric.
+        verb = metric.split()[0].lower() if metric else ""
+        metric = f"Amount {verb}" if verb.endswith("ed") else "Amount"
     if not metric:
         metric = fallback_metric
         assumptions.append("The draft names no metric; this one is read from its wording — check it.")
@@ -547,7 +565,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     own_deadline = _deadline_text(a) or kr.deadline
     cycle = context.cycle if context else None
     deadline = own_deadline or cycle
-    entry = _match_catalogue(a.text, title) or (_entry_named("hiring") if a.hiring_verb else None)
+    entry = _match_catalogue(a.text, title, _object_head(a)) or (_entry_named("hiring") if a.hiring_verb else None)
     audience = _audience(a, title)
     paired = _is_paired(a)
     issues = _issues(a, verdict, dated=deadline is not None, paired=paired)
