@@ -260,9 +260,35 @@ def _assign_slots(r: Reading, text: str) -> None:
         for q in targets[1:]:
             if q.start > targets[0].end and not _joined_goal(text, targets[0].end, q.start):
                 qs[qs.index(q)] = _with_role(q, "threshold")
+    if not any(q.role == "target" for q in qs):
+        _level_in_words(r, text)
     r.target = next((q for q in qs if q.role == "target"), None)
     r.baseline = next((q for q in qs if q.role == "baseline"), None)
     r.delta = next((q for q in qs if q.role == "delta"), None)
+
+
+def _level_in_words(r: Reading, text: str) -> None:
+    """A target with no number of its own: "Zero P1 incidents", "weekly -> daily", "3 days → same
+    day"; or a time limit that is the only level there is ("requests answered within 2 days")."""
+    qs = r.quantities
+    arrow = _ARROW_TARGET.search(text)
+    if arrow:
+        qs.append(Quantity(text=arrow.group("to").strip(), value=None, unit=None, role="target",
+                           start=arrow.start("to"), end=arrow.end("to")))
+        if not any(q.role == "baseline" for q in qs) and arrow.group("from"):
+            qs.append(Quantity(text=arrow.group("from").strip(), value=None, unit=None, role="baseline",
+                               start=arrow.start("from"), end=arrow.end("from")))
+        qs.sort(key=lambda q: q.start)
+        return
+    zero = _ZERO.search(text)
+    if zero:
+        qs.append(Quantity(text=zero.group(0), value=0.0, unit=None, role="target", start=zero.start(), end=zero.end()))
+        qs.sort(key=lambda q: q.start)
+        return
+    for i, q in enumerate(qs):
+        if q.role == "definition" and _TIME_LIMIT_BEFORE.search(text, max(0, q.start - 20), q.start):
+            qs[i] = _with_role(q, "target")
+            return
 
 
 def _joined_goal(text: str, a: int, b: int) -> bool:
@@ -372,6 +398,12 @@ _RATED_WORDS = ("rat", "scor", "star", "gave", "give")
 _RESULT_CLAUSE = re.compile(r"(?:^|,?\s)(?:resulting\s+in|leading\s+to|which\s+(?:drives|leads\s+to)|so\s+that)\s+", re.I)
 _ASIDE = re.compile(r"\s*\((?:or|e\.g\.|eg|i\.e\.|ie|incl\.?|including|see|like)\b[^()]*\)", re.I)
 _FINITE_BE = re.compile(r"\b(?:is|are|was|were)\b(?!\s+(?:not\s+)?(?:\w+ed|\w+en)\b)", re.I)
+_ARROW_TARGET = re.compile(r"(?:(?P<from>\b[A-Za-z][\w-]*(?:\s[A-Za-z][\w-]*)?)\s*)?(?:→|->|=>)\s*"
+                           r"(?P<to>(?:same|next)\s+day|daily|weekly|monthly|hourly|real[- ]time|instant(?:ly)?|none|zero)\b",
+                           re.I)
+_ZERO = re.compile(r"\b(?:zero|no\s+more\s+than\s+zero)\b", re.I)
+_TIME_LIMIT_BEFORE = re.compile(r"\b(?:within|in\s+under|in\s+less\s+than|under)\s+$", re.I)
+_TIME_LIMIT_AFTER = re.compile(r"\s+(?:within|in\s+under|in\s+less\s+than|under)$", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
@@ -379,6 +411,11 @@ _HEAD_KEEP_OF = re.compile(r"^[\s,;:\-–—→().~]+|^(?:to|by|in|the|our|a|an)
 _PASSIVE_CHANGE = re.compile(r"\s+(?:is|are|was|were|gets?|will\s+be|should\s+be)\s+(?:increased|decreased|reduced|improved|"
                              r"grown|raised|lowered|cut|doubled|halved|maintained|kept)\b.*$", re.I)
 _TRAILING_ADVERB = re.compile(r"\s+(?:consistently|always|reliably|steadily|continuously|sustainably)$", re.I)
+
+
+def _uncap_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
 def metric_phrase(text: str) -> str | None:
@@ -453,6 +490,11 @@ def metric_phrase(text: str) -> str | None:
         if at is not None:
             words.insert(at, "that")
         phrase = "Share of " + " ".join(words) if words else ""
+    limit = _TIME_LIMIT_AFTER.search(phrase)
+    if limit and r.target and r.target.unit in ("duration", "h", "d", "days", "day", "hours", "hour", "weeks", "week",
+                                                "minutes", "mins", "min", "ms", "s", "seconds"):
+        # "Returns processed within 3 days": the time it takes is the metric, the limit its target.
+        phrase = "time until " + _uncap_first(phrase[: limit.start()])
     if not phrase or not re.search(r"[A-Za-z]{2}", phrase) or len(phrase.split()) > 14 or _FINITE_BE.search(phrase):
         return None  # a clause ("membership is , goal is members"), not a noun phrase
     return phrase

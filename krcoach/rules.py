@@ -175,6 +175,11 @@ def _object_head(a: Anatomy) -> str | None:
     return words[-1] if words else None
 
 
+@lru_cache(maxsize=1)
+def _generic_heads() -> frozenset[str]:
+    return frozenset(catalogue().get("generic_heads", ()))
+
+
 @lru_cache(maxsize=4096)
 def _catalogue_terms(text: str) -> dict[int, frozenset[str]]:
     """Catalogue entry -> the distinct terms of it that `text` contains."""
@@ -202,7 +207,8 @@ def _match_catalogue(text: str, objective: str | None = None, head: str | None =
     best: tuple[int, int] | None = None
     for i, terms in kr_terms.items():
         support = terms | obj_terms.get(i, frozenset())
-        if not (any(" " in t or "-" in t for t in terms) or len(support) >= 2 or (head and head in terms)):
+        if not (any(" " in t or "-" in t for t in terms) or len(support) >= 2 or (
+                head and head in terms and head not in _generic_heads())):
             continue
         score = sum(len(t) for t in terms) + 3 * len(obj_terms.get(i, ()))
         if best is None or (score, -i) > (best[0], -best[1]):
