@@ -512,6 +512,13 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
     if own:
         candidates.insert(1 if candidates else 0,
                           (own, f"Assumes '{subject}' serves the objective's own result ({own}); confirm with the team."))
+    milestone = bool(lexicon().strong_milestones.search(a.text))
+    due = deadline
+    if milestone:
+        # The seeds' form: keep the milestone (and its date) as a checkpoint, and measure what it
+        # should produce within N days of it.
+        name = subject if not _HAS_DIGIT.search(subject) and len(subject.split()) <= 6 else "the milestone"
+        due = f"[N] days after {name}"
     out: list[Rewrite] = []
     seen: set[str] = set()
     for metric, why in candidates:
@@ -522,14 +529,15 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
         if a.reading and a.reading.of_role("work", "version", "year"):
             assumptions.append("The draft's numbers describe the planned work; keep them in the plan, "
                                "not as the target of this metric.")
-        if lexicon().strong_milestones.search(a.text):
-            assumptions.append(f"Keep '{_shorten(a.text, 50)}' as a checkpoint; measure this within "
-                               "[N] days of it.")
+        if milestone:
+            when = f" ({deadline})" if deadline else ""
+            assumptions.append(f"Keep '{_shorten(a.text, 50)}' as a checkpoint{when}; this measures what it "
+                               "should produce once it is reached.")
         assumptions.append("No baseline for this metric in the draft: measure it first.")
-        if deadline is None:
+        if due is None:
             assumptions.append("No date in the draft: use the end of the OKR cycle.")
-        out.append(Rewrite.model_construct(text=render_rewrite(_capital(metric), None, None, deadline),
-                                           metric=_capital(metric), baseline=None, target=None, deadline=deadline,
+        out.append(Rewrite.model_construct(text=render_rewrite(_capital(metric), None, None, due),
+                                           metric=_capital(metric), baseline=None, target=None, deadline=due,
                                            assumptions=assumptions))
     return out[:2]
 
