@@ -39,3 +39,22 @@ def test_objective_with_only_outputs() -> None:
 def test_too_many_objectives_in_a_set() -> None:
     text = "".join(f"## Objective {i}\n- Grow MAU from 1k to 2k\n- Cut churn from 5% to 3%\n" for i in range(6))
     assert ("too_many_objectives", "set", None) in findings(text)
+
+
+def test_a_gap_every_kr_shares_is_said_once_for_the_objective() -> None:
+    text = "## Grow\n- Grow MAU to 2k\n- Cut churn to 3%\n## Keep\n- Keep NPS above 40 by Q3\n- Grow MAU to 2k\n"
+    result = review(parse_outline(text), RulesEngine())
+    grow, keep = result.objectives
+    shared = [f for f in grow.findings if f.code == "shared_gap"]
+    assert {"no_deadline", "no_baseline"} <= {c for f in shared for c in ("no_deadline", "no_baseline") if c in f.message}
+    assert not any(c in ("no_deadline", "no_baseline") for k in grow.krs for c in k.issue_codes())
+    # one KR of "Keep" has a date: the other keeps its own no_deadline, nothing is lifted for it
+    assert not any(f.code == "shared_gap" and "no_deadline" in f.message for f in keep.findings)
+    assert "no_deadline" in keep.krs[1].issue_codes()
+
+
+def test_need_work_counts_real_problems_and_names_the_common_ones() -> None:
+    text = "## 2026 Q3 OKRs\n- Grow MAU to 2k\n- Cut churn to 3%\n- Launch the referral campaign\n- Publish 12 blog posts\n"
+    result = review(parse_outline(text), RulesEngine())
+    assert result.summary()["need_work"] == 2  # a missing baseline alone is a detail, not "needs work"
+    assert result.common_problems()[0] == ("activity", 2)

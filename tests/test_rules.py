@@ -192,3 +192,91 @@ def test_rules_is_deterministic_and_the_default_without_a_key() -> None:
     a = coach("Hold five customer interviews").record()
     b = coach("Hold five customer interviews").record()
     assert a == b and a["engine"] == "rules" and a["status"] == "ok"
+
+
+def test_a_kr_inside_a_dated_cycle_or_with_a_due_column_has_a_deadline() -> None:
+    from krcoach.engine import ReviewContext
+
+    bare = coach("Grow MAU from 1k to 2k")
+    assert "no_deadline" in bare.issue_codes() and bare.rewrites[0].deadline is None
+    in_cycle = review_kr(KeyResult(id="1", kr="Grow MAU from 1k to 2k"), None, ReviewContext(cycle="2026 Q3"))
+    assert "no_deadline" not in in_cycle.issue_codes() and in_cycle.rewrites[0].deadline == "2026 Q3"
+    due = review_kr(KeyResult(id="1", kr="Grow MAU from 1k to 2k", deadline="31.12.2026"))
+    assert "no_deadline" not in due.issue_codes() and due.rewrites[0].deadline == "31.12.2026"
+    # through a document: the heading names the cycle
+    doc = review(__import__("krcoach.formats", fromlist=["x"]).parse_outline("# 2026 Q3 OKRs\n## Grow\n- Grow MAU to 2k\n- Cut churn to 3%\n"))
+    assert not any("no_deadline" in k.issue_codes() for k in doc.kr_reviews())
+
+
+def test_every_record_says_how_sure_the_verdict_is() -> None:
+    records = [coach(t) for t in ("Grow weekly active teams from 1,200 to 2,000", "Launch the referral campaign",
+                                  "Increase snippet collection to 650 snippets")]
+    assert {r.confidence for r in records} <= {"high", "low"}
+    assert records[0].confidence == "high" and records[1].confidence == "high"
+    low = [r for r in records if r.confidence == "low"]
+    assert all("judgement call" in r.why for r in low)
+
+
+def test_a_milestone_is_kept_as_a_checkpoint_and_paired_with_its_impact() -> None:
+    r = coach("Get SOC 2 Type II by August", "Win regulated customers")
+    assert r.kind == "output" and "milestone" in r.issue_codes()
+    assert r.rewrites and all(rw.deadline.startswith("[N] days after") for rw in r.rewrites)
+    assert any("checkpoint (August)" in a for a in r.rewrites[0].assumptions)
+
+
+def test_work_paired_with_its_change_is_praised_not_split() -> None:
+    r = coach("Launch v2 and lift activation from 22% to 35% within 60 days of launch")
+    assert r.kind == "outcome" and "multi_goal" not in r.issue_codes()
+    assert len(r.rewrites) == 1 and (r.rewrites[0].baseline, r.rewrites[0].target) == ("22%", "35%")
+    assert "within 60 days" not in (r.rewrites[0].deadline or "") and "pairs the work" in r.why
+
+
+def test_one_stray_keyword_gets_a_question_not_a_metric_from_another_field() -> None:
+    r = coach("Capturing three use cases and examples in a document", "Search on IPLD")
+    assert r.kind == "output" and not r.rewrites and "Ask:" in r.why
+    campaign = coach("Launch the campaign well")  # the head of what the work is on
+    marketing = next(e for e in catalogue()["entries"] if e["name"] == "campaign_marketing")
+    assert campaign.rewrites and campaign.rewrites[0].metric in marketing["metrics"]
+
+
+def test_outcome_rewrites_keep_the_authors_metric_and_numbers() -> None:
+    cases = {
+        "Make sure 80% of reps reach 90% of quota": ("Share of reps that reach 90% of quota", None, "80%"),
+        "Improve 30-day retention from 40% to 55%": ("30-day retention", "40%", "55%"),
+        "Grow MAU to 50k (today about 32k)": ("MAU", "about 32k", "50k"),
+        "Keep p95 API latency under 300ms through Q3": ("p95 API latency", None, "under 300ms"),
+    }
+    for text, (metric, baseline, target) in cases.items():
+        rw = coach(text).rewrites[0]
+        assert (rw.metric, rw.baseline, rw.target) == (metric, baseline, target), text
+
+
+def test_whys_are_in_the_krs_own_terms_not_one_stock_sentence() -> None:
+    texts = ["Launch the referral campaign", "Hire 3 senior engineers", "Raise unit test coverage from 54% to 80%",
+             "Run a pricing survey", "Grow weekly active teams from 1,200 to 2,000", "Maintain 99.95% uptime for checkout",
+             "500 new developers sign up for the beta"]
+    whys = [coach(t).why for t in texts]
+    assert len(set(whys)) == len(whys)
+    sentences = [s for w in whys for s in w.split(". ")]
+    assert max(sentences.count(s) for s in sentences) == 1  # no sentence repeated across KRs
+    assert "uptime" in whys[5] and "1,200" in whys[4] and "developers" in whys[6]
+
+
+def test_the_verdict_model_learns_from_labelled_rows_and_is_deterministic() -> None:
+    from krcoach import verdict
+    from krcoach.anatomy import parse
+    from krcoach.rules import classify
+
+    rows = [(t, None, "output") for t in ("Publish 12 blog posts", "Ship the new editor", "Hire 3 engineers",
+                                           "Write runbooks for all services", "Launch the referral campaign")] + \
+           [(t, None, "outcome") for t in ("Grow weekly active teams from 1,200 to 2,000", "Cut churn from 5% to 3%",
+                                            "500 developers sign up", "NPS from 31 to 45", "Raise revenue to $2M")]
+    a, b = verdict.fit(rows), verdict.fit(rows)
+    assert a.weights == b.weights
+    for text, _, label in rows:
+        an = parse(text)
+        p = a.probability(verdict.features(an, classify(an)))
+        assert (p > 0.5) == (label == "outcome"), text
+    shipped = verdict.default_model()
+    assert shipped is not None and len(shipped.weights) > 500
+    assert RulesEngine().verdict_model is shipped and RulesEngine(verdict_model=False).verdict_model is None
