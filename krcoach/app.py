@@ -390,9 +390,20 @@ def render_objective(obj: ObjectiveReview) -> str:
             f'<div class="kc-cards">{cards}</div></section>')
 
 
+def render_skipped(review: OKRReview) -> str:
+    """Lines of the draft that became neither objective nor key result, and why: never dropped silently."""
+    if not review.skipped:
+        return ""
+    items = "".join(f'<li><span class="kc-line">line {s.line}</span> {esc(s.reason)}: <q>{esc(s.text[:120])}</q></li>'
+                    for s in review.skipped[:50])
+    more = f"<p>and {len(review.skipped) - 50:,} more</p>" if len(review.skipped) > 50 else ""
+    return (f'<section class="kc-findings kc-skipped" aria-label="Lines not read as key results">'
+            f'<h3>Lines not read as objectives or key results</h3><ul>{items}</ul>{more}</section>')
+
+
 def render_review(review: OKRReview) -> str:
     """The results column: set/objective findings on top, then a card per key result."""
-    return (render_findings(review.all_findings())
+    return (render_findings(review.all_findings()) + render_skipped(review)
             + "".join(render_objective(o) for o in review.objectives))
 
 
@@ -662,7 +673,7 @@ def _assemble(okrs: OKRSet, done: list[ObjectiveReview], eng: Engine) -> OKRRevi
     from . import checks
 
     return OKRReview(objectives=done, findings=checks.set_findings(okrs), engine=eng.name,
-                     model=eng.model)
+                     model=eng.model, skipped=list(okrs.skipped))
 
 
 def launch_options() -> dict[str, Any]:

@@ -120,6 +120,7 @@ def review(
         findings=checks.set_findings(okrs),
         engine=eng.name,
         model=eng.model,
+        skipped=list(okrs.skipped),
     )
 
 

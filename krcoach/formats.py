@@ -971,6 +971,7 @@ class JSONWriter(Writer):
             "summary": review.summary(),
             "findings": [f.model_dump(mode="json") for f in review.all_findings()],
             "records": review.records(),
+            "skipped": [s.model_dump(mode="json") for s in review.skipped],
         }
         self.out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 

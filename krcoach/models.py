@@ -144,6 +144,8 @@ class OKRReview(_Model):
     findings: list[Finding] = Field(default_factory=list)
     engine: str
     model: str | None = None
+    #: Input lines the reader did not take as objective or key result, shown to the user.
+    skipped: list[SkippedLine] = Field(default_factory=list)
 
     def kr_reviews(self) -> list[KRReview]:
         return [kr for o in self.objectives for kr in o.krs]

@@ -256,3 +256,12 @@ def test_a_busy_port_is_one_line_and_exit_2(server) -> None:
         f"krcoach: error: cannot listen on 127.0.0.1:{port} (in use or not allowed); "
         "choose another with --port or --host"]
     assert "Traceback" not in done.stderr
+
+
+def test_lines_the_reader_did_not_take_are_shown_on_the_page() -> None:
+    from krcoach.app import render_review
+    from krcoach.coach import review_text
+
+    page = render_review(review_text("# Team OKRs\n## Grow\n- Grow MAU to 2k\n- ~~Cut churn to 3%~~ (moved to H1)\n"
+                                     "- Raise NPS to 40\n"))
+    assert "Lines not read" in page and "struck through" in page and "line 4" in page
