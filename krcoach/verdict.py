@@ -19,7 +19,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -116,9 +116,14 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     # The objective's words, at half weight: the same KR reads differently under "Grow sign-ups"
     # than under "Ship the new editor". (Word pairs were tried too: no better on held-out organisations.)
     if objective:
-        for w in set(_TOKEN.findall(objective.lower())):
-            f["o=" + w] = 0.5
+        for key in _objective_features(objective):
+            f[key] = 0.5
     return f
+
+
+@lru_cache(maxsize=2048)
+def _objective_features(objective: str) -> tuple[str, ...]:
+    return tuple(sorted({"o=" + w for w in _TOKEN.findall(objective.lower())}))
 
 
 @dataclass
