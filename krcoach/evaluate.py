@@ -151,7 +151,12 @@ def _norm(text: str) -> str:
 
 def _filled(value: str | None) -> bool:
     """A slot is filled when it holds more than placeholders ("[baseline: measure first]", "TBD")."""
-    return bool(value and PLACEHOLDER_RE.sub("", value).strip(" .,:;-"))
+    if not value:
+        return False
+    bare = PLACEHOLDER_RE.sub("", value)
+    if bare != value and not any(c.isdigit() for c in bare):
+        return False  # "[N] days after the launch": a visible placeholder phrase, no number of the draft's
+    return bool(bare.strip(" .,:;-"))
 
 
 def _matches(value: str, gold: Iterable[str]) -> bool:
