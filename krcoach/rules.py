@@ -239,7 +239,9 @@ def _people_phrase(text: str, people: str) -> str:
         return people
     before = re.findall(r"[\w-]+", text[max(0, at - 30): at])
     adj = before[-1] if before and _nouny_adjective(before[-1]) else None
-    return f"{adj} {text[at:at + len(people)]}" if adj else text[at:at + len(people)]
+    phrase = f"{adj} {text[at:at + len(people)]}" if adj else text[at:at + len(people)]
+    # "what will the engineering team do": a single group takes an article; "volunteers" does not
+    return phrase if phrase.lower().endswith("s") or phrase[:1].isupper() and " " not in phrase else f"the {phrase}"
 
 
 def _nouny_adjective(word: str) -> bool:
@@ -263,9 +265,12 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
         done = (f"This is a one-off milestone ({obj}): keep it as a checkpoint, but it does not say what "
                 "should be different once it is reached.")
     elif a.activity_count:
-        done = f"This counts the team's own output ({a.activity_count}); it is met even if {who} ignore all of it."
+        done = (f"This counts the team's own output ({a.activity_count}); it is met even if nobody outside the "
+                "team takes any notice of it.")
     elif a.completion and not a.leading_verb:
         done = f"This is met when the team finishes it ({_shorten(a.text, 60)}); nothing in it needs {who} to act."
+    elif question.startswith("Ask: once it is done, what will"):
+        done = f"This is met once the team has done the work ({obj})."  # the question names who
     else:
         done = f"This is met once the team has done the work ({obj}); it does not say what {who} will do differently."
     return f"{done} {question}"
