@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from .anatomy import PLACEHOLDER_RE, _to_float, cmp_match, deadline_match, from_to_match
+from .anatomy import PLACEHOLDER_RE, _to_float, _verb_after_group, cmp_match, deadline_match, from_to_match
 from .lexicon import lexicon
 
 Role = Literal["target", "baseline", "delta", "deadline", "definition", "threshold", "scale", "version", "year",
@@ -485,8 +485,8 @@ def metric_phrase(text: str) -> str | None:
     if share_lead:
         words = phrase.split()
         lex = lexicon()
-        at = next((i for i in range(1, len(words)) if lex.verb_lemma.get(words[i].lower()) and not words[i].endswith("ed")
-                   and words[i - 1].lower().endswith("s")), None)
+        at = next((i for i in range(1, len(words)) if words[i - 1].lower().endswith("s") and not words[i].endswith("ed")
+                   and (lex.verb_lemma.get(words[i].lower()) or _verb_after_group(words[i - 1], words[i]))), None)
         if at is not None:
             words.insert(at, "that")
         phrase = "Share of " + " ".join(words) if words else ""
