@@ -132,6 +132,10 @@ def classify(a: Anatomy) -> Verdict:
         inn += 1.5
     if _COMPARATIVE.search(a.text) and a.verb_class != "activity":
         inn += 1
+    if a.verb_class == "activity" and _PURPOSE_CLAUSE.search(a.text):
+        # "Upgrade to Postgres 16 to unblock enterprise customers": the purpose names the change,
+        # the KR measures the work; result words inside the purpose are not what it measures.
+        out += 2
     if a.rollout:
         out += 3.5
     external = _external_result(a)
@@ -158,8 +162,10 @@ def _subject(a: Anatomy) -> str:
         a.leading_verb is not None and a.leading_verb in lexicon().data["activity_verbs"])
     if activity_lead and len(words) > 1:
         rest = " ".join(words[1:])
-        m = re.search(r"\s(?:by|in|within|before|until|for|so that|to (?:increase|improve|reduce|drive))\b|[,;(]",
-                      " " + rest)
+        m = _PURPOSE_CLAUSE.search(" " + rest) or re.search(r"\s(?:by|in|within|before|until|for)\b|[,;(]", " " + rest)
+        m2 = re.search(r"\s(?:by|in|within|before|until|for)\b|[,;(]", " " + rest)
+        if m and m2 and m2.start() < m.start():
+            m = m2
         rest = (" " + rest)[: m.start()].strip() if m else rest
         return _shorten(rest or a.text, 60)
     return _shorten(a.text, 60)
@@ -510,6 +516,10 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
     candidates: list[tuple[str, str]] = []
     if _about_a_metric(a):
         return []  # finding out is not a change: the why asks what decision or number it should move
+    purpose = _purpose_metric(a.text)
+    if purpose:
+        candidates.append((purpose, f"Reads the draft's own purpose ('{_PURPOSE_CLAUSE.search(a.text).group(0).strip()}') "
+                                    "as the change to measure; confirm with the team."))
     if entry:
         for metric in entry["metrics"][:2]:
             candidates.append((metric, f"Assumes '{subject}' is meant to {entry['intent']}; confirm with the team."))
@@ -531,7 +541,7 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
             continue
         seen.add(metric.lower())
         assumptions = [why]
-        if a.reading and a.reading.of_role("work", "version", "year"):
+        if a.reading and a.reading.of_role("work"):
             assumptions.append("The draft's numbers describe the planned work; keep them in the plan, "
                                "not as the target of this metric.")
         if milestone:
@@ -545,6 +555,27 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
                                            metric=_capital(metric), baseline=None, target=None, deadline=due,
                                            assumptions=assumptions))
     return out[:2]
+
+
+_PURPOSE_CLAUSE = re.compile(
+    r"\s(?:to|so\s+that\s+we\s+can|in\s+order\s+to)\s+(?P<verb>unblock|enable|improve|increase|reduce|cut|lower|grow|boost|"
+    r"lift|attract|retain|drive|speed\s+up|shorten|raise)\s+(?P<obj>[^,;.()]+)", re.I)
+_PURPOSE_FORM = {"unblock": "{} still blocked", "enable": "{} enabled", "attract": "{} attracted",
+                 "retain": "{} retained"}
+
+
+def _purpose_metric(text: str) -> str | None:
+    """"Upgrade to Postgres 16 to unblock enterprise customers": the draft names the change its work
+    is for; that is the metric ("Enterprise customers still blocked")."""
+    m = _PURPOSE_CLAUSE.search(text)
+    if not m:
+        return None
+    obj = re.sub(r"^(?:the|our|a|an|more|fewer|less)\s+", "", m.group("obj").strip(), flags=re.I)
+    obj = re.split(r"\s(?:by|in|within|before|until|from)\s", obj)[0].strip()
+    if not obj or len(obj.split()) > 6 or _HAS_DIGIT.search(obj):
+        return None
+    verb = " ".join(m.group("verb").lower().split())
+    return _capital(_PURPOSE_FORM.get(verb, "{}").format(obj))
 
 
 def _is_paired(a: Anatomy) -> bool:

@@ -58,6 +58,14 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     """The evidence the model weighs, as sparse named features (0/1 except the rule scores and
     the objective's words)."""
     lex = lexicon()
+    purpose = _PURPOSE.search(a.text) if a.verb_class == "activity" else None
+    if purpose and purpose.start() > 0:
+        # What the KR measures is its main clause; the purpose names the change it is for.
+        from .anatomy import parse
+
+        main = parse(a.text[: purpose.start()])
+        if main.text:
+            a = main
     f: dict[str, float] = {"bias": 1.0, "rule_out": min(v.output_score, 8) / 4, "rule_in": min(v.outcome_score, 8) / 4,
                            "rule=" + v.kind: 1.0}
     text = a.text
