@@ -175,7 +175,8 @@ def _object_head(a: Anatomy) -> str | None:
     """The head noun of what an activity KR works on: "Launch the new campaign" -> "campaign"."""
     if a.verb_class != "activity":
         return None
-    words = [w.lower() for w in re.findall(r"[A-Za-z][\w-]*", _subject(a))]
+    first_part = re.split(r"\s(?:and|&|plus|as well as)\s", _subject(a), maxsplit=1)[0]  # "X and start Y": X
+    words = [w.lower() for w in re.findall(r"[A-Za-z][\w-]*", first_part)]
     while words and (words[-1].endswith("ly") or words[-1] in ("well", "again", "live", "out", "up", "on", "time")):
         words.pop()  # "Launch the campaign well": the adverb is not what the work is on
     return words[-1] if words else None
@@ -420,6 +421,9 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
     """Keep the KR's own metric, words and numbers; only missing parts become placeholders."""
     assumptions: list[str] = []
     metric = metric_phrase(a.text) or a.metric or (a.results[0] if a.results else None)
+    if metric and a.target and _MONEY.match(a.target) and len(metric.split()) == 1 and metric.lower().endswith("ed") \
+            and lexicon().verb_lemma.get(metric.lower()):
+        metric = f"Amount {metric.lower()}"  # "$4500 secured", "$2M raised": the amount is the metric
     if metric and (lexicon().verb_lemma.get(metric.split()[0].lower()) or len(metric.split()) > 12):
         # "Make a presentation that influences 50+ developers": the counted people are the metric.
         counted = a.actor_count and _counted_phrase(a.text, a.actor_count)
