@@ -276,20 +276,25 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
                 "team takes any notice of it.")
     elif a.completion and not a.leading_verb:
         done = f"This is met when the team finishes it ({_shorten(a.text, 60)}); nothing in it needs {who} to act."
-    elif question.startswith("Ask: once it is done, what will"):
+    elif question.startswith("Ask: once it is done,"):
         done = f"This is met once the team has done the work ({obj})."  # the question names who
     else:
         done = f"This is met once the team has done the work ({obj}); it does not say what {who} will do differently."
     return f"{done} {question}"
 
 
-def _question(a: Anatomy, entry: dict | None, audience: str | None) -> str:
-    who = audience or "customers, users or the business"
+def _question(a: Anatomy, entry: dict | None, audience: str | None, objective: str | None = None) -> str:
     if _about_a_metric(a):
         return "Ask: what decision or number should the findings change?"
     if entry:
         return f"If it is meant to {entry['intent']}, measure that instead."
-    return f"Ask: once it is done, what will {who} do differently, and how would you count it?"
+    if audience:
+        return f"Ask: once it is done, what will {audience} do differently, and how would you count it?"
+    if objective and len(objective.split()) <= 12:
+        # No one is named: ask in the objective's own terms rather than with a stock phrase.
+        return (f"Ask: once it is done, what number would show progress on '{_shorten(objective, 70)}', "
+                "and who would have to act for it to move?")
+    return "Ask: once it is done, who will do what differently, and how would you count it?"
 
 
 def _why_outcome(a: Anatomy, kind_evidence: str, metric: str, target: str | None, baseline: str | None) -> str:
@@ -626,7 +631,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     if context and context.set_uses_owners and not kr.owner:
         issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
     if kind == "output":
-        question = _question(a, entry, audience)
+        question = _question(a, entry, audience, title)
         why = _why_output(a, audience, question)
         rewrites = _output_rewrites(a, entry, title, deadline)
     else:
