@@ -147,7 +147,8 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
         return "deadline"
     if _is_year(m, text):
         return "year"
-    if _VERSION_BEFORE.search(before) or _DOT_VERSION.match(after) and "." in written:
+    tail = before[-9:].lower()
+    if (_VERSION_HINT.search(tail) and _VERSION_BEFORE.search(before)) or _DOT_VERSION.match(after) and "." in written:
         return "version"
     pm = _PRODUCT_BEFORE.search(before)
     if pm and not m.group("unit") and not m.group("cur") and not m.group("mult") and pm.start() > 0 and \
@@ -176,14 +177,15 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
         return "threshold"  # "students receiving ≥ 3 sessions", "users spending over 10 minutes"
     if ("top" in lb or "among" in lb or "age" in lb) and _GROUP_BEFORE.search(before):
         return "definition"  # "top 3 competitors", "among 65+": the group measured, not a level
-    if _BASE_BEFORE.search(before) or _FROM_BEFORE.search(before) or \
+    if (any(w in lb for w in _BASE_WORDS) and (_BASE_BEFORE.search(before) or _FROM_BEFORE.search(before))) or \
             _ARROW_AFTER.match(after):
         return "baseline"
     if before.rstrip()[-1:] in ("+", "-") and _SIGNED_LEVEL_BEFORE.search(before):
         return "other"  # "to +25": a signed level, not a change
     if written.lstrip()[:1] in "-−":
         return "delta"  # "emissions -15% vs 2024"
-    if (_DELTA_BEFORE.search(before) and not _SHARE_OF.match(after)) or _DELTA_AFTER.match(after):
+    if (any(w in lb for w in _DELTA_WORDS) and _DELTA_BEFORE.search(before) and not _SHARE_OF.match(after)) or \
+            _DELTA_AFTER.match(after):
         return "delta"
     if hiring_lead and start <= first_word_end + 24:
         return "work"  # "Hire 3x designers": people the team signs up itself
@@ -216,7 +218,7 @@ def read(text: str) -> Reading:
     hiring_lead = bool(lead and lead.group(1).lower() in lex.data["hiring_verbs"])
     acquire_lead = bool(lead and not hiring_lead and lex.verb_lemma.get(lead.group(1).lower(), lead.group(1).lower())
                         in lex.acquisition_verbs)
-    for m in QTY_RE.finditer(masked):
+    for m in (QTY_RE.finditer(masked) if _DIGIT.search(masked) else ()):
         if not any(c.isdigit() for c in m.group(0)):
             continue
         role = _role(m, text, span, first_end, activity_lead, hiring_lead, acquire_lead)
@@ -394,7 +396,12 @@ _SAMPLE_BEFORE = re.compile(r"\b(?:tested|interviewed|surveyed|trained|piloted|v
 _QUALIFIER_CMP_BEFORE = re.compile(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\s+than|over|under|fewer\s+than|less\s+than)\s*$",
                                    re.I)
 _COMPARED_TO = re.compile(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
+_DIGIT = re.compile(r"\d")
 _RATED_WORDS = ("rat", "scor", "star", "gave", "give")
+_VERSION_HINT = re.compile(r"(?:v|version|release|phase|step|level|tier|stage|grade|type|sev|p)\s?$", re.I)
+_BASE_WORDS = ("current", "today", "now", "baseline", "from", "was", "vs", "versus", "compared", "last", "prior",
+               "previous", "(", "~", "about", "around", "approx")
+_DELTA_WORDS = ("by", "+", "extra", "additional")
 _RESULT_CLAUSE = re.compile(r"(?:^|,?\s)(?:resulting\s+in|leading\s+to|which\s+(?:drives|leads\s+to)|so\s+that)\s+", re.I)
 _ASIDE = re.compile(r"\s*\((?:or|e\.g\.|eg|i\.e\.|ie|incl\.?|including|see|like)\b[^()]*\)", re.I)
 _FINITE_BE = re.compile(r"\b(?:is|are|was|were)\b(?!\s+(?:not\s+)?(?:\w+ed|\w+en)\b)", re.I)
