@@ -353,7 +353,9 @@ def parse(kr: str) -> Anatomy:
     a.research = hits(lex.research)
     a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
     a.change_verbs = _change_verbs(text)
-    a.hiring_verb = a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} or bool(
+    # "Onboarding revamped" is the product's onboarding, not staffing: the bare gerund leads no hire.
+    gerund_lead = bool(words) and words[0].lower() == "onboarding"
+    a.hiring_verb = (a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} and not gerund_lead) or bool(
         _HIRED_RE.search(text)) or (
         a.leading_verb == "add" and bool(a.actors or a.hiring))
     a.capability = bool(_CAPABILITY_RE.search(text))
@@ -462,6 +464,9 @@ def parse(kr: str) -> Anatomy:
     return a
 
 
+_DOWN_WORDS = re.compile(r"\b(?:down|lower|less|fewer|cut|reduc\w*|decreas\w*|drop\w*|shrink\w*|halve)\b")
+
+
 def _slots_from_reading(a: Anatomy) -> None:
     r = a.reading
     assert r is not None
@@ -479,8 +484,13 @@ def _slots_from_reading(a: Anatomy) -> None:
         if r.comparator and a.comparator is None:
             a.comparator = r.comparator
     elif r.delta is not None:
-        sign = "-" if a.leading_verb in lexicon().decrease_verbs else "+"
-        a.target = r.delta.text if r.delta.text.startswith(("+", "-")) else sign + r.delta.text
+        near = a.text[max(0, r.delta.start - 24): r.delta.start].lower()
+        down = a.leading_verb in lexicon().decrease_verbs or bool(_DOWN_WORDS.search(near))
+        sign = "-" if down else "+"
+        if r.delta.value is None and not any(c.isdigit() for c in r.delta.text):
+            a.target = _quantities.word_delta_target(r.delta.text, down)
+        else:
+            a.target = r.delta.text if r.delta.text.startswith(("+", "-")) else sign + r.delta.text
         a.comparator = "by"
     elif a.target is not None and re.search(r"\d", a.target):
         a.target, a.comparator = None, None  # the only numbers the draft has are not levels

@@ -259,10 +259,21 @@ def _slot_problem(sample: Sample, slot: str, value: str, gold: dict[str, Any] | 
         what = f"baselines {gold.get('baselines') or []}"
     if _matches(value, allowed):
         return None
+    if slot == "target" and gold.get("delta") and _word_delta_in_words(sample.kr, value):
+        return None  # "Double X" -> "double the baseline": the draft's change, written in words
     hits = _not_slot_hits(value, gold.get("not_slots") or [])
     if hits:
         return f"{', '.join(hits)} must never fill a slot (gold {what})"
     return f"not the draft's {slot} (gold {what})"
+
+
+def _word_delta_in_words(kr: str, value: str) -> bool:
+    """The target slot renders the draft's own change in words (no digit added)."""
+    from .quantities import read, word_delta_target
+
+    delta = read(" ".join(kr.split())).delta
+    return bool(delta and delta.value is None and not any(c.isdigit() for c in delta.text) and
+                value in (word_delta_target(delta.text, True), word_delta_target(delta.text, False)))
 
 
 _FILLER = frozenset("the of by end before until in at on for this next de del la el le fin antes ende".split())

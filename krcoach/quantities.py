@@ -282,6 +282,12 @@ def _level_in_words(r: Reading, text: str) -> None:
                                start=arrow.start("from"), end=arrow.end("from")))
         qs.sort(key=lambda q: q.start)
         return
+    word = _WORD_DELTA.search(text)
+    if word and not any(q.role == "delta" for q in qs):
+        # "Double demo requests", "cut by a third": a change given in words
+        qs.append(Quantity(text=word.group(0), value=None, unit=None, role="delta", start=word.start(), end=word.end()))
+        qs.sort(key=lambda q: q.start)
+        return
     zero = _ZERO.search(text)
     if zero:
         qs.append(Quantity(text=zero.group(0), value=0.0, unit=None, role="target", start=zero.start(), end=zero.end()))
@@ -291,6 +297,21 @@ def _level_in_words(r: Reading, text: str) -> None:
         if q.role == "definition" and _TIME_LIMIT_BEFORE.search(text, max(0, q.start - 20), q.start):
             qs[i] = _with_role(q, "target")
             return
+
+
+_WORD_DELTA_TARGET = {"double": "double the baseline", "doubling": "double the baseline",
+                      "triple": "triple the baseline", "halve": "half the baseline"}
+
+
+def word_delta_target(written: str, down: bool) -> str:
+    """A change given in words, as a target a reader understands: "Double" -> "double the baseline",
+    "cut by a third" -> "a third below the baseline". No digit is added that the draft lacks."""
+    low = " ".join(written.lower().split())
+    if low in _WORD_DELTA_TARGET:
+        return _WORD_DELTA_TARGET[low]
+    share = low.removeprefix("by ").removeprefix("one ").removeprefix("a ")
+    share = "half" if share == "half" else f"a {share}"
+    return f"{share} {'below' if down else 'above'} the baseline"
 
 
 def _joined_goal(text: str, a: int, b: int) -> bool:
@@ -411,6 +432,12 @@ _ARROW_TARGET = re.compile(r"(?:(?P<from>\b[A-Za-z][\w-]*(?:\s[A-Za-z][\w-]*)?)\
 _ZERO = re.compile(r"\b(?:zero|no\s+more\s+than\s+zero)\b", re.I)
 _TIME_LIMIT_BEFORE = re.compile(r"\b(?:within|in\s+under|in\s+less\s+than|under)\s+$", re.I)
 _TIME_LIMIT_AFTER = re.compile(r"\s+(?:within|in\s+under|in\s+less\s+than|under)$", re.I)
+_UNIT_WORDS = re.compile(r"\s+((?:working|business|calendar)\s+days|days?|hours?|weeks?|months?|minutes?|mins?|"
+                         r"seconds?|points?|pts|per\s+(?:day|week|month|year))\b", re.I)
+_GUARDRAIL = re.compile(r"\s+(?:without|while\s+(?:keeping|not))\s+(?:raising|increasing|hurting|reducing|lowering|"
+                        r"dropping|losing|harming|affecting|worsening)\b.*$", re.I)
+_DIRECTION_WORD = re.compile(r"(?::\s*|\s+)(?:down|up|cut|reduced?|increased?|raised?|lowered?|grown|halved|doubled)$", re.I)
+_WORD_DELTA = re.compile(r"\b(?:double|doubl(?:e|ing)|triple|halve|by\s+(?:a|one)\s+(?:third|quarter|fifth)|by\s+half)\b", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
@@ -435,6 +462,7 @@ def metric_phrase(text: str) -> str | None:
     """
     r = read(text)
     cut: list[tuple[int, int]] = []
+    units: list[str] = []
     share_lead = False
     for q in r.quantities:
         if q.role in ("target", "baseline", "delta", "deadline"):
@@ -445,7 +473,12 @@ def metric_phrase(text: str) -> str | None:
             if q.role == "target" and _SHARE_OF.match(text[q.end:]) and q.unit == "%":
                 share_lead = True
             tail = _OR_MORE.match(text, q.end) if q.role == "target" else None
-            cut.append((start, tail.end() if tail else q.end))
+            end = tail.end() if tail else q.end
+            unit = _UNIT_WORDS.match(text, end)
+            if unit:  # "from 42 to 20 working days": the unit names the metric's scale
+                units.append(unit.group(1))
+                end = unit.end()
+            cut.append((start, end))
     dl = deadline_match(text)
     if r.deadline and dl:
         cut.append((dl.start(), dl.end()))
@@ -465,6 +498,8 @@ def metric_phrase(text: str) -> str | None:
     out.append(text[last:])
     phrase = " ".join("".join(out).split())
     phrase = _COMPARED_TO.sub("", _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase)))
+    phrase = _GUARDRAIL.sub("", phrase)  # "without raising readmissions" is a second metric, not this one
+    phrase = _DIRECTION_WORD.sub("", phrase)
     # "..., resulting in retention curve flattening": the result named after the clause is the metric.
     clause = _RESULT_CLAUSE.search(phrase)
     if clause and len(phrase[clause.end():].split()) >= 1:
@@ -497,6 +532,9 @@ def metric_phrase(text: str) -> str | None:
         if at is not None:
             words.insert(at, "that")
         phrase = "Share of " + " ".join(words) if words else ""
+    if units and phrase and units[0].lower() not in phrase.lower():
+        unit = " ".join(units[0].split())
+        phrase = f"{phrase} {unit}" if unit.lower().startswith("per ") else f"{phrase} ({unit})"
     limit = _TIME_LIMIT_AFTER.search(phrase)
     if limit and r.target and r.target.unit in ("duration", "h", "d", "days", "day", "hours", "hour", "weeks", "week",
                                                 "minutes", "mins", "min", "ms", "s", "seconds"):

@@ -254,7 +254,9 @@ def _people_phrase(text: str, people: str) -> str:
 def _nouny_adjective(word: str) -> bool:
     low = word.lower()
     return low not in {"the", "our", "of", "to", "for", "and", "with", "from", "by", "in", "on", "at", "all", "more",
-                       "new", "a", "an"} and not lexicon().verb_class.get(low) and not low.isdigit()
+                       "new", "a", "an", "every", "each", "any", "some", "no", "most", "many", "their", "its",
+                       "your", "my", "this", "that", "these", "those"} and not lexicon().verb_class.get(low) \
+        and not low.isdigit()
 
 
 def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
@@ -264,7 +266,7 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
     if a.own_share:
         done = (f"This counts how much of the team's own work is covered ({_shorten(a.text, 60)}), "
                 f"not what that coverage changes for {who}.")
-    elif a.hiring_verb or a.hiring:
+    elif a.hiring_verb:
         done = f"This counts people the team brings in itself ({obj}): staffing, not yet a change for {who}."
     elif _about_a_metric(a):
         done = f"This is finding out ({obj}): nothing is different until someone acts on what is learned."
@@ -446,8 +448,8 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
     if not metric:
         metric = fallback_metric
         assumptions.append("The draft names no metric; this one is read from its wording — check it.")
-    if a.rate:
-        metric = _with_cadence(metric, a.rate)
+    if a.rate and a.rate not in (a.baseline or "") and a.rate not in (a.target or ""):
+        metric = _with_cadence(metric, a.rate)  # "(currently ~90/mo)": the rate belongs to the baseline
     baseline = a.baseline
     target = a.target
     scale = re.search(r"\s?/\s?(\d+(?:\.\d+)?)$", target or "")

@@ -56,6 +56,10 @@ def test_a_window_is_never_the_deadline_and_a_period_is() -> None:
     ("Decrease number of duplicates in CRM (or increase reliability)", "number of duplicates in CRM"),
     ("Ad-hoc data requests answered within 2 days", "time until ad-hoc data requests answered"),
     ("Lost-time injuries: zero", "Lost-time injuries"),
+    ("Average permit decision time from 42 to 20 working days", "Average permit decision time (working days)"),
+    ("Grow demo requests from 80 to 200 per month by end of Q3", "demo requests per month"),
+    ("Average length of stay down by 0.5 days without raising readmissions", "Average length of stay"),
+    ("Dropout in first-year engineering: cut by a third", "Dropout in first-year engineering"),
 ])
 def test_the_metric_keeps_its_words_and_defining_numbers_only(text: str, metric: str) -> None:
     assert metric_phrase(text) == metric
@@ -71,3 +75,15 @@ def test_slot_errors_name_the_role_a_misplaced_number_had() -> None:
     assert slot_errors("95% of tickets resolved within 48 hours", "Tickets resolved", None, "95%", "48 hours")
     # the cycle is a deadline the draft did not have to write
     assert slot_errors("NPS from 31 to 45", "NPS", "31", "45", "2026 Q3", cycle="2026 Q3") == []
+
+
+def test_a_change_in_words_is_a_target_without_invented_digits() -> None:
+    from krcoach.rules import review_kr
+    from krcoach.models import KeyResult
+
+    double = review_kr(KeyResult(id="1", kr="Double demo requests from the pricing page (currently ~90/mo)"))
+    assert (double.rewrites[0].baseline, double.rewrites[0].target) == ("~90/mo", "double the baseline")
+    third = review_kr(KeyResult(id="2", kr="Dropout in first-year engineering: cut by a third"))
+    assert third.rewrites[0].target == "a third below the baseline"
+    down = review_kr(KeyResult(id="3", kr="Average length of stay down by 0.5 days without raising readmissions"))
+    assert down.rewrites[0].target == "-0.5 days"
