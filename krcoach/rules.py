@@ -237,15 +237,17 @@ def _audience(a: Anatomy, objective: str | None) -> str | None:
 @lru_cache(maxsize=1024)
 def _objective_audience(objective: str) -> str | None:
     m = lexicon().actors.search(objective)
-    return _people_phrase(objective, m.group(0)) if m else None
+    # From the objective, only the people word: the word before it there is as often a noun
+    # ("first name buyers") as an adjective.
+    return _people_phrase(objective, m.group(0), modifier=False) if m else None
 
 
-def _people_phrase(text: str, people: str) -> str:
+def _people_phrase(text: str, people: str, modifier: bool = True) -> str:
     at = text.lower().find(people)
     if at < 0:
         return people
     before = re.findall(r"[\w-]+", text[max(0, at - 30): at])
-    adj = before[-1] if before and _nouny_adjective(before[-1]) else None
+    adj = before[-1] if modifier and before and _nouny_adjective(before[-1]) else None
     phrase = f"{adj} {text[at:at + len(people)]}" if adj else text[at:at + len(people)]
     # "what will the engineering team do": a single group takes an article; "volunteers" does not
     return phrase if phrase.lower().endswith("s") or phrase[:1].isupper() and " " not in phrase else f"the {phrase}"
