@@ -132,13 +132,18 @@ def test_every_named_endpoint_answers_hostile_values_in_words(app: tuple[str, Pa
                 return case, "error", payload and payload.get("error")
             return case, "ok" if event == "complete" else event, payload
         client = clients[hash(case) % len(clients)]
-        try:
-            result = client.submit(*args, api_name=f"/{name}").result(timeout=CALL_TIMEOUT_S)
-        except AppError as err:
-            return case, "error", str(err)
-        except (TimeoutError, CancelledError):  # gradio_client cancels the job when the wait times out
-            return case, "hang", None
-        return case, "ok", result
+        for attempt in range(2):
+            try:
+                result = client.submit(*args, api_name=f"/{name}").result(timeout=CALL_TIMEOUT_S)
+            except AppError as err:
+                return case, "error", str(err)
+            except (TimeoutError, CancelledError):  # gradio_client cancels the job when the wait times out
+                # Seen once in CI with four clients each pushing 5 MB bodies on two cores: a lost
+                # event-stream message, not a stuck handler. A real hang hangs twice.
+                client = Client(url, verbose=False)
+                continue
+            return case, "ok", result
+        return case, "hang", None
 
     started = time.monotonic()
     with ThreadPoolExecutor(len(clients)) as pool:
