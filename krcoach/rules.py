@@ -324,10 +324,13 @@ def _outcome_evidence(a: Anatomy, audience: str | None) -> str:
         who = a.actor_count or audience or "people outside the team"
         return f"{who} acting on their own, which the team can influence but not do for them"
     if a.service_levels:
-        return f"how the system performs for the people who rely on it ({a.service_levels[0]})"
+        who = audience or "the people who rely on it"
+        return f"how the system performs for {who} ({a.service_levels[0]}), not how much the team did"
     if a.satisfaction:
-        return "how people rate their experience, not how much the team did"
+        return f"how {audience or 'people'} rate their experience, not how much the team did"
     if a.results:
+        if audience:
+            return f"it moves only if {audience} respond to the work, so it shows whether the work landed"
         return f"a result ({a.results[0]}) that only moves if the work lands"
     if audience:
         return f"a change for {audience}, not a list of tasks"
