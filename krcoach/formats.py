@@ -611,6 +611,19 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
     def skip(line: _Line, reason: str) -> None:
         skipped.append(SkippedLine(source=source, line=line.n, text=line.raw.strip(), reason=reason))
 
+    def take_label(line: _Line, text: str) -> bool:
+        """A "Key Results:" or "Initiatives:" label line: reported, and it sets what follows."""
+        nonlocal mode
+        if _LABEL.match(text):
+            skip(line, "label line")
+            mode = "krs"
+        elif _NOTES_LABEL.match(text):
+            skip(line, "label line (notes follow)")
+            mode = "notes"
+        else:
+            return False
+        return True
+
     def start_objective(title: str | None, line: _Line, level: int, kind: str) -> None:
         nonlocal current, last, notes_under, bullet_objective, mode, last_kr
         if title and len(title) > MAX_KR_CHARS:
@@ -792,12 +805,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         elif line.struck:
             skip(line, "struck through")
         elif line.heading:
-            if _LABEL.match(t):
-                skip(line, "label line")
-                mode = "krs"
-            elif _NOTES_LABEL.match(t):
-                skip(line, "label line (notes follow)")
-                mode = "notes"
+            if take_label(line, t):
+                pass
             elif m := _KR_LABEL.match(t):
                 add_bullet(line, t[m.end():], prefixed=True)
             else:
@@ -812,12 +821,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             add_bullet(line, t[m.end():], prefixed=True)
         elif m := _OBJ_PREFIX.match(t):
             start_objective(_clean_title(t[m.end():]), line, 7, "line")
-        elif _LABEL.match(t):
-            skip(line, "label line")
-            mode = "krs"
-        elif _NOTES_LABEL.match(t):
-            skip(line, "label line (notes follow)")
-            mode = "notes"
+        elif take_label(line, t):
+            pass
         elif line.depth >= 3:
             skip(line, "sub-item under a key result")
         elif line.depth == 2:
