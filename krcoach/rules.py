@@ -155,18 +155,19 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
+_SUBJECT_END = re.compile(r"\s(?:by|in|within|before|until|for)\b|[,;(]")
+
+
 def _subject(a: Anatomy) -> str:
     """What the work is about: the words after the leading verb, or the KR itself."""
     words = a.text.split()
     activity_lead = a.verb_class == "activity" or (
         a.leading_verb is not None and a.leading_verb in lexicon().data["activity_verbs"])
     if activity_lead and len(words) > 1:
-        rest = " ".join(words[1:])
-        m = _PURPOSE_CLAUSE.search(" " + rest) or re.search(r"\s(?:by|in|within|before|until|for)\b|[,;(]", " " + rest)
-        m2 = re.search(r"\s(?:by|in|within|before|until|for)\b|[,;(]", " " + rest)
-        if m and m2 and m2.start() < m.start():
-            m = m2
-        rest = (" " + rest)[: m.start()].strip() if m else rest
+        rest = " " + " ".join(words[1:])
+        # The object ends at a purpose clause, a date or a side remark, whichever comes first.
+        ends = [m.start() for m in (_PURPOSE_CLAUSE.search(rest), _SUBJECT_END.search(rest)) if m]
+        rest = rest[: min(ends)].strip() if ends else rest.strip()
         return _shorten(rest or a.text, 60)
     return _shorten(a.text, 60)
 
