@@ -343,6 +343,10 @@ def parse(kr: str) -> Anatomy:
             a.verb_class = "activity"
     a.deliverables = [text[s:e].lower() for s, e in deliverable_spans]
     a.results = _result_hits(text, deliverable_spans)
+    if a.results and a.verb_class == "activity" and _DESTINATION.search(text):
+        # "Migrate 4 services to the new pipeline": where the work moves things is not what it measures.
+        tail = text[_DESTINATION.search(text).end():].lower()
+        a.results = [r for r in a.results if not tail.startswith(r)]
     a.actors = hits(lex.actors)
     a.actor_actions = hits(lex.actor_actions) if a.actors else []
     a.completion = hits(lex.completion)
@@ -465,6 +469,9 @@ def parse(kr: str) -> Anatomy:
 
 
 _DOWN_WORDS = re.compile(r"\b(?:down|lower|less|fewer|cut|reduc\w*|decreas\w*|drop\w*|shrink\w*|halve)\b")
+
+
+_DESTINATION = re.compile(r"\bto\s+(?:the\s+|a\s+|an\s+|our\s+)?(?:new\s+|latest\s+|shared\s+|central\s+)?(?=[a-z])", re.I)
 
 
 def _slots_from_reading(a: Anatomy) -> None:
@@ -713,6 +720,14 @@ def _is_multi_goal(text: str, a: Anatomy) -> bool:
         if w and lex.verb_class.get(w[0].lower()):
             verbs += 1
     return verbs >= 2
+
+
+def about_a_metric(a: Anatomy) -> bool:
+    """Research, measuring, surveying, "understand X": work about a metric, not a change to it."""
+    lex = lexicon()
+    first = a.text.split(" ", 1)[0].lower() if a.text else ""
+    return bool(a.research or a.baseline_setup or a.leading_verb in lex.about_metric_verbs or
+                lex.verb_lemma.get(first, first) in lex.about_metric_verbs)
 
 
 def is_activity_shaped_metric(metric: str) -> bool:

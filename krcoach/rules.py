@@ -16,6 +16,7 @@ from functools import lru_cache
 from . import fastre
 from .anatomy import (
     Anatomy,
+    about_a_metric,
     _result_phrase,
     clean_kr,
     invented_numbers,
@@ -98,6 +99,8 @@ def classify(a: Anatomy) -> Verdict:
         out += 3
     if a.research:
         out += 1.5
+    if about_a_metric(a) and not a.change_verbs:
+        out += 2  # measuring, investigating, surveying: work about a metric, not a change to it
     if a.own_share:
         out += 3
     if lexicon().strong_milestones.search(a.text) and not a.results:
@@ -271,7 +274,7 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
                 f"not what that coverage changes for {who}.")
     elif a.hiring_verb:
         done = f"This counts people the team brings in itself ({obj}): staffing, not yet a change for {who}."
-    elif _about_a_metric(a):
+    elif about_a_metric(a):
         done = f"This is finding out ({obj}): nothing is different until someone acts on what is learned."
     elif lexicon().strong_milestones.search(a.text):
         done = (f"This is a one-off milestone ({obj}): keep it as a checkpoint, but it does not say what "
@@ -289,7 +292,7 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
 
 
 def _question(a: Anatomy, entry: dict | None, audience: str | None, objective: str | None = None) -> str:
-    if _about_a_metric(a):
+    if about_a_metric(a):
         return "Ask: what decision or number should the findings change?"
     if entry:
         return f"If it is meant to {entry['intent']}, measure that instead."
@@ -520,18 +523,11 @@ def _objective_metric(objective: str | None) -> str | None:
     return rest
 
 
-def _about_a_metric(a: Anatomy) -> bool:
-    """Research, measuring, surveying, "understand X": work about a metric, not a change to it."""
-    first = a.text.split(" ", 1)[0].lower()
-    return bool(a.research or a.baseline_setup or a.leading_verb in lexicon().about_metric_verbs or
-                lexicon().verb_lemma.get(first, first) in lexicon().about_metric_verbs)
-
-
 def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, deadline: str | None) -> list[Rewrite]:
     """The change the work is for, in the KR's and objective's terms; none when nothing fits."""
     subject = _subject(a)
     candidates: list[tuple[str, str]] = []
-    if _about_a_metric(a):
+    if about_a_metric(a):
         return []  # finding out is not a change: the why asks what decision or number it should move
     purpose = _purpose_metric(a.text)
     if purpose:
@@ -612,10 +608,15 @@ def decide(a: Anatomy, objective: str | None = None,
     """The verdict: the learned weighing of the structural evidence when a model is given, the
     hand-set scores otherwise; "low" confidence when the evidence is thin or split."""
     verdict = classify(a)
+    # Measuring, surveying, "understand X": finding out changes nothing, whatever the words around
+    # it ("Survey 200 customers") weigh. The model, when there is one, only says how sure to be.
+    finding_out = about_a_metric(a) and not a.change_verbs and not a.is_from_to
     if model is None:
         margin = abs(verdict.outcome_score - verdict.output_score)
-        return verdict, verdict.kind, "high" if margin >= 1.5 else "low"
+        return verdict, "output" if finding_out else verdict.kind, "high" if margin >= 1.5 else "low"
     p = model.probability(features(a, verdict, objective))
+    if finding_out:
+        return verdict, "output", "low" if p > 0.5 + LOW_CONFIDENCE_MARGIN else "high"
     kind: Kind = "outcome" if p > 0.5 else "output"
     return verdict, kind, "low" if abs(p - 0.5) < LOW_CONFIDENCE_MARGIN else "high"
 

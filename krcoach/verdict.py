@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from .anatomy import about_a_metric
 from .lexicon import lexicon
 
 if TYPE_CHECKING:
@@ -91,10 +92,10 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     lead = a.leading_verb
     if lead:
         f["lead=" + lead] = 1.0
-        if lead in lex.about_metric_verbs:
-            f["work_about_metric"] = 1.0
         if lead in lex.acquisition_verbs and (a.results or a.actors):
             f["acquire_business_result"] = 1.0
+    if about_a_metric(a):
+        f["work_about_metric"] = 1.0
     subject = _OUTSIDE_SUBJECT.sub("", text)
     if lex.actors.match(subject, 0) and not a.capability:
         f["outside_subject"] = 1.0

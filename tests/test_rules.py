@@ -280,3 +280,15 @@ def test_the_verdict_model_learns_from_labelled_rows_and_is_deterministic() -> N
     shipped = verdict.default_model()
     assert shipped is not None and len(shipped.weights) > 500
     assert RulesEngine().verdict_model is shipped and RulesEngine(verdict_model=False).verdict_model is None
+
+
+@pytest.mark.parametrize("text", ["Measure NPS", "Survey 200 customers", "Understand why trials churn",
+                                  "Benchmark page load time", "Investigate 10 failed jobs"])
+def test_work_about_a_metric_is_output_whatever_it_measures(text: str) -> None:
+    r = coach(text)
+    assert r.kind == "output" and "Ask: what decision or number" in r.why and not r.rewrites
+
+
+def test_where_work_moves_things_is_not_what_it_measures() -> None:
+    assert coach("Migrate the last 4 services to the new pipeline").kind == "output"
+    assert coach("Failed deploys from 9% to under 3% of all deploys").kind == "outcome"
