@@ -333,6 +333,12 @@ def render_findings(findings: list[Finding]) -> str:
             f'<h3>Across the set</h3><ul>{items}</ul></section>')
 
 
+#: Where the rules engine offers no rewrite: the llm engine writes one, and how to turn it on.
+LLM_HINT = ("No rewrite from the offline rules engine: it only rewrites from words the draft gives. "
+            "The llm engine writes one: start krcoach with OPENAI_API_KEY, or OPENAI_BASE_URL pointing "
+            "at a local server such as Ollama (see `krcoach doctor`).")
+
+
 def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
     kind = "outcome" if kr.kind == "outcome" else "output"
     owner = f'<span class="kc-owner">owner: {esc(kr.owner)}</span>' if kr.owner else ""
@@ -360,6 +366,10 @@ def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
         parts.append('<p class="kc-ok">✓ Outcome-shaped, nothing to fix.</p>')
     rewrites = [_render_rewrite(kr, n, can_apply) for n in range(len(kr.rewrites))]
     parts.extend(rewrites[:1])
+    if not rewrites and kr.engine == "rules":
+        parts.append(f'<p class="kc-llm-hint" role="note">{esc(LLM_HINT)}</p>')
+    for note in kr.notes:
+        parts.append(f'<p class="kc-note" role="note"><b>Note:</b> {esc(note)}</p>')
     if len(rewrites) > 1:
         more = len(rewrites) - 1
         parts.append(f'<details class="kc-more"><summary>{more} more rewrite'

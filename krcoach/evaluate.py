@@ -440,14 +440,20 @@ def leave_one_org_out(samples: list[Sample], engine: Engine, *, enabled: bool = 
 
 def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, concurrency: int = 4,
              slots: str | Path | None = None, loo: bool = True, cycle: str | None = None,
-             learner: Learner | None = None) -> dict[str, Any]:
+             learner: Learner | None = None, objectives: set[str] | None = None) -> dict[str, Any]:
     """Run, score and log. Returns the metrics dict that is also written into the manifest.
+
+    `objectives`: only the samples of these objectives (a replay records some objectives only).
 
     `slots`: gold slots file (default: `slots.jsonl` beside the dataset, when there is one).
     `loo`: leave-one-organisation-out for the rules engine's learned part, when rows name orgs.
     `cycle`: the period the KRs run in (default: the engine's `--cycle`), an accepted deadline.
     """
     samples = load_dataset(dataset)
+    if objectives is not None:
+        samples = [s for s in samples if s.objective in objectives]
+        if not samples:
+            raise InputError(str(dataset), None, "no sample belongs to a recorded objective")
     by_id = {s.id: s for s in samples}
     gold_slots, gold_path = _gold_slots_for(Path(dataset), slots)
     cycle = cycle or getattr(engine, "_cycle", None)
@@ -467,7 +473,7 @@ def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, con
                     "org": s.org,
                     "predicted": r.kind, "scored": s.label in LABELS,
                     "correct": (r.kind == s.label) if s.label in LABELS else None,
-                    "status": r.status, "error": r.error, "why": r.why,
+                    "status": r.status, "error": r.error, "why": r.why, "notes": r.notes,
                     "issues": codes, "needs_work": issue_codes.needs_work(codes),
                     "rewrites": [w.model_dump() for w in r.rewrites],
                     "rewrite_checks": checks,
@@ -478,6 +484,7 @@ def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, con
                 log.write(json.dumps(row, ensure_ascii=False) + "\n")
     metrics = score(rows)
     metrics["slots"]["gold"] = gold_path
+    metrics["llm"] = _llm_handling(engine, rows)
     metrics["seconds"] = round(time.time() - started, 3)
     metrics["leave_one_org_out"] = leave_one_org_out(samples, engine, enabled=loo, learner=learner)
     data = Path(dataset).read_bytes()
@@ -493,6 +500,23 @@ def run_eval(dataset: str | Path, engine: Engine, report_dir: str | Path, *, con
     }
     (report / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return manifest
+
+
+def _llm_handling(engine: Engine, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How krcoach handled the model's answers: re-asks (with what was refused, for a person to
+    judge), fallbacks, and the notes its readers attached without overruling the model."""
+    stats = getattr(engine, "stats", None)
+    if not isinstance(stats, dict) or "reasks" not in stats:
+        return None
+    noted = [r for r in rows if r.get("notes")]
+    return {
+        "objectives": stats.get("requests", 0) - stats.get("reasks", 0),
+        "reasks": stats["reasks"],
+        "fallback_krs": sum(r["status"] == "fallback" for r in rows),
+        "rejections": list(getattr(engine, "rejections", [])),
+        "krs_with_notes": len(noted),
+        "notes": sum(len(r["notes"]) for r in noted),
+    }
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:

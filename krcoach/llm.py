@@ -1,10 +1,11 @@
 """The llm engine: structured coaching from any OpenAI-compatible endpoint.
 
 One request per objective (its KRs together, the objective as context). The answer is parsed into
-`ObjectiveCoaching`, whose validators (built on `anatomy` and `quantities`) refuse invented or
-misplaced numbers (a version or a window in the target slot...), empty or
-activity-shaped metrics, a wrong number of KRs and unknown issue codes; instructor sends the error
-back to the model a small bounded number of times. Rewrites come back as parts and are rendered
+`ObjectiveCoaching`, whose validators refuse only what is certainly wrong: a wrong number or order
+of KRs, an empty metric, a number written nowhere in the draft; instructor sends the error back to
+the model a small bounded number of times. What the rules readers merely suspect (an
+activity-shaped metric, a number in another role than they read) becomes a note on the record
+(`doubts`): the weaker engine never vetoes the stronger one. Rewrites come back as parts and are rendered
 here, so every rewrite has the "[metric] from [X] to [Y] by [date]" shape.
 
 Network faults (429 with Retry-After, 5xx, timeouts, refused connections) are retried here with
@@ -166,6 +167,10 @@ class _Draft:
 # every message as a Jinja template when a context is given, which would execute "{{ }}" in KR text.
 _DRAFT: contextvars.ContextVar[_Draft | None] = contextvars.ContextVar("krcoach_llm_draft", default=None)
 
+#: Where the validator reports what it refused (the engine's `rejections`), when someone listens.
+_REJECTIONS: contextvars.ContextVar[list[dict[str, str | None]] | None] = contextvars.ContextVar(
+    "krcoach_llm_rejections", default=None)
+
 _NULLISH = {"", "null", "none", "n/a", "na", "unknown", "tbd", "-", "?"}
 _LEADS = {"baseline": r"from", "target": r"to", "deadline": r"by|before|until|till|no later than"}
 
@@ -300,15 +305,22 @@ class ObjectiveCoaching(_Lenient, OpenAISchema):
             return self
         problems = check_against_draft(self, draft)
         if problems:
+            sink = _REJECTIONS.get()
+            if sink is not None:
+                sink.append({"objective": draft.objective, "problems": "; ".join(problems)})
             raise ValueError("; ".join(problems))
         return self
 
 
 def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
-    """What is wrong with an answer compared with the draft it reviews (empty when fine): the KR
-    count and order, empty or activity-shaped metrics, invented numbers, and numbers that left
-    the slot they had in the draft (`quantities.slot_errors`)."""
-    from . import anatomy, quantities
+    """What is certainly wrong with an answer compared with the draft it reviews (empty when fine):
+    the KR count or order, an empty metric, a number written nowhere in the KR, objective, cycle
+    or the rewrite's own assumptions. Only these are sent back to the model.
+
+    Everything the rules readers merely suspect (an activity-shaped metric, a number in another
+    role than the reader gave it) is a guess a capable model often gets right where the reader
+    does not: `doubts` turns those into notes on the record, never a re-ask."""
+    from . import anatomy
 
     n = len(draft.krs)
     got = len(answer.key_results)
@@ -318,17 +330,12 @@ def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
     for pos, item in enumerate(answer.key_results, 1):
         if item.n != pos:
             problems.append(f"entry {pos} has n={item.n}; it must be {pos}, in the order of the data")
-        if item.kind == "output" and not item.rewrites:
-            problems.append(f"KR {pos} is output but has no rewrite; give at least one outcome rewrite")
         sources = (draft.krs[pos - 1], draft.objective or "", draft.cycle or "")
         for r, rw in enumerate(item.rewrites, 1):
             where = f"KR {pos}, rewrite {r}"
             if not rw.metric.strip():
                 problems.append(f"{where}: metric is empty; name what changes for customers, users, "
                                 "the business or the system")
-            elif anatomy.is_activity_shaped_metric(rw.metric):
-                problems.append(f"{where}: metric {rw.metric!r} counts the team's own activity or "
-                                "deliverable; name the change it should cause")
             invented: set[str] = set()
             for part in (rw.metric, rw.baseline, rw.target, rw.deadline):
                 if part:
@@ -337,29 +344,48 @@ def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
                 problems.append(f"{where}: {', '.join(sorted(invented))} not written in the key result "
                                 "or objective; use null for an unknown value (it becomes a visible "
                                 "placeholder) or state the assumption in assumptions")
-            for error in quantities.slot_errors(draft.krs[pos - 1], rw.metric, rw.baseline, rw.target,
-                                                rw.deadline, draft.cycle):
-                problems.append(f"{where}: {error}; {_slot_advice(error)}")
     return problems
 
 
-def _slot_advice(error: str) -> str:
-    """What the model should do about one `quantities.slot_errors` message."""
-    if error.endswith("not in the metric"):
-        return "put it in its slot and keep the metric a plain noun phrase"
-    slot = "deadline" if "in the deadline" in error else error.rsplit(" ", 1)[-1]
-    if slot == "date":
-        slot = "deadline"
-    if "window" in error or "threshold" in error or "scale" in error:
-        where = "that number belongs inside the metric"
-    elif "version" in error or "year" in error:
-        where = "a version or year goes in no slot"
-    elif "planned work" in error:
-        where = "a count of the team's own work fills no slot of an outcome rewrite"
-    else:
-        where = "use the draft's own value for this slot"
-    fill = "the draft's date or the cycle" if slot == "deadline" else f"the draft's own {slot}"
-    return f"{where}; leave the {slot} as a placeholder (null) or use {fill}"
+#: "number of posts published", "count of features shipped": a tally of the team's own work.
+_TALLY_OF_WORK = re.compile(
+    r"^(?:the\s+)?(?:number|count|#|amount)\s+of\b.*\b(?:published|shipped|launched|held|written|"
+    r"delivered|released|hired|created|built|sent|posted|run|hosted|completed|implemented)\s*$", re.I)
+
+
+def _names_activity(metric: str) -> bool:
+    """A metric that is itself an action ("launch the campaign") or a tally of the team's own
+    work. Narrower than `anatomy.is_activity_shaped_metric` on purpose: on a capable model's
+    answers that wider reader doubted "average session duration" and "search page drop-off rate",
+    and a note that is usually wrong teaches people to ignore notes."""
+    from .lexicon import lexicon
+
+    words = re.findall(r"[\w'-]+", metric)
+    if not words:
+        return True
+    # An activity verb opens many noun phrases ("open pull requests", "hosted visitors"): only a
+    # verb followed by its object's article or count reads as an action.
+    action = (len(words) > 1 and lexicon().verb_class.get(words[0].lower()) == "activity"
+              and re.fullmatch(r"the|a|an|our|their|its|new|\d[\d,.]*", words[1], re.I) is not None)
+    return action or bool(_TALLY_OF_WORK.match(metric.strip()))
+
+
+def doubts(item: KRCoaching, kr: str, cycle: str | None = None) -> list[str]:
+    """Notes for one KR's answer from the rules readers' judgements, shown beside the model's
+    coaching so a reader can check it; they never change or refuse the answer."""
+    from . import anatomy, quantities
+
+    notes: list[str] = []
+    if item.kind == "output" and not item.rewrites:
+        notes.append("The model gave no rewrite for this output; ask what should change once it is done.")
+    for r, rw in enumerate(item.rewrites, 1):
+        which = f"rewrite {r}" if len(item.rewrites) > 1 else "the rewrite"
+        if rw.metric.strip() and _names_activity(rw.metric):
+            notes.append(f"Check {which}: its metric ({_one_line(rw.metric, 80)}) may count the team's "
+                         "own work rather than a change it causes.")
+        for error in quantities.slot_errors(kr, rw.metric, rw.baseline, rw.target, rw.deadline, cycle):
+            notes.append(f"Check {which}: {error} (as krcoach's reader sees the draft).")
+    return notes
 
 
 RESPONSE_SCHEMA = ObjectiveCoaching.model_json_schema()
@@ -456,6 +482,8 @@ class _Failure:
 
 @dataclass
 class _Budget:
+    #: answers instructor asked for (the first, then one per re-ask)
+    attempts: int = 0
     requests: int = 0
     failures: int = 0
     spent: float = 0.0
@@ -632,7 +660,9 @@ class LLMEngine:
         self._rules_engine: Any = None
         self._patched: dict[str, Any] = {}
         self._stats_lock = threading.Lock()
-        self.stats = {"requests": 0, "cache_hits": 0, "fallbacks": 0}
+        self.stats = {"requests": 0, "cache_hits": 0, "fallbacks": 0, "reasks": 0}
+        #: Every refusal sent back to the model, with its objective: what the eval shows a reader.
+        self.rejections: list[dict[str, str | None]] = []
         self.model = model or self._default_model()
 
     # -------------------------------------------------------------------------------- building
@@ -728,6 +758,7 @@ class LLMEngine:
             # llama.cpp and friends constrain decoding to a schema given beside json_object.
             params["extra_body"] = {"response_format": {"type": "json_object", "schema": RESPONSE_SCHEMA}}
         token = _BUDGET.set(_Budget())
+        sink = _REJECTIONS.set(self.rejections)
         try:
             return create(
                 response_model=ObjectiveCoaching,
@@ -738,12 +769,16 @@ class LLMEngine:
             )
         finally:
             _BUDGET.reset(token)
+            _REJECTIONS.reset(sink)
 
     def _send_current(self, *args: Any, **kwargs: Any) -> Any:
         """What instructor calls for each attempt; the objective's budget rides in a contextvar."""
         budget = _BUDGET.get()
         if budget is None:  # called outside _ask: give it a budget of its own
             budget = _Budget()
+        budget.attempts += 1
+        if budget.attempts > 1:
+            self._count("reasks")
         return self._send(budget, kwargs)
 
     def _instructor_mode(self) -> Any:
@@ -893,6 +928,7 @@ class LLMEngine:
                 id=kr.id, objective=objective.title, kr=kr.kr, owner=kr.owner, kind=item.kind,
                 why=item.why, issues=issues, rewrites=rewrites, engine=self.name, model=self.model,
                 status="ok", error=None, confidence=item.confidence,
+                notes=doubts(item, kr.kr, _cycle(context.cycle)),
             )
             out.append(_deterministic_flags(review, kr, context))
         return out

@@ -110,6 +110,9 @@ class KRReview(_Model):
     #: How sure the verdict is: "low" when the evidence is thin or split (the why then says so).
     confidence: Confidence = "high"
     team: str | None = None
+    #: Doubts about this answer from checks that may not overrule it (the rules readers on an llm
+    #: answer): shown beside the coaching, never a reason to replace it.
+    notes: list[str] = Field(default_factory=list)
     #: Unknown input columns, passed through behind the stable fields.
     extra: dict[str, str] = Field(default_factory=dict)
 

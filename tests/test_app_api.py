@@ -21,7 +21,7 @@ from krcoach.models import MAX_KR_CHARS, Finding, Issue, KRReview, Rewrite
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 RECORD_KEYS = ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
-               "model", "status", "error", "confidence", "team"]
+               "model", "status", "error", "confidence", "team", "notes"]
 DRAFT = """\
 ## Customers get value in their first week
 - Ship the new onboarding checklist (owner: Lea)

@@ -39,7 +39,7 @@ def test_second_run_of_the_same_batch_sends_no_request(fake: FakeOpenAI, llm_env
     second = review(okrs, again).records()
     assert fake.count == 3
     assert second == first
-    assert again.stats == {"requests": 0, "cache_hits": 3, "fallbacks": 0}
+    assert again.stats == {"requests": 0, "cache_hits": 3, "fallbacks": 0, "reasks": 0}
     assert cache_dir() == llm_env and llm_env.exists()
 
 
