@@ -15,7 +15,8 @@ Re-recording when the prompt changes (`python -m krcoach.replay`):
 - `export --dataset D --out DIR` writes the exact system message and one user message per
   objective (what the engine sends), for a person or a helper to answer by hand;
 - `import --dir DIR --out FILE` turns their answers into a recording;
-- `record --dataset D --base-url URL --model M --out FILE` asks a live endpoint instead.
+- `record --dataset D --base-url URL --model M --out FILE` asks a live endpoint instead;
+- `serve FILE` serves a recording (`OPENAI_BASE_URL=<printed URL> krcoach review --engine llm ...`).
 """
 
 from __future__ import annotations
@@ -294,7 +295,17 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--dir", type=Path, required=True)
     i.add_argument("--out", type=Path, required=True)
     i.add_argument("--model", default="hand-answered")
+    v = sub.add_parser("serve", help="serve a recording on 127.0.0.1 until interrupted (prints the base URL)")
+    v.add_argument("recording", type=Path)
     args = ap.parse_args(argv)
+    if args.cmd == "serve":
+        with ReplayServer(args.recording) as server:
+            print(server.url, flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        return 0
     if args.cmd == "import":
         print(f"{import_answers(args.dir, args.out, args.model)} objectives recorded in {args.out}")
         return 0
