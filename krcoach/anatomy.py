@@ -29,7 +29,10 @@ WORD_NUMBERS = {
     "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12, "twice": 2, "double": 2, "triple": 3,
     "half": 0.5, "a dozen": 12, "a hundred": 100, "a thousand": 1000,
 }
-_CUR = r"[$€£¥₹]"
+#: A currency: a symbol, or an ISO code written before the amount ("CHF 10k", "USD 2M"), so that the
+#: code stays with its number and never ends a metric as a stray word ("above CHF").
+_CUR = (r"(?:[$€£¥₹]|(?<![A-Za-z])(?:CHF|USD|EUR|GBP|CAD|AUD|NZD|JPY|CNY|INR|SEK|NOK|DKK|PLN|BRL|MXN|ZAR|SGD|HKD)"
+        r"(?=\s?\d))")
 NUMBER_RE = fastre.compile(
     rf"(?<![\w.\-/])(?P<cur>{_CUR}\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
     r"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B|b)(?![\w])|\s(?:thousand|million|billion)\b)?"
@@ -39,9 +42,12 @@ NUMBER_RE = fastre.compile(
 _WORD_NUMBER_RE = fastre.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
                              re.I)
 
+#: Visible gaps in a draft: "[target]", "{x}", "TBD", "N0", "X%", "??". Not a gap: a tag in brackets
+#: ("[P1]", "[DP]": priority or team labels, two to five capitals that are not X/N/TBD), or a
+#: question mark that ends a word ("Are we there yet?").
 PLACEHOLDER_RE = fastre.compile(
-    r"\[[^\]\n]{0,80}\]|\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
-    r"|(?<![\w$€£])(?:N0|N1|N|X{1,3}|Y|Z)(?:\s?%|k\b)?(?![\w])|\?{1,3}(?=\s|$|%|\)|,)|(?<![\w])_{2,}(?![\w])"
+    r"\[(?!(?:P\d|(?!(?:TB[DCA]|X+|N+|Y+|Z+)\])[A-Z]{2,5})\])[^\]\n]{0,80}\]|\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
+    r"|(?<![\w$€£])(?:N0|N1|N|X{1,3}|Y|Z)(?:\s?%|k\b)?(?![\w])|(?<![\w)])\?{1,3}(?=\s|$|%|\)|,)|(?<![\w])_{2,}(?![\w])"
 )
 
 
@@ -87,11 +93,17 @@ def _values(numbers, word_numbers) -> set[str]:  # type: ignore[no-untyped-def]
     return out
 
 
+_DIGITS_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
+
+
 def invented_numbers(candidate: str, *sources: str) -> set[str]:
     """Numbers in `candidate` (outside placeholders) that none of `sources` contains."""
     allowed: set[str] = set()
     for s in sources:
         allowed |= numbers_in(s)
+        # Numbers the reader does not take as quantities are still the draft's own: the 10 of a
+        # "8/10" scale, the 20 of "10-20", the 3 of "v3". Only a number written nowhere is invented.
+        allowed |= {_canon(v) for m in _DIGITS_RE.finditer(s) if (v := _to_float(m.group(0))) is not None}
     # Word numbers ("two") in a rewrite are rare and usually harmless; check digits only.
     found = {_canon(v) for m in NUMBER_RE.finditer(PLACEHOLDER_RE.sub(" ", candidate))
              if (v := _to_float(m.group("num"))) is not None}
@@ -265,7 +277,7 @@ def _metric_after(text: str, start: int) -> str | None:
 
 
 # Every injection pattern contains one of these words; most KRs contain none, so skip the full search.
-_INJECTION_HINTS = ("ignor", "disregard", "forget", "instruction", "anweisung", "system", "you are", "as an ai",
+_INJECTION_HINTS = ("ignor", "answer", "disregard", "forget", "instruction", "anweisung", "system", "you are", "as an ai",
                     "label", "classif", "mark", "rate", "respond", "reply", "print", "jailbreak", "override",
                     "developer", "<|", "###")
 _UNIT_RE = fastre.compile(
@@ -753,10 +765,21 @@ def is_activity_shaped_metric(metric: str) -> bool:
 REWRITE_RE = re.compile(r"^(?P<metric>.+)\s+from\s+(?P<baseline>.+?)\s+to\s+(?P<target>.+?)\s+by\s+(?P<deadline>.+?)\.?$")
 
 
+#: The draft as written with only its missing baseline (and date) added: `render_as_written`.
+AS_WRITTEN_RE = re.compile(r"^(?P<metric>.+?)\s+\(from\s+(?P<baseline>[^()]+)\)(?:\s+by\s+(?P<deadline>.+?))?\.?$")
+
+
 def parse_rewrite(text: str) -> dict[str, str] | None:
-    """Split a rendered rewrite into metric/baseline/target/deadline, or None if it is not that shape."""
-    m = REWRITE_RE.match(text.strip())
-    return m.groupdict() if m else None
+    """Split a rendered rewrite into metric/baseline/target/deadline, or None if it is not that shape.
+
+    The as-written shape ("<the KR> (from [baseline]) by [date]") keeps its target inside the
+    draft's own words, so its target is "" here."""
+    text = text.strip()
+    m = REWRITE_RE.match(text)
+    if m:
+        return m.groupdict()
+    m = AS_WRITTEN_RE.match(text)
+    return {**m.groupdict(default=""), "target": ""} if m else None
 
 
 # ------------------------------------------------------------------------------------ rewrites
@@ -776,6 +799,21 @@ def render_rewrite(metric: str, baseline: str | None, target: str | None, deadli
     deadline = deadline.strip().rstrip(".") if deadline else None
     return (f"{metric} from {baseline or BASELINE_PLACEHOLDER} to {target or TARGET_PLACEHOLDER} "
             f"by {deadline or DEADLINE_PLACEHOLDER}")
+
+
+def render_as_written(kr: str, baseline: str | None, deadline: str | None) -> str:
+    """The draft as written, completed with what it lacks: "<KR> (from [baseline]) by [date]".
+
+    Used when no clean noun phrase can be made from the draft's words: a coach keeps the author's
+    sentence rather than assemble a metric from fragments. The draft's own date stays where it is.
+    """
+    kr = " ".join(kr.split()).rstrip(".")
+    tail = f" (from {baseline or BASELINE_PLACEHOLDER})"
+    if deadline and deadline not in kr:
+        tail += f" by {deadline.strip().rstrip('.')}"
+    elif not deadline:
+        tail += f" by {DEADLINE_PLACEHOLDER}"
+    return kr + tail
 
 
 def split_goals(text: str) -> list[str]:

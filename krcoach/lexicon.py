@@ -207,6 +207,12 @@ class CompoundMatcher(PhraseMatcher):
         return sorted(found, key=lambda m: m.start())
 
 
+def _whole_words(pattern: str) -> str:
+    """`pattern` matched as whole words where it starts or ends with a word ("<system>" keeps its edges)."""
+    starts, ends = pattern[:1].isalpha() or pattern[:1] == "(", pattern[-1:].isalpha() or pattern[-1:] == ")"
+    return ("(?<![\\w])" if starts else "") + f"(?:{pattern})" + ("(?![\\w])" if ends else "")
+
+
 class Lexicon:
     """Compiled matchers for every list in lexicon.json."""
 
@@ -251,7 +257,9 @@ class Lexicon:
         self.share_subjects = PhraseMatcher(data["own_share_subjects"])
         self.share_predicates = PhraseMatcher(data["own_share_predicates"])
         self.vague = PhraseMatcher(data["vague_words"])
-        self.injection = fastre.compile("|".join(f"(?:{p})" for p in data["injection_patterns"]), re.I)
+        # Whole words only: "respond with" must not fire on "respond within 1 hour", nor "override"
+        # on "price overrides".
+        self.injection = fastre.compile("|".join(_whole_words(p) for p in data["injection_patterns"]), re.I)
         # A count followed (within two words) by a deliverable: "5 customer interviews".
 
         activity_forms = [f for v in groups["activity"] for f in _inflections(v)]

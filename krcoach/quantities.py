@@ -16,8 +16,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from .anatomy import PLACEHOLDER_RE, _to_float, _verb_after_group, cmp_match, deadline_match, from_to_match
+from .anatomy import (_CUR, PLACEHOLDER_RE, WORD_NUMBERS, _to_float, _verb_after_group, clean_kr, cmp_match,
+                      deadline_match, from_to_match, split_goals)
 from .lexicon import lexicon
+
+#: Function words that never start or end a metric's name.
+_NOT_NOUN_LEAD = frozenset(
+    "a an the our their its my your this there it we they of to in on at by for from with within without "
+    "and or but not than up down across per is are was were be get gets has have help".split())
 
 Role = Literal["target", "baseline", "delta", "deadline", "definition", "threshold", "scale", "version", "year",
                "work", "other"]
@@ -26,7 +32,6 @@ SLOT_ROLES = frozenset({"target", "baseline", "delta"})
 #: Roles that never go into a slot; a number of these roles may sit inside the metric.
 NEVER_IN_SLOT = frozenset({"definition", "threshold", "scale", "version", "year", "work"})
 
-_CUR = r"[$€£¥₹]"
 _DURATION = r"(?:\d+\s?h(?:\s?\d+\s?m(?:in)?)?|\d+\s?m(?:in)?\s?\d+\s?s|\d+\s?h\d+)"
 #: One written quantity: currency, number, multiplier, unit. "2m45s" and "1h30" are one duration.
 QTY_RE = re.compile(
@@ -164,7 +169,7 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
     near = text[max(0, start - 12): end + 12]
     if ("scale" in near or "out of" in near or "(" in near) and _SCALE.search(near) and not m.group("unit"):
         return "scale"
-    if any(w in lb for w in _RATED_WORDS) and (
+    if any(w in lb for w in _RATED_WORDS) and not _STATISTIC_BEFORE.search(before) and (
             (_RATED.search(before) and (_OR_NEXT.match(after) or _RATED_AFTER.match(after))) or _RATED_PAIR.search(before)):
         return "threshold"
     if ("than" in lb or "worth" in lb or "valued" in lb) and _THRESHOLD_BEFORE.search(before):
@@ -288,6 +293,15 @@ def _level_in_words(r: Reading, text: str) -> None:
         qs.append(Quantity(text=word.group(0), value=None, unit=None, role="delta", start=word.start(), end=word.end()))
         qs.sort(key=lambda q: q.start)
         return
+    limit = _WORD_LIMIT.search(text)
+    if limit:
+        # "in one hour or less", "within two days": a time limit in words is the level to reach.
+        amount = (limit.group("num") or limit.group("num2")).lower()
+        qs.append(Quantity(text=limit.group("q") or limit.group("q2"), value=float(WORD_NUMBERS.get(amount, 1)),
+                           unit="duration", role="target", start=limit.start("q") if limit.group("q") else
+                           limit.start("q2"), end=limit.end("q") if limit.group("q") else limit.end("q2")))
+        qs.sort(key=lambda q: q.start)
+        return
     zero = _ZERO.search(text)
     if zero:
         qs.append(Quantity(text=zero.group(0), value=0.0, unit=None, role="target", start=zero.start(), end=zero.end()))
@@ -362,7 +376,7 @@ def slot_errors(draft: str, metric: str, baseline: str | None, target: str | Non
     errors: list[str] = []
 
     def roles_of(num: str) -> set[str]:
-        return {q.role for q in reading.quantities if any(_same(num, d) for d in _digits(q.text))}
+        return {role for q in reading.quantities for d, role in _digit_roles(q) if _same(num, d)}
 
     for slot, value, allowed in (("target", target, {"target", "delta"}), ("baseline", baseline, {"baseline", "target"})):
         for num in _digits(value or ""):
@@ -376,11 +390,22 @@ def slot_errors(draft: str, metric: str, baseline: str | None, target: str | Non
         for num in _digits(deadline):
             if not any(_same(num, d) for d in _digits(own)) and roles_of(num):
                 errors.append(f"{num} in the deadline is the draft's {_role_words(roles_of(num))}, not its date")
+    if clean_kr(metric) in (clean_kr(draft), *split_goals(clean_kr(draft))):
+        return errors  # the draft (or one goal of it) as written: every number is where it was
     for num in _digits(metric):
         roles = roles_of(num)
         if roles and roles <= {"target", "baseline", "delta"} and not _in_metric_words(num, metric, draft):
             errors.append(f"{num} is the draft's {_role_words(roles)}; it belongs in its slot, not in the metric")
     return errors
+
+
+def _digit_roles(q: Quantity) -> list[tuple[str, str]]:
+    """The digits of a quantity with their roles: in "4.2/5" the 4.2 plays the quantity's role and
+    the 5 is the rating scale, which a rewrite keeps inside its metric ("(out of 5)")."""
+    digits = _digits(q.text)
+    if q.unit and q.unit.startswith("/") and len(digits) >= 2:
+        return [(d, q.role) for d in digits[:-1]] + [(digits[-1], "scale")]
+    return [(d, q.role) for d in digits]
 
 
 def _in_metric_words(num: str, metric: str, draft: str) -> bool:
@@ -418,6 +443,8 @@ _QUALIFIER_CMP_BEFORE = re.compile(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\
                                    re.I)
 _COMPARED_TO = re.compile(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
 _DIGIT = re.compile(r"\d")
+#: "Average rating of 4.5 or higher": a statistic's level is its target, not a rating threshold.
+_STATISTIC_BEFORE = re.compile(r"\b(?:average|avg\.?|median|mean)\s+(?:[\w-]+\s+){0,3}rat(?:ing|e)\s+(?:of\s+)?$", re.I)
 _RATED_WORDS = ("rat", "scor", "star", "gave", "give")
 _VERSION_HINT = re.compile(r"(?:v|version|release|phase|step|level|tier|stage|grade|type|sev|p)\s?$", re.I)
 _BASE_WORDS = ("current", "today", "now", "baseline", "from", "was", "vs", "versus", "compared", "last", "prior",
@@ -429,6 +456,12 @@ _FINITE_BE = re.compile(r"\b(?:is|are|was|were)\b(?!\s+(?:not\s+)?(?:\w+ed|\w+en
 _ARROW_TARGET = re.compile(r"(?:(?P<from>\b[A-Za-z][\w-]*(?:\s[A-Za-z][\w-]*)?)\s*)?(?:→|->|=>)\s*"
                            r"(?P<to>(?:same|next)\s+day|daily|weekly|monthly|hourly|real[- ]time|instant(?:ly)?|none|zero)\b",
                            re.I)
+_WORD_TIME = (r"(?:business\s+|working\s+|calendar\s+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?)")
+_WORD_LIMIT = re.compile(
+    rf"\b(?P<q>(?P<num>{'|'.join(w for w in WORD_NUMBERS if ' ' not in w)}|an?)\s+{_WORD_TIME}\s+or\s+"
+    rf"(?:less|fewer|under|sooner|faster|better))\b"
+    rf"|\b(?:within|in\s+under|in\s+less\s+than|under)\s+(?P<q2>(?P<num2>{'|'.join(w for w in WORD_NUMBERS if ' ' not in w)}"
+    rf"|an?)\s+{_WORD_TIME})\b", re.I)
 _ZERO = re.compile(r"\b(?:zero|no\s+more\s+than\s+zero)\b", re.I)
 _TIME_LIMIT_BEFORE = re.compile(r"\b(?:within|in\s+under|in\s+less\s+than|under)\s+$", re.I)
 _TIME_LIMIT_AFTER = re.compile(r"\s+(?:within|in\s+under|in\s+less\s+than|under)$", re.I)
@@ -450,6 +483,60 @@ _TRAILING_ADVERB = re.compile(r"\s+(?:consistently|always|reliably|steadily|cont
 def _uncap_first(text: str) -> str:
     first = text.split(" ", 1)[0]
     return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
+
+
+#: "invoices are paid", "claims that get approved": a passive after a counted group reads as a
+#: participle in a noun phrase ("invoices paid within 30 days").
+_PASSIVE_AFTER_GROUP = re.compile(
+    r"\b(?P<group>[A-Za-z][\w-]*s)\s+(?:that\s+|which\s+)?(?:are|were|is|was|get|gets|got)\s+"
+    r"(?P<part>[a-z]+(?:ed|en)|paid|done|seen|sent|built|made|held|kept|won|met|read|sold|bought|found|told|run|"
+    r"set|put|cut|shut|spent|brought|taught|left|lost|known|shown)\b")
+#: Marks of a sentence or a list rather than a metric's name.
+_NOT_A_NAME = re.compile(r"\be\.g\.?|\betc\b|\bi\.e\.?|\s/\s|/\s*or\b|\?|\.\.\.|…|\b(?:is|are|was|were|has|have|had)\b",
+                         re.I)
+#: Words that leave a phrase hanging when it ends on them ("views w", "ratio at a min").
+_DANGLING = frozenset("w w/ min max etc plus minus vs via per than".split())
+#: Note-taking shorthand that marks a jotted line rather than a metric's name, wherever it sits.
+_SHORTHAND = frozenset({"w", "w/", "&"})
+_SIGN_UPS = re.compile(r"\s*sign[- ]?ups?\b", re.I)
+
+
+def noun_phrase(metric: str | None) -> str | None:
+    """`metric` as a clean noun phrase a team could track, or None when its words do not make one.
+
+    A coach keeps the author's measure in their words, but never a fragment: no leading verb
+    ("Describe funding methods", "Ensure that ..."), no clause ("There are ...", "... is shorter"),
+    no unbalanced bracket or quote, no list or example ("e.g.", "etc", "/ or"), nothing left
+    hanging at the end ("... w", "... at a min"). A counted group followed by its verb reads
+    with "that" ("Developers that join our community"); a passive as a participle ("invoices
+    paid"). Callers fall back to the draft as written (`anatomy.render_as_written`).
+    """
+    if not metric:
+        return None
+    phrase = metric.strip() if _SIGN_UPS.match(metric) else _LEAD_FILLER.sub("", metric.strip())
+    phrase = " ".join(phrase.split()).strip(" ,;:-–")
+    phrase = _PASSIVE_AFTER_GROUP.sub(lambda m: f"{m.group('group')} {m.group('part')}", phrase)
+    words = phrase.split()
+    if not words or not re.search(r"[A-Za-z]{2}", phrase) or len(words) > 10:
+        return None
+    lex = lexicon()
+    for i in range(1, len(words)):
+        prev, word = words[i - 1], words[i]
+        if word.islower() and prev.lower() not in ("that", "which", "who") and (
+                lex.verb_lemma.get(word) or word in lex.data["actor_actions"]) and \
+                not word.endswith(("ed", "ing")) and _verb_after_group(prev, word):
+            words.insert(i, "that")  # "new developers join our community"
+            break
+    phrase = " ".join(words)
+    first, last = words[0].lower(), words[-1].lower().strip(".,;:")
+    lead_verb = lexicon().verb_lemma.get(first) == first and not (
+        len(words) > 1 and words[1].lower().lstrip("-") in ("up", "ups", "ins", "outs"))
+    balanced = all(phrase.count(o) == phrase.count(c) for o, c in ("()", "[]", "{}")) and phrase.count('"') % 2 == 0
+    if (not balanced or _NOT_A_NAME.search(phrase) or first in _NOT_NOUN_LEAD or lead_verb
+            or last in _NOT_NOUN_LEAD or any(w.lower() in _DANGLING for w in (words[-1], *_SHORTHAND & set(words)))
+            or phrase[-1:] in "&+/-(,#"):
+        return None
+    return phrase
 
 
 def metric_phrase(text: str) -> str | None:
@@ -511,6 +598,8 @@ def metric_phrase(text: str) -> str | None:
     head = _HEAD_KEEP_OF if share_lead else _HEAD
     for _ in range(3):
         phrase = _TRAILING_ADVERB.sub("", _TRAIL.sub("", head.sub("", phrase))).strip()
+    if phrase.count("(") == phrase.count(")") + 1 and phrase.rfind("(") > phrase.rfind(")"):
+        phrase += ")"  # "Student satisfaction (NSS) ≥ 4.2/5": the trim took the bracket that closes a name
     phrase = re.sub(r"\s+(?:from|to)\s+(?=(?:by|in)\b|$)", " ", phrase).strip()
     if share_lead and not re.match(r"of\s", phrase, re.I):
         # "We process 99.95% of uploads without a retry": the group goes first, the verb after it.
@@ -540,6 +629,7 @@ def metric_phrase(text: str) -> str | None:
                                                 "minutes", "mins", "min", "ms", "s", "seconds"):
         # "Returns processed within 3 days": the time it takes is the metric, the limit its target.
         phrase = "time until " + _uncap_first(phrase[: limit.start()])
+    phrase = _PASSIVE_AFTER_GROUP.sub(lambda m: f"{m.group('group')} {m.group('part')}", phrase)  # "invoices paid"
     if not phrase or not re.search(r"[A-Za-z]{2}", phrase) or len(phrase.split()) > 14 or _FINITE_BE.search(phrase):
         return None  # a clause ("membership is , goal is members"), not a noun phrase
     return phrase

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from . import fastre
 from .anatomy import (
+    _CUR,
     Anatomy,
     about_a_metric,
     _result_phrase,
@@ -23,13 +24,15 @@ from .anatomy import (
     is_activity_shaped_metric,
     is_short_noun_phrase,
     parse,
+    parse_rewrite,
+    render_as_written,
     render_rewrite,
     split_goals,
 )
 from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
 from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
-from .quantities import metric_phrase, slot_errors
+from .quantities import metric_phrase, noun_phrase, slot_errors
 from .verdict import LOW_CONFIDENCE_MARGIN, VerdictModel, default_model, features
 
 __all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
@@ -218,8 +221,14 @@ def _match_catalogue(text: str, objective: str | None = None, head: str | None =
     best: tuple[int, int] | None = None
     for i, terms in kr_terms.items():
         support = terms | obj_terms.get(i, frozenset())
+        # The head counts alone only when every other field named beside it is one its metrics
+        # speak of: in "a community survey" the survey serves the community, not customer research;
+        # "support documentation" fits "Support tickets about documented topics".
+        lead = text.split(" ", 1)[0].lower()  # the verb ("Launch the campaign") names no domain
+        own_words = " ".join(catalogue()["entries"][i]["metrics"] + [catalogue()["entries"][i]["intent"]]).lower()
+        alone = not any(t not in own_words for j, other in kr_terms.items() if j != i for t in other - {lead})
         if not (any(" " in t or "-" in t for t in terms) or len(support) >= 2 or (
-                head and head in terms and head not in _generic_heads())):
+                alone and head and head in terms and head not in _generic_heads())):
             continue
         score = sum(len(t) for t in terms) + 3 * len(obj_terms.get(i, ()))
         if best is None or (score, -i) > (best[0], -best[1]):
@@ -227,13 +236,21 @@ def _match_catalogue(text: str, objective: str | None = None, head: str | None =
     return catalogue()["entries"][best[1]] if best else None
 
 
+def _not_staff(text: str) -> bool:
+    """People signed up who are not employees (volunteers, mentors): hiring metrics do not fit them."""
+    words = {w.lower() for w in re.findall(r"[\w-]+", text)}
+    return bool(words & set(catalogue().get("not_staff", ())))
+
+
 def _entry_named(name: str) -> dict | None:
     return next((e for e in catalogue()["entries"] if e["name"] == name), None)
 
 
 def _audience(a: Anatomy, objective: str | None) -> str | None:
-    """Who the KR or its objective is about, in their words ("enterprise customers", "club leaders")."""
-    if a.actors:
+    """Who the KR or its objective is about, as a noun phrase taken whole from the text
+    ("enterprise customers", "customers in EMEA", "the community"); None when the people word is
+    only part of another noun ("Customer Relations", "contributor guide") or names one person."""
+    if a.actors and not a.hiring_verb:  # people the team signs up itself are not who the work is for
         return _people_phrase(a.text, a.actors[0])
     return _objective_audience(objective) if objective else None
 
@@ -241,34 +258,58 @@ def _audience(a: Anatomy, objective: str | None) -> str | None:
 @lru_cache(maxsize=1024)
 def _objective_audience(objective: str) -> str | None:
     m = lexicon().actors.search(objective)
-    # From the objective, only the people word: the word before it there is as often a noun
-    # ("first name buyers") as an adjective.
-    return _people_phrase(objective, m.group(0), modifier=False) if m else None
+    return _people_phrase(objective, m.group(0)) if m else None
 
 
-def _people_phrase(text: str, people: str, modifier: bool = True) -> str:
-    at = text.lower().find(people)
+#: People words that name a group in the singular: "the community responds".
+_COLLECTIVE = frozenset("people staff community public press audience workforce children".split())
+_POST_SCOPE = re.compile(r"\s+(?:in|from|across)\s+(?:the\s+)?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)?")
+
+
+def _people_phrase(text: str, people: str) -> str | None:
+    """The whole noun phrase whose head is `people`: its modifiers before ("paying", "private beta")
+    and a place after ("in EMEA"). None when the word is not the head of its phrase."""
+    at = text.lower().find(people.lower())
     if at < 0:
-        return people
-    before = re.findall(r"[\w-]+", text[max(0, at - 30): at])
-    adj = before[-1] if modifier and before and _nouny_adjective(before[-1]) else None
-    phrase = f"{adj} {text[at:at + len(people)]}" if adj else text[at:at + len(people)]
-    # "what will the engineering team do": a single group takes an article; "volunteers" does not
-    return phrase if phrase.lower().endswith("s") or phrase[:1].isupper() and " " not in phrase else f"the {phrase}"
+        return None
+    end = at + len(people)
+    after = text[end:]
+    nxt = re.match(r"\s+([\w-]+)", after)
+    if re.match(r"[\w'’-]", after[:1]) or (nxt and not after.startswith((",", ";")) and _nouny_adjective(nxt.group(1))
+                                            and not lexicon().actor_actions.fullmatch(nxt.group(1))
+                                            and nxt.group(1)[:1].islower() == text[at:end][:1].islower()
+                                            and not nxt.group(1).lower().endswith(("ed", "ing"))):
+        return None  # "Customer Relations", "contributor guide": the people word only qualifies a noun
+    head = text[at:end]
+    low = head.lower().split()[-1]
+    if not (low.endswith("s") or low in _COLLECTIVE):
+        return None  # one person ("the contributor"), not an audience
+    start = at
+    for w in reversed(list(re.finditer(r"[\w-]+", text[max(0, at - 40):at]))[-3:]):
+        gap = text[max(0, at - 40) + w.end(): start]
+        if gap.strip() or not _nouny_adjective(w.group(0)) or max(0, at - 40) + w.start() == 0:
+            # a sentence's first word is as often its verb ("Delight mobile users") as a modifier
+            break
+        start = max(0, at - 40) + w.start()
+    scope = _POST_SCOPE.match(text, end)
+    phrase = text[start: scope.end() if scope else end]
+    if start == at and low in _COLLECTIVE and low != "people":
+        phrase = f"the {phrase}"
+    return phrase
 
 
 def _nouny_adjective(word: str) -> bool:
     low = word.lower()
     return low not in {"the", "our", "of", "to", "for", "and", "with", "from", "by", "in", "on", "at", "all", "more",
                        "new", "a", "an", "every", "each", "any", "some", "no", "most", "many", "their", "its",
-                       "your", "my", "this", "that", "these", "those"} and not lexicon().verb_class.get(low) \
-        and not low.isdigit()
+                       "your", "my", "this", "that", "these", "those", "or", "is", "are", "get", "help"} \
+        and not lexicon().verb_class.get(low) and not low.isdigit() and not re.search(r"\d", low)
 
 
 def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
     """What completing the KR proves, in its own words, and the question that leads to the outcome."""
     obj = _subject(a)
-    who = audience or "anyone outside the team"
+    who = audience or "people outside the team"
     if a.own_share:
         done = (f"This counts how much of the team's own work is covered ({_shorten(a.text, 60)}), "
                 f"not what that coverage changes for {who}.")
@@ -298,27 +339,46 @@ def _question(a: Anatomy, entry: dict | None, audience: str | None, objective: s
         return f"If it is meant to {entry['intent']}, measure that instead."
     if audience:
         return f"Ask: once it is done, what will {audience} do differently, and how would you count it?"
+    task = _task_in(objective)
+    if task:
+        # The objective is itself work ("Ship Peer & Content Routing"): asking for progress on it
+        # goes in a circle. Ask whom that work serves.
+        return (f"Ask: who is '{_shorten(task, 60)}' for, and what will they do once it is done that they "
+                "cannot do today?")
     if objective and len(objective.split()) <= 12:
         # No one is named: ask in the objective's own terms rather than with a stock phrase.
         return (f"Ask: once it is done, what number would show progress on '{_shorten(objective, 70)}', "
                 "and who would have to act for it to move?")
-    return "Ask: once it is done, who will do what differently, and how would you count it?"
+    return f"Ask: once '{_subject(a)}' is done, who will do what differently, and how would you count it?"
+
+
+def _task_in(objective: str | None) -> str | None:
+    """The sentence of an objective that is a task (led by an activity verb: "Ship X", "Build Y")."""
+    if not objective:
+        return None
+    for sentence in re.split(r"(?<=[.!;:])\s+", objective.strip()):
+        first = sentence.split(" ", 1)[0].lower()
+        if lexicon().verb_class.get(first) == "activity" and len(sentence.split()) > 1:
+            return sentence.rstrip(".")
+    return None
 
 
 def _why_outcome(a: Anatomy, kind_evidence: str, metric: str, target: str | None, baseline: str | None) -> str:
+    """"If this is met, <metric> will <change>: <what kind of change it is>." ("will" agrees with a
+    metric in the plural as well as the singular: "new developers will reach 500+")."""
     if a.direction == "maintain" or (a.service_levels and a.comparator and not a.change_verbs and not baseline):
         if not target:
-            change = f"{metric} holds its level"
+            change = f"{metric} will hold its level"
         else:
-            change = f"{metric} stays {target}" if re.match(r"[^\d$€£¥]", target) else f"{metric} stays at {target}"
+            change = f"{metric} will stay {target}" if re.match(r"[^\d$€£¥]", target) else f"{metric} will stay at {target}"
     elif baseline and target:
-        change = f"{metric} moves from {baseline} to {target}"
+        change = f"{metric} will move from {baseline} to {target}"
     elif target and target.startswith(("+", "-")):
-        change = f"{metric} changes by {target}"
+        change = f"{metric} will change by {target}"
     elif target:
-        change = f"{metric} reaches {target}"
+        change = f"{metric} will reach {target}"
     else:
-        change = f"{metric} moves"
+        change = f"{metric} will {'fall' if a.direction == 'decrease' else 'rise' if a.direction == 'increase' else 'change'}"
     return f"If this is met, {change}: {kind_evidence}."
 
 
@@ -331,14 +391,14 @@ def _outcome_evidence(a: Anatomy, audience: str | None) -> str:
         who = audience or "the people who rely on it"
         return f"how the system performs for {who} ({a.service_levels[0]}), not how much the team did"
     if a.satisfaction:
-        return f"how {audience or 'people'} rate their experience, not how much the team did"
+        return f"how {audience or 'people'} rate their experience ({a.satisfaction[0]}), not how much the team did"
     if a.results:
         if audience:
             return f"it moves only if {audience} respond to the work, so it shows whether the work landed"
-        return f"a result ({a.results[0]}) that only moves if the work lands"
+        return f"{a.results[0]} only moves if people outside the team respond to the work"
     if audience:
         return f"a change for {audience}, not a list of tasks"
-    return "a change outside the team's own to-do list"
+    return "it names no one outside the team, so say whose behaviour has to change for it to move"
 
 
 def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Issue]:
@@ -383,6 +443,9 @@ def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Iss
     return issues
 
 
+#: "every quarter", "each sprint", "on a monthly basis": a recurring due date, so the KR is dated.
+_CADENCE_DUE = re.compile(r"\b(?:every|each)\s+(?:day|week|month|quarter|year|sprint|cycle|term|semester)\b"
+                          r"|\bon\s+an?\s+(?:daily|weekly|monthly|quarterly|yearly|annual)\s+basis\b", re.I)
 _DEADLINE_LEAD = re.compile(r"^(?:by|before|until|till|in|during|for|through|thru|no later than)\s+", re.I)
 
 
@@ -392,7 +455,7 @@ def _deadline_text(a: Anatomy) -> str | None:
 
 _HAS_DIGIT = re.compile(r"\d")
 _NOT_A_METRIC = re.compile(r"\b(?:goal|goals|towards|target|aim|objective)\b", re.I)
-_MONEY = re.compile(r"[$€£¥₹]")
+_MONEY = re.compile(_CUR)
 _DIGIT_OR_UPPER = re.compile(r"[\dA-Z]")
 
 
@@ -433,18 +496,22 @@ def _uncap(text: str) -> str:
     return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
-def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> Rewrite:
+def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     """Keep the KR's own metric, words and numbers; only missing parts become placeholders."""
     assumptions: list[str] = []
     metric = metric_phrase(a.text) or a.metric or (a.results[0] if a.results else None)
     if metric and a.target and _MONEY.match(a.target) and len(metric.split()) == 1 and metric.lower().endswith("ed") \
             and lexicon().verb_lemma.get(metric.lower()):
         metric = f"Amount {metric.lower()}"  # "$4500 secured", "$2M raised": the amount is the metric
-    if metric and (lexicon().verb_lemma.get(metric.split()[0].lower()) or len(metric.split()) > 12):
+    first_word = metric.split()[0].lower() if metric else ""
+    if metric and (lexicon().verb_lemma.get(first_word) == first_word or len(metric.split()) > 12):
         # "Make a presentation that influences 50+ developers": the counted people are the metric.
         counted = a.actor_count and _counted_phrase(a.text, a.actor_count)
-        metric = counted or (a.metric if a.metric and not lexicon().verb_lemma.get(a.metric.split()[0].lower())
-                             else (a.results[0] if a.results else None))
+        # Else the parser's metric when it is a phrase of its own, never a bare result word or a
+        # piece of the target ("one hour or less" -> "hour or less"): the subject would be lost.
+        own = a.metric if a.metric and not lexicon().verb_lemma.get(a.metric.split()[0].lower()) and \
+            a.metric.lower() not in (a.target or "").lower() and len(a.metric.split()) > 1 else None
+        metric = counted or own
     lex = lexicon()
     if metric and a.results and (len(metric.split()) > 6 or _NOT_A_METRIC.search(metric)) and not (
             lex.results.search(metric) or lex.service_levels.search(metric) or lex.satisfaction.search(metric)
@@ -454,9 +521,9 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
         # "$4500 secured", "$2M raised": the amount is the metric.
         verb = metric.split()[0].lower() if metric else ""
         metric = f"Amount {verb}" if verb.endswith("ed") else "Amount"
+    metric = noun_phrase(metric)
     if not metric:
-        metric = fallback_metric
-        assumptions.append("The draft names no metric; this one is read from its wording — check it.")
+        return _as_written_rewrite(a, deadline)
     if a.rate and a.rate not in (a.baseline or "") and a.rate not in (a.target or ""):
         metric = _with_cadence(metric, a.rate)  # "(currently ~90/mo)": the rate belongs to the baseline
     baseline = a.baseline
@@ -487,11 +554,33 @@ def _outcome_rewrite(a: Anatomy, fallback_metric: str, deadline: str | None) -> 
     # construction; only a metric that kept a digit can have taken a slot's number.
     if _HAS_DIGIT.search(metric) and (invented_numbers(" ".join((metric, baseline or "", target or "")), a.text)
                                       or slot_errors(a.text, metric, baseline, target, None)):
-        # The metric picked up a slot's number; name it by its result word instead.
-        metric = next((r for r in a.results if not re.search(r"\d", r)), "[metric: name what you will count]")
-        text = render_rewrite(_capital(metric), baseline, target, deadline)
+        # The metric picked up a slot's number: keep the draft's own sentence rather than a fragment.
+        return _as_written_rewrite(a, deadline)
     return Rewrite.model_construct(text=text, metric=_capital(metric), baseline=baseline, target=target,
                                    deadline=deadline, assumptions=assumptions)
+
+
+def _as_written_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
+    """The KR as written with only its missing baseline and date added, when its words make no clean
+    noun phrase (`quantities.noun_phrase`): a coach keeps the author's sentence rather than assemble
+    a metric from fragments. None when nothing is missing: the draft already says it all."""
+    own_deadline = _deadline_text(a)
+    if a.baseline and own_deadline:
+        return None
+    assumptions = ["The draft's words make no clean metric name; it is kept as written with what it lacks added."]
+    if a.baseline is None:
+        assumptions.append("No baseline in the draft: measure the current value before committing.")
+    if deadline is None:
+        assumptions.append("No date in the draft: use the end of the OKR cycle.")
+    return Rewrite.model_construct(text=_capital(render_as_written(a.text, a.baseline, own_deadline or deadline)),
+                                   metric=a.text, baseline=a.baseline, target=a.target,
+                                   deadline=own_deadline or deadline, assumptions=assumptions)
+
+
+def as_written(rw: Rewrite) -> bool:
+    """Whether `rw` is the draft as written (`render_as_written`) rather than metric/from/to/by."""
+    parsed = parse_rewrite(rw.text)
+    return bool(parsed) and parsed["target"] == ""
 
 
 def _counted_phrase(text: str, actor_count: str) -> str | None:
@@ -633,10 +722,11 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     own_deadline = _deadline_text(a) or kr.deadline
     cycle = context.cycle if context else None
     deadline = own_deadline or cycle
-    entry = _match_catalogue(a.text, title, _object_head(a)) or (_entry_named("hiring") if a.hiring_verb else None)
+    entry = _match_catalogue(a.text, title, _object_head(a)) or (
+        _entry_named("hiring") if a.hiring_verb and not _not_staff(a.text) else None)
     audience = _audience(a, title)
     paired = _is_paired(a)
-    issues = _issues(a, verdict, dated=deadline is not None, paired=paired)
+    issues = _issues(a, verdict, dated=deadline is not None or bool(_CADENCE_DUE.search(a.text)), paired=paired)
     if context and context.set_uses_owners and not kr.owner:
         issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
     if kind == "output":
@@ -646,11 +736,15 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     else:
         parts = split_goals(a.text) if a.multi_goal and not paired else []
         if len(parts) >= 2:
-            rewrites = [_outcome_rewrite(parse(p), _shorten(p, 60), deadline) for p in parts[:3]]
+            rewrites = [rw for p in parts[:3] if (rw := _outcome_rewrite(parse(p), deadline))]
         else:
-            rewrites = [_outcome_rewrite(a, _shorten(a.text, 60), deadline)]
-        first = rewrites[0]
-        why = _why_outcome(a, _outcome_evidence(a, audience), _uncap(first.metric), first.target, first.baseline)
+            rewrites = [rw for rw in [_outcome_rewrite(a, deadline)] if rw]
+        first = rewrites[0] if rewrites else None
+        evidence = _outcome_evidence(a, audience)
+        if first is None or as_written(first):
+            why = f"If this is met, '{_shorten(a.text, 90)}' will be true: {evidence}."
+        else:
+            why = _why_outcome(a, evidence, _uncap(first.metric), first.target, first.baseline)
         if paired:
             why += " It pairs the work with the change it should produce, as a good key result does."
     if confidence == "low":

@@ -147,3 +147,12 @@ def test_render_and_parse_rewrite_round_trip() -> None:
 ])
 def test_activity_shaped_metric(metric: str, activity: bool) -> None:
     assert is_activity_shaped_metric(metric) is activity
+
+
+def test_as_written_rewrites_parse_and_tags_are_not_placeholders() -> None:
+    from krcoach.anatomy import parse, parse_rewrite, render_as_written
+    text = render_as_written("There are at least 8 reviewers", None, None)
+    assert parse_rewrite(text) == {"metric": "There are at least 8 reviewers", "baseline": "[baseline: measure first]",
+                                   "deadline": "[date]", "target": ""}
+    assert not parse("[P0] Cut checkout errors").placeholders and parse("Reach ?? sign-ups").placeholders
+    assert parse("Revenue above USD 2M").target == "USD 2M"

@@ -87,3 +87,17 @@ def test_a_change_in_words_is_a_target_without_invented_digits() -> None:
     assert third.rewrites[0].target == "a third below the baseline"
     down = review_kr(KeyResult(id="3", kr="Average length of stay down by 0.5 days without raising readmissions"))
     assert down.rewrites[0].target == "-0.5 days"
+
+
+def test_noun_phrase_refuses_fragments_and_repairs_clauses() -> None:
+    from krcoach.quantities import noun_phrase
+    assert noun_phrase("Ensure that share of tickets that are closed within 2 days") == "share of tickets closed within 2 days"
+    assert noun_phrase("New members join the forum") == "New members that join the forum"
+    for fragment in ("There are daily", "Up the community", "Lead time (shorter", "Mentions w", "Churn, e.g. refunds"):
+        assert noun_phrase(fragment) is None, fragment
+    assert noun_phrase("Sign ups") == "Sign ups"
+
+
+def test_a_scale_in_a_target_is_the_scale() -> None:
+    from krcoach.quantities import slot_errors
+    assert not slot_errors("Average rating of 4.6/5 or higher", "Average rating (out of 5)", None, "4.6", None)

@@ -292,3 +292,67 @@ def test_work_about_a_metric_is_output_whatever_it_measures(text: str) -> None:
 def test_where_work_moves_things_is_not_what_it_measures() -> None:
     assert coach("Migrate the last 4 services to the new pipeline").kind == "output"
     assert coach("Failed deploys from 9% to under 3% of all deploys").kind == "outcome"
+
+
+# ------------------------------------------------------------------------ honest coaching (precision first)
+
+def test_outcome_rewrite_keeps_subject_scope_and_scale() -> None:
+    rw = coach("Average rating from customers in EMEA of 4.2/5 or higher").rewrites[0]
+    assert "customers in EMEA" in rw.metric and "5" in rw.metric and rw.target == "4.2"
+
+
+def test_outcome_rewrite_drops_an_opening_filler_but_keeps_the_window() -> None:
+    rw = coach("Ensure that 95% of invoices are paid within 30 days").rewrites[0]
+    assert not rw.metric.lower().startswith(("ensure", "that")) and "within 30 days" in rw.metric
+    assert rw.target == "95%"
+
+
+def test_a_currency_code_stays_with_its_amount() -> None:
+    rw = coach("Revenue above CHF 10k per month").rewrites[0]
+    assert "CHF 10k" in rw.target and "CHF" not in rw.metric
+
+
+def test_no_clean_noun_phrase_keeps_the_kr_as_written() -> None:
+    text = "There are at least 12 mentors, with at least 3 in a paid role"
+    r = coach(text)
+    rw = r.rewrites[0]
+    assert rw.text.startswith(text) and "[baseline: measure first]" in rw.text
+    assert parse_rewrite(rw.text) is not None and rw.text.count("(") == rw.text.count(")")
+    assert "'There are at least 12 mentors" in r.why
+
+
+def test_tags_and_end_of_sentence_question_marks_are_not_placeholders() -> None:
+    assert "placeholder" not in coach("[P1] Improve onboarding").issue_codes()
+    assert "placeholder" not in coach("[DP] Grow weekly active teams").issue_codes()
+    assert "placeholder" not in coach("Will the fridge ever be clean?").issue_codes()
+    assert "placeholder" in coach("Grow weekly active teams to [X]").issue_codes()
+
+
+def test_support_kr_is_not_an_injection() -> None:
+    for text in ("Respond within 1 hour to 90% of P1 tickets", "Reduce manual price overrides by 30%"):
+        assert "injection" not in coach(text).issue_codes(), text
+
+
+def test_a_cadence_is_a_date_and_a_time_limit_in_words_is_a_target() -> None:
+    assert "no_deadline" not in coach("Publish a quarterly report every quarter").issue_codes()
+    assert "no_target" not in coach("Resolve P1 incidents in one hour or less").issue_codes()
+
+
+def test_audience_is_a_whole_noun_phrase_or_people_outside_the_team() -> None:
+    r = coach("Improve Billing, UX, Customer Relations, achieve 40% weekly retention for private beta users")
+    assert "UX Customer" not in r.why and "the Customer" not in r.why
+    r = coach("Ship the plugin API", "Make plugin authors successful")
+    assert "plugin authors" in r.why or "people outside the team" in r.why
+
+
+def test_a_task_objective_gets_a_question_about_whom_it_serves() -> None:
+    r = coach("Delegated search indexing is completed", "Ship federated search for archives")
+    assert not r.rewrites and "who is 'Ship federated search for archives' for" in r.why
+
+
+def test_one_keyword_from_another_domain_gives_no_catalogue_metric() -> None:
+    survey = coach("Run a neighbourhood community survey")
+    research = next(e for e in catalogue()["entries"] if e["name"] == "research")
+    assert not {rw.metric for rw in survey.rewrites} & set(research["metrics"])
+    volunteers = coach("Recruit 15 volunteers for evening shifts", "Keep the shelter open every night")
+    assert not any("donor" in rw.metric.lower() or "offer" in rw.metric.lower() for rw in volunteers.rewrites)
