@@ -38,7 +38,7 @@ EXTENSIONS = {
 }
 KR_FIELDS = ("kr", "key_result", "key result", "keyresult")
 RECORD_FIELDS = ("id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
-                 "model", "status", "error", "confidence", "team")
+                 "model", "status", "error", "confidence", "team", "notes")
 
 
 class InputError(ValueError):
@@ -107,7 +107,7 @@ def _sniff(text: str) -> str:
     if head.startswith("["):
         return "json"
     if head.startswith("{"):
-        first = head.splitlines()[0].strip()
+        first = head.split("\n", 1)[0].strip()
         try:
             json.loads(first)
             return "jsonl"
@@ -162,18 +162,35 @@ _COLUMNS: dict[str, str] = {
     "status": "status", "state": "status", "health": "status",
     "baseline": "baseline", "start": "baseline", "startingvalue": "baseline", "startvalue": "baseline",
     "starting": "baseline",
-    "target": "target", "targetvalue": "target", "goal": "target", "goalvalue": "target",
+    "target": "target", "targetvalue": "target", "goalvalue": "target", "targetnumber": "target",
+    "objectivegoal": "objective", "goaltitle": "objective", "goalname": "objective",
     "current": "current", "currentvalue": "current", "actual": "current", "actualvalue": "current",
 }
 # Fields of krcoach's own output records: read back as input, they are not the author's columns.
 _REVIEW_COLUMNS = {"kind", "why", "issues", "rewrites", "engine", "model", "error", "confidence",
-                   "status"}
+                   "status", "notes"}
 _KR_COLUMNS = ("owner", "team", "deadline", "status", "baseline", "target", "current")
+# "Goal" beside a KR column is the objective in most sheets, the target value in some: its values
+# decide (numbers -> target, sentences -> objective). See `_Columns.fields`.
+_AMBIGUOUS = {"goal", "goals"}
+_STRETCH = {"stretch", "stretchtarget", "stretchgoal"}
+_NUMERIC_VALUE = re.compile(r"^(?:tbd|n/?a|-+|\?|—)$", re.I)
+
+
+def _numeric_value(value: str) -> bool:
+    """'45%', '$2M', '120k MAU', '3 days', 'TBD': a value, not a sentence."""
+    value = value.strip()
+    return bool(_NUMERIC_VALUE.match(value)) or bool(re.search(r"\d", value)) and len(value.split()) <= 2
 
 
 def _column(name: str) -> str | None:
     key = re.sub(r"[^0-9a-z]", "", re.sub(r"\(.*?\)", "", str(name).lower()))
     return _COLUMNS.get(key)
+
+
+@lru_cache(maxsize=1024)
+def _ambiguous_key(name: str) -> bool:
+    return re.sub(r"[^0-9a-z]", "", re.sub(r"\(.*?\)", "", str(name).lower())) in _AMBIGUOUS
 
 
 def _column_key(name: str) -> str:
@@ -183,10 +200,22 @@ def _column_key(name: str) -> str:
 class _Columns:
     """What each column of one file (or table) means, and the unknown ones, in order of appearance."""
 
-    def __init__(self) -> None:
+    def __init__(self, samples: dict[str, list[Any]] | None = None) -> None:
         self.unknown: list[str] = []
         self.has_deadline = False
         self._maps: dict[tuple[str, ...], tuple[dict[str, str], set[str]]] = {}
+        #: {column name: its values} for columns whose meaning depends on what they hold ("Goal").
+        self.samples = samples or {}
+
+    def _ambiguous(self, name: str, names: tuple[str, ...]) -> str | None:
+        """What a "Goal" column is: the target where its values are numbers ("45%"), else the
+        objective (sentences), unless the file has that column already (then it is passed through)."""
+        others = {_column(n) for n in names if n != name}
+        values = [str(v) for v in self.samples.get(name, []) if isinstance(v, (str, int, float))
+                  and not isinstance(v, bool) and str(v).strip()]
+        if values and all(_numeric_value(v) for v in values):
+            return "target" if "target" not in others else None
+        return "objective" if "objective" not in others else None
 
     def fields(self, names: Iterable[str]) -> tuple[dict[str, str], set[str]]:
         """{name as written: field} for the columns taken, and the names passed through as extra."""
@@ -201,11 +230,16 @@ class _Columns:
             if not _column_key(name):
                 continue
             field = _column(name)
-            if review_output and _column_key(name) in _REVIEW_COLUMNS:
+            if field is None and _ambiguous_key(name):
+                field = self._ambiguous(name, names)
+            # krcoach's own field names, as it writes them: an author's "Notes" or "Confidence %"
+            # column beside them is passed through again.
+            if review_output and name in _REVIEW_COLUMNS:
                 continue
             if field is None or field in taken.values():
                 extra.add(name)
-                if field is None and name not in self.unknown:
+                # A stretch target is known: passed through beside the committed KR, not reported.
+                if field is None and name not in self.unknown and _column_key(name) not in _STRETCH:
                     self.unknown.append(name)
                 continue
             taken[name] = field
@@ -253,12 +287,19 @@ def _kr_from_record(rec: dict[str, Any], cols: _Columns, source: str, where: str
             extra.setdefault(by_field["period"][0], values["period"] or "")
         elif not values.get("deadline"):
             values["deadline"] = values["period"]
+    # Remarks after the KR ("— Owner: Omar", "(Omar)", ", stretch 10%") go to their fields, so the
+    # KR that is reviewed is the committed one; a column of the same field wins. A table cell reads
+    # like an outline line, trailing "@ana" included; a sheet's or JSON's KR cell keeps its "@".
+    body, found = _split_fields(kr, tags=split)
+    if body.strip():
+        kr = " ".join(body.split())
+    else:
+        found = {}
+    if "stretch" in found:
+        extra.setdefault("stretch", found.pop("stretch"))
+    for field, value in found.items():
+        values[field] = values.get(field) or value
     owner = values.get("owner")
-    if split:  # a table cell reads like an outline line: "Ship v2 (owner: Ana)"
-        kr, found = _split_fields(kr)
-        for field, value in found.items():
-            values[field] = values.get(field) or value
-        owner = values.get("owner")
     if owner:
         owner = owner.lstrip("@") or None
     return values.get("objective"), KeyResult(
@@ -275,7 +316,14 @@ def _records_to_set(rows: Iterable[tuple[str, dict[str, Any]]], source: str,
     blank objective cell means the objective of the row above.
     """
     groups: dict[str | None, list[KeyResult]] = {}
-    cols = _Columns()
+    rows = list(rows)  # all of it is read before any work starts anyway; "Goal" columns need it
+    samples: dict[str, list[Any]] = {}
+    for _where, rec in rows:
+        if isinstance(rec, dict):
+            for k, v in rec.items():
+                if _ambiguous_key(str(k).strip()):
+                    samples.setdefault(str(k).strip(), []).append(v)
+    cols = _Columns(samples)
     row_no = 0
     above: str | None = None
     for where, rec in rows:
@@ -293,7 +341,9 @@ def _records_to_set(rows: Iterable[tuple[str, dict[str, Any]]], source: str,
 
 def _read_jsonl(text: str, source: str) -> OKRSet:
     def rows() -> Iterator[tuple[str, dict[str, Any]]]:
-        for n, line in enumerate(text.splitlines(), start=1):
+        # Lines end at "\n" only: str.splitlines() also splits at U+2028, U+0085 and other
+        # characters JSON allows raw inside a string (krcoach's own output writes them so).
+        for n, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -390,6 +440,7 @@ _LABEL_EMPH = re.compile(
     r"^([*_])((?:objective(?:\s*\d+)?|o\d+(?:\.?kr\d+)?|kr\s*\d*(?:\.\d+)*|key\s*results?(?:\s*\d+)?"
     r"|krs|results|owner|dri)[^*_]{0,16}?)\1", re.I)
 _STRUCK = re.compile(r"~~.+?~~")
+_SLACK_BOLD = re.compile(r"\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*")
 _RULE = re.compile(r"^(?:[-*_=]\s*){3,}$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?$")
 _CONF_HEADING = re.compile(r"^h([1-6])\.\s+(.*)$")
@@ -433,12 +484,15 @@ def _split_owner(text: str) -> tuple[str, str | None]:
     return body, fields.get("owner")
 
 
-def _split_fields(text: str) -> tuple[str, dict[str, str]]:
+def _split_fields(text: str, tags: bool = True) -> tuple[str, dict[str, str]]:
     """'Ship v2 (owner: Ana; due: 30 Sep)' -> ('Ship v2', {'owner': 'Ana', 'deadline': '30 Sep'}).
 
-    Also a trailing '@ana' (or '@ana @ben') is the owner.
+    Trailing remarks go to their fields too, so the KR that is reviewed is the committed KR alone:
+    '— Owner: Omar', '(Omar)' (a plausible person name only), '(owner @maria)', ', stretch 10%'
+    ('stretch' is passed through, never part of the KR), '(Owner: Omar, due Sep 30)'. With `tags`,
+    a trailing '@ana' (or '@ana @ben') is the owner.
     """
-    fields: dict[str, str] = {}
+    text, fields = _split_remarks(text)
     m = _PAREN_FIELDS.search(text)
     if m:
         inner = m.group(1)
@@ -452,10 +506,139 @@ def _split_fields(text: str) -> tuple[str, dict[str, str]]:
             if value:
                 fields.setdefault(field, value)
         text = (text[: m.start()] + text[m.end():]).strip()
-    if "owner" not in fields and (m := _OWNER_TAGS.search(text)):
-        tags = re.findall(r"@([A-Za-z][\w.\-]*)", m.group(1))
-        fields["owner"] = ", ".join(t.rstrip(".") for t in tags)
+    if tags and "owner" not in fields and (m := _OWNER_TAGS.search(text)):
+        found = re.findall(r"@([A-Za-z][\w.\-]*)", m.group(1))
+        fields["owner"] = ", ".join(t.rstrip(".") for t in found)
         text = text[: m.start()].rstrip(" -–—,;")
+    return text, fields
+
+
+# Trailing remarks: "(Omar)", "(owner @maria)", " — Owner: Omar", ", stretch 10%", "; due Sep 30".
+_MAY_REMARK = re.compile(r"[)\]][\s.;,]*$|[—–|,;]|\s--?\s")
+_REMARK_PAREN = re.compile(r"\s*[(\[]([^()\[\]]{1,160})[)\]][\s.;,]*$")
+_REMARK_SEPS = (re.compile(r"\s*[—–|]\s*|\s+--?\s+"),  # " — Owner: Omar", " | due: Sep 30"
+                re.compile(r"\s*[,;]\s*(?=(?:owners?|dri|due|deadline|stretch)\b)", re.I))  # ", stretch 10%"
+_REMARK_KEY = re.compile(
+    r"^(owners?|dri|driver|responsible|accountable|lead|assignee|due(?:\s+date)?(?!\s+to\b)|deadline|eta"
+    r"|by|stretch(?:\s+(?:goal|target))?|team|squad)(\s*[:=]\s*|\s+(?=\S))(.+)$", re.I)
+# Without a colon ("owner Omar", "due Sep 30", "stretch 300") the value must look like its field.
+_DATE_WORDS = re.compile(r"\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bend\s+of\b"
+                         r"|\b(?:eo[qmy]|today|tomorrow|next|this|friday|monday|week|month|quarter|year)\b",
+                         re.I)
+# Keys that need a colon to count in a dash or comma remark ("- by Friday" stays the author's text).
+_COLON_ONLY = ("by", "lead", "team", "squad", "eta")
+_TAG_LIST = re.compile(r"^(?:@[A-Za-z][\w.\-]*[\s,&]*)+$")
+_DATE_PART = re.compile(r"^(?:\d{2,4}|(?:[A-Z][a-z]{2,8}\.?\s+)?\d{1,2}(?:st|nd|rd|th)?(?:\s+\d{4})?)$")
+# Capitalised words that name no person: a bare trailing "(Europe)" or "(Beta)" stays in the KR.
+_NOT_NAMES = frozenset("""
+january february march april may june july august september october november december jan feb mar
+apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday
+europe asia africa america americas australia oceania latam emea apac nordics dach benelux north
+south east west central global worldwide international domestic local regional online offline
+android web mobile desktop ios windows mac linux cloud enterprise business pro premium free basic
+plus standard starter growth scale team teams org company internal external partner partners
+customer customers user users new existing organic paid inbound outbound direct indirect self
+serve retail wholesale sales marketing support engineering product finance operations ops design
+data legal people hr it security platform infra infrastructure stretch optional draft pending done
+tbd committed aspirational baseline target estimate estimated approx approximately roughly about
+monthly weekly daily yearly annual annually quarterly total net gross average median mean only
+beta alpha pilot phase launch mvp v1 v2 high low medium critical must should could nice carry
+over carried continued ongoing new existing stretch moonshot optional bonus note see above below
+""".split())
+
+
+def _person_name(text: str) -> bool:
+    """One or two capitalised words that could be a person: "Omar", "Maria Lopez", "Ana M."."""
+    words = text.split()
+    if not 1 <= len(words) <= 2:
+        return False
+    for k, word in enumerate(words):
+        core = word[:-1] if k and len(word) == 2 and word.endswith(".") else word  # "Ana M."
+        if not core[:1].isupper() or any(not (c.isalpha() or c in "-'’") for c in core):
+            return False
+        if len(core) > 1 and not any(c.islower() for c in core):
+            return False  # an acronym: MAU, EMEA
+        if len(core) == 1 and not k:
+            return False
+        if core.casefold() in _NOT_NAMES:
+            return False
+    return True
+
+
+def _remark_fields(inner: str, bare_names: bool, colon_only: tuple[str, ...] = ()) -> dict[str, str] | None:
+    """The fields a remark holds ("Owner: Omar, due Sep 30" -> owner, deadline) or None when any
+    part of it is not a field (then the remark is the author's text and stays)."""
+    fields: dict[str, str] = {}
+    prev: str | None = None
+    for part in re.split(r"\s*[;,]\s*", inner.strip()):
+        part = part.strip()
+        if not part:
+            continue
+        m = _REMARK_KEY.match(part)
+        field = None
+        if m:
+            key, colon, value = m.group(1).lower(), bool(m.group(2).strip()), m.group(3).strip()
+            field = ("owner" if key.startswith(("owner", "dri", "driver", "responsible", "accountable",
+                                                "lead", "assignee"))
+                     else "team" if key in ("team", "squad")
+                     else "stretch" if key.startswith("stretch") else "deadline")
+            if not colon and (key.split()[0] in colon_only
+                              or field == "owner" and not (_person_name(value) or _TAG_LIST.match(value))
+                              or field == "deadline" and not _DATE_WORDS.search(value)
+                              or field == "stretch" and not re.search(r"\d", value)
+                              or field == "team"):
+                m = None
+        if m and field:
+            if field == "owner":
+                if _TAG_LIST.match(value):
+                    value = ", ".join(re.findall(r"@([A-Za-z][\w.\-]*)", value))
+                value = value.lstrip("@")
+            if not value or field in fields:
+                return None
+            fields[field] = value
+            prev = field
+        elif _TAG_LIST.match(part) and (prev in (None, "owner")):
+            tags = ", ".join(t.rstrip(".") for t in re.findall(r"@([A-Za-z][\w.\-]*)", part))
+            fields["owner"] = f"{fields['owner']}, {tags}" if "owner" in fields else tags
+            prev = "owner"
+        elif prev == "owner" and _person_name(part):
+            fields["owner"] += f", {part}"
+        elif prev == "deadline" and _DATE_PART.match(part):
+            fields["deadline"] += f", {part}"
+        elif prev is None and bare_names and _person_name(part):
+            fields["owner"] = part
+            prev = "owner"
+        else:
+            return None
+    return fields or None
+
+
+def _split_remarks(text: str) -> tuple[str, dict[str, str]]:
+    """Peel trailing remarks (owner, due date, stretch target) off a KR, last one first."""
+    fields: dict[str, str] = {}
+    if not _MAY_REMARK.search(text):  # most KRs: nothing to peel
+        return text, fields
+    for _ in range(4):
+        found: tuple[int, dict[str, str]] | None = None
+        m = _REMARK_PAREN.search(text)
+        if m and m.start() > 0 and (got := _remark_fields(m.group(1), True)):
+            found = (m.start(), got)
+        for sep in _REMARK_SEPS if found is None else ():
+            for m in reversed(list(sep.finditer(text))):
+                tail = text[m.end():].rstrip(" .;,")
+                if m.start() > 0 and tail and (got := _remark_fields(tail, False, _COLON_ONLY)):
+                    found = (m.start(), got)
+                    break
+            if found:
+                break
+        if found is None:
+            break
+        rest = text[: found[0]].rstrip(" -–—,;|")
+        if not rest.strip():
+            break
+        text = rest
+        for field, value in found[1].items():
+            fields.setdefault(field, value)
     return text, fields
 
 
@@ -469,14 +652,24 @@ def _indent(line: str) -> int:
     return len(expanded) - len(expanded.lstrip())
 
 
+_SHORTCODE = re.compile(r"^:[a-z0-9][a-z0-9_+\-]{1,40}:\s+")  # Slack's ":dart: " when copied as text
+_KEYCAP = re.compile(r"^[0-9#*]\ufe0f?\u20e3")  # "1️⃣"
+
+
 def _emoji_prefix(s: str) -> int:
-    """Length of a leading emoji bullet ('🎯 ', '✅ ', '➡️ ') or 0."""
-    i = 0
-    while i < len(s) and (unicodedata.category(s[i]) == "So" or s[i] in "\ufe0f\u200d"
-                          or 0x1F3FB <= ord(s[i]) <= 0x1F3FF):
+    """Length of a leading emoji bullet ('🎯 ', '✅ ', '➡️ ', '1️⃣ ', '◾ ', ':dart: ') or 0. An emoji
+    pasted without its space ('▪️Sign 5 resellers') is a bullet too."""
+    if m := _SHORTCODE.match(s):
+        return m.end()
+    i = m.end() if (m := _KEYCAP.match(s)) else 0
+    while i < len(s) and (unicodedata.category(s[i]) == "So" or s[i] in "\ufe0f\u200d\u20e3"
+                          or 0x1F3FB <= ord(s[i]) <= 0x1F3FF or 0x25A0 <= ord(s[i]) <= 0x25FF
+                          or 0x2B00 <= ord(s[i]) <= 0x2BFF):
         i += 1
     if i and i < len(s) and s[i] in " \t":
         return i + 1
+    if i and i < len(s) and s[i].isalnum() and ord(s[0]) >= 0x2190:
+        return i
     return 0
 
 
@@ -493,7 +686,7 @@ def _markup(s: str) -> str:
 class _Line:
     """One outline line taken apart."""
 
-    __slots__ = ("n", "raw", "indent", "heading", "marker", "number", "text", "struck", "quote")
+    __slots__ = ("n", "raw", "indent", "heading", "marker", "number", "text", "struck", "quote", "bold")
 
     def __init__(self, n: int, raw: str, confluence: bool) -> None:
         self.n, self.raw = n, raw
@@ -534,6 +727,10 @@ class _Line:
                 break
         if re.fullmatch(r"[-*+•◦▪]|\d{1,3}[.)]|\[[ xX]\]", s):  # an empty bullet: "-", "2."
             self.marker, s = self.marker or "bullet", ""
+        # Slack bold, "*Objective 1: Make checkout painless*": the whole line between single stars.
+        self.bold = bool(m := _SLACK_BOLD.fullmatch(s.strip()))
+        if m:
+            s = m.group(1)
         s = _LABEL_EMPH.sub(r"\2", s.strip())
         if s.startswith("~~") and "~~" in s[2:]:
             self.struck = True
@@ -651,7 +848,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         count += 1
         kr = _check_kr(body, source, f"line {line.n}", "kr")
         found = {**found, **(fields or {})}
-        last_kr = KeyResult(id=str(count), kr=kr, source=f"{source}:{line.n}", **found)
+        extra = {"stretch": found.pop("stretch")} if "stretch" in found else {}
+        last_kr = KeyResult(id=str(count), kr=kr, source=f"{source}:{line.n}", **found, extra=extra)
         current.krs.append(last_kr)
         return True
 
@@ -680,6 +878,44 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             current, bullet_objective = None, None  # the next bullet objective (or a loose KR)
         if add_kr(body, line):
             last = (indent, prefixed or bool(_MEASURED.search(current.krs[-1].kr)))
+
+    def next_text(i: int) -> _Line | None:
+        """The next non-empty line from lexed[i] on."""
+        return next((x for x in lexed[i:] if x.text), None)
+
+    def item_line(x: _Line) -> bool:
+        """A line that would be read as a KR item (bullet, emoji, "KR1:", a lone number)."""
+        return bool(_KR_LABEL.match(x.text) or x.marker in ("bullet", "emoji")
+                    or x.marker == "number" and x.depth == 1 and x.number not in parents)
+
+    def heads_items(i: int, line: _Line) -> bool:
+        """A bold emoji line followed by items that are not bold: their objective, where it starts
+        a block (after a blank line, or where the objective above was a bold line too); in the
+        middle of a list it is a KR written in bold."""
+        nxt = next_text(i)
+        if nxt is None or nxt.heading or nxt.bold or not item_line(nxt) or nxt.indent < line.indent:
+            return False
+        prev = lexed[i - 2] if i >= 2 else None
+        return (prev is None or not prev.raw.strip() or not item_line(prev)
+                or bool(cands and cands[-1][0] is current and lexed[cands[-1][1] - 1].bold))
+
+    def continues_krs(i: int, line: _Line) -> bool:
+        """A plain line that reads as one more KR of the current objective: there is one (with KRs
+        read, or opened by an "Objective:" line), the line looks like a KR (a measure, or a verb
+        that starts KRs), and no items follow it that it would head."""
+        if current is None or not cands or cands[-1][0] is not current:
+            return False
+        if current.krs:
+            if current.krs[-1] is not last_kr:
+                return False
+            # After a blank line only a line with both a KR verb and a measure: not a footer.
+            if not _kr_like(line.text, strong=i < 2 or not lexed[i - 2].raw.strip()):
+                return False
+        elif not (cands[-1][4] == "line" or cands[-1][4] == "text" and lexed[cands[-1][1] - 1].bold) \
+                or not _kr_like(line.text):
+            return False  # no KRs yet: only under an "Objective:" or a bold line
+        nxt = next_text(i)
+        return nxt is None or nxt.heading > 0 or not item_line(nxt) or nxt.indent < line.indent
 
     def take_property(line: _Line, key: str, value: str) -> None:
         nonlocal current
@@ -731,7 +967,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             rows.append((lexed[i], cells))
             i += 1
         header_line, header = rows[0]
-        cols = _Columns()
+        cols = _Columns({h: [c[k] for _x, c in rows[1:] if k < len(c)]
+                         for k, h in enumerate(header) if _ambiguous_key(h)})
         taken, _ = cols.fields(header)
         skip(header_line, "table header")
         if "kr" not in taken.values():
@@ -831,11 +1068,18 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             start_objective(_clean_title(t), line, 7, "line")
         elif mode == "notes":
             skip(line, "note (not a key result)")
+        elif line.bold and line.marker == "emoji" and heads_items(i, line):
+            start_objective(_clean_title(t), line, 7, "line")  # Slack: "🚀 *Make checkout painless*"
         elif line.marker:
             add_bullet(line, t, prefixed=False)
         elif last is not None and line.indent > last[0]:
             skip(line, "note under a key result")
         elif mode == "krs" or not has_structure:
+            if add_kr(t, line):
+                last = (line.indent, True)
+        elif not line.bold and continues_krs(i, line):
+            # A plain KR line among marked ones ("1.1 …", "1.2 …", then "Increase signups from 30
+            # to 90 per month"), or under an "Objective:" line: a KR of the same objective.
             if add_kr(t, line):
                 last = (line.indent, True)
         else:
@@ -895,6 +1139,28 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
     return OKRSet(objectives=[c[0] for c in cands if c[0].krs], cycle=okrs_cycle, skipped=skipped)
 
 
+_KR_SHAPE = re.compile(r"\d|\[[^\]]*\]|\b(?:TBD|N0|X%?)(?!\w)|->|→")
+_NOT_KR_START = re.compile(
+    r"^(?:[\w/&-]+(?:\s+[\w/&-]+)?\s*:\s|why\b|because\b|this\b|these\b|we\b|our\b|i\b|note\b|context\b"
+    r"|see\b|also\b|and\b|but\b|so\b|last\b|updated\b|edited\b|created\b|drafted\b|approved\b|posted\b"
+    r"|source\b|cc\b|fyi\b|thanks?\b|please\b|let\b|feel\b|questions?\b|link\b)|https?://", re.I)
+
+
+def _kr_like(text: str, strong: bool = False) -> bool:
+    """A plain line that reads like a key result: a measure ("from 30 to 90", "40%") or a verb that
+    starts KRs ("Increase", "Ship"), both when `strong`; not a label, a question or a sentence
+    about the plan."""
+    if len(text.split()) < 3 or text.rstrip().endswith((":", "?")) or _NOT_KR_START.match(text):
+        return False
+    measured = bool(_KR_SHAPE.search(text))
+    if measured and not strong:
+        return True
+    from .lexicon import lexicon  # only for plain lines among items: keeps start-up lean
+
+    first = re.sub(r"[^\w'-]", "", text.split()[0]).lower()
+    return lexicon().classify_verb(first)[1] is not None and (measured or not strong)
+
+
 def _tsv_header(raw: str) -> bool:
     cells = [c.strip() for c in raw.split("\t")]
     return sum(bool(c) for c in cells) >= 2 and any(_column(_markup(c)) == "kr" for c in cells)
@@ -908,8 +1174,14 @@ def improved_draft(okrs: OKRSet, replacements: dict[str, str]) -> str:
             out.append(f"## {obj.title}")
         for kr in obj.krs:
             text = replacements.get(kr.id, kr.kr)
-            owner = f" (owner: {kr.owner})" if kr.owner else ""
-            out.append(f"- {text}{owner}")
+            # What the reader took off the KR comes back as remarks it reads again: the owner, the
+            # stretch target, and the due date (a rewrite already ends "by <date>").
+            parts = [f"owner: {kr.owner}"] if kr.owner else []
+            if kr.deadline and kr.id not in replacements:
+                parts.append(f"due: {kr.deadline}")
+            stretch = f", stretch {kr.extra['stretch']}" if kr.extra.get("stretch") else ""
+            fields = f" ({'; '.join(parts)})" if parts else ""
+            out.append(f"- {text}{stretch}{fields}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -946,21 +1218,47 @@ class JSONLWriter(Writer):
 
 
 class CSVWriter(Writer):
-    """Same fields as the JSONL record; list fields (issues, rewrites) are JSON-encoded cells."""
+    """Same fields as the JSONL record; list fields (issues, rewrites) are JSON-encoded cells.
+
+    Columns the reader passed through (unknown input columns) follow the stable fields, as in
+    JSONL. The header names them all when the caller gives `columns` (see `passed_through`);
+    otherwise it is written with the first objective and names the columns its key results carry
+    (every row of a sheet has the same columns). A column first seen later has no place in a
+    streamed header: `late` lists such columns.
+    """
+
+    def __init__(self, out: TextIO, columns: Iterable[str] | None = None) -> None:
+        super().__init__(out)
+        self.columns = list(columns) if columns is not None else None
+        self.fields: tuple[str, ...] | None = None
+        self.late: list[str] = []
 
     def start(self) -> None:
         self.csv = csv.writer(self.out, lineterminator="\n")
-        self.csv.writerow(RECORD_FIELDS)
+        if self.columns is not None:
+            self._header(self.columns)
+
+    def _header(self, extra: Iterable[str]) -> None:
+        self.fields = RECORD_FIELDS + tuple(dict.fromkeys(c for c in extra if c not in RECORD_FIELDS))
+        self.csv.writerow([csv_cell(f) for f in self.fields])
 
     def objective(self, review: ObjectiveReview) -> None:
+        if self.fields is None:
+            self._header(k for kr in review.krs for k in kr.extra)
+        fields = self.fields or RECORD_FIELDS
         for kr in review.krs:
             rec = kr.record()
+            self.late += [k for k in kr.extra if k not in fields and k not in self.late]
             # Every cell through csv_cell: a KR like =HYPERLINK(...) stays text in a spreadsheet.
             self.csv.writerow([
-                csv_cell(json.dumps(rec[f], ensure_ascii=False) if isinstance(rec[f], list) else rec[f])
-                for f in RECORD_FIELDS
+                csv_cell(json.dumps(v, ensure_ascii=False) if isinstance(v := rec.get(f), list) else v)
+                for f in fields
             ])
         self.out.flush()
+
+    def finish(self, review: OKRReview) -> None:
+        if self.fields is None:
+            self._header(())
 
 
 class JSONWriter(Writer):
@@ -1002,6 +1300,8 @@ class MarkdownWriter(Writer):
                 for a in rw.assumptions:
                     w(f"  - assumption: {_md_text(a)}\n")
                 w("\n")
+            for note in kr.notes:
+                w(f"_Note: {_md_text(note)}_\n\n")
         self.out.flush()
 
     def finish(self, review: OKRReview) -> None:
@@ -1081,7 +1381,8 @@ class TableWriter(Writer):
                 lines.append(f"{pad}{bar} {lead}{more}")
 
         for kr in review.krs:
-            extras = [f"owner {kr.owner}" if kr.owner else "", f"team {kr.team}" if kr.team else ""]
+            extras = [f"owner {kr.owner}" if kr.owner else "", f"team {kr.team}" if kr.team else "",
+                      f"stretch {kr.extra['stretch']}" if kr.extra.get("stretch") else ""]
             extra = " · ".join(e for e in extras if e)
             hang = " " * (len(kr.id) + 3)
             wrapped = _wrap(_plain(kr.kr + (f" · {extra}" if extra else "")), width - len(hang))
@@ -1101,6 +1402,8 @@ class TableWriter(Writer):
                     if a not in seen:
                         seen.add(a)
                         row("", _plain(a), note=True)
+            for note in kr.notes:
+                row("note", _plain(note), note=True)
         lines.append("")
         return lines
 
@@ -1200,10 +1503,21 @@ WRITERS: dict[str, type[Writer]] = {
 }
 
 
+def passed_through(items: Iterable[OKRSet | OKRReview]) -> list[str]:
+    """The passed-through (unknown input) columns of inputs or reviews, in order of appearance:
+    the `columns` a CSVWriter needs to name them all in its header."""
+    seen: dict[str, None] = {}
+    for item in items:
+        krs = item.key_results() if isinstance(item, OKRSet) else item.kr_reviews()
+        for kr in krs:
+            seen.update(dict.fromkeys(kr.extra))
+    return list(seen)
+
+
 def render(review: OKRReview, fmt: str) -> str:
     """A whole review as text in one of OUTPUT_FORMATS."""
     buf = io.StringIO()
-    writer = WRITERS[fmt](buf)
+    writer = CSVWriter(buf, columns=passed_through([review])) if fmt == "csv" else WRITERS[fmt](buf)
     writer.start()
     for obj in review.objectives:
         writer.objective(obj)

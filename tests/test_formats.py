@@ -205,7 +205,7 @@ def test_jsonl_writer_emits_the_stable_record() -> None:
     lines = render(_reviewed(), "jsonl").splitlines()
     rec = json.loads(lines[0])
     assert list(rec) == ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
-                         "model", "status", "error", "confidence", "team"]
+                         "model", "status", "error", "confidence", "team", "notes"]
     assert list(rec["rewrites"][0]) == ["text", "metric", "baseline", "target", "deadline", "assumptions"]
     assert rec["engine"] == "rules" and rec["status"] == "ok" and rec["error"] is None
     assert len(lines) == 6
@@ -265,3 +265,259 @@ def test_improved_draft_replaces_only_the_chosen_kr() -> None:
     assert [k.kr for k in reread.key_results()][1:] == [k.kr for k in okrs.key_results()][1:]
     assert [k.owner for k in reread.key_results()] == [k.owner for k in okrs.key_results()]
     assert [o.title for o in reread.objectives] == [o.title for o in okrs.objectives]
+
+
+# ------------------------------------------------- what a user found: the reader hands the coach
+
+SLACK = """Hi all, here is the first cut for Q4 :wave:
+
+*Objective 1: Make checkout something nobody notices*
+🎯 Increase checkout conversion from 2.1% to 3% by Dec 31
+✅ Ship one-click payments for returning buyers
+• Cut cart abandonment from 71% to 60%
+
+*Objective 2: Partners bring us customers*
+▪️ Sign 5 new resellers in the Nordics
+👉 Partner-sourced revenue from $120k to $300k
+:dart: Raise partner NPS from 18 to 35
+"""
+
+
+def test_slack_bold_objectives_and_emoji_bullets_lose_no_kr() -> None:
+    okrs = parse_outline(SLACK, source="slack.txt")
+    assert [o.title for o in okrs.objectives] == ["Make checkout something nobody notices",
+                                                  "Partners bring us customers"]
+    assert [len(o.krs) for o in okrs.objectives] == [3, 3]
+    assert [k.kr for k in okrs.key_results()][3:] == [
+        "Sign 5 new resellers in the Nordics", "Partner-sourced revenue from $120k to $300k",
+        "Raise partner NPS from 18 to 35"]
+    assert [(s.line, s.reason) for s in okrs.skipped] == [(1, "document title")]
+
+
+@pytest.mark.parametrize("bullet", ["🎯", "✅", "•", "▪️", "👉", "1️⃣", "◾", ":dart:", "▪️ ", "🔹"])
+def test_every_emoji_bullet_marks_a_kr_under_a_slack_bold_line(bullet: str) -> None:
+    sep = "" if bullet.endswith(" ") else " "
+    text = (f"*Objective: Sell more to teams that already pay us every month*\n"
+            f"{bullet}{sep}Expansion revenue from $40k to $70k MRR\n{bullet}{sep}Run 6 upsell webinars\n")
+    okrs = parse_outline(text)
+    assert [o.title for o in okrs.objectives] == ["Sell more to teams that already pay us every month"]
+    assert [k.kr for k in okrs.key_results()] == ["Expansion revenue from $40k to $70k MRR",
+                                                  "Run 6 upsell webinars"]
+    assert okrs.skipped == []
+
+
+def test_bold_emoji_line_heads_its_items_but_a_bold_kr_in_a_list_stays_a_kr() -> None:
+    okrs = parse_outline("🚀 *Keep the platform boring*\n◾ p95 latency from 1.2 s to 400 ms\n"
+                         "▪️Error rate under 0.1% all quarter\n\n"
+                         "Reliability\n✅ Cut pages from 40 to 10 a month\n✅ *Write the incident playbook*\n"
+                         "✅ Mean time to recover from 3 h to 1 h\n")
+    assert [(o.title, [k.kr for k in o.krs]) for o in okrs.objectives] == [
+        ("Keep the platform boring", ["p95 latency from 1.2 s to 400 ms", "Error rate under 0.1% all quarter"]),
+        ("Reliability", ["Cut pages from 40 to 10 a month", "Write the incident playbook",
+                         "Mean time to recover from 3 h to 1 h"])]
+
+
+def test_plain_kr_line_after_numbered_ones_is_a_kr_of_that_objective() -> None:
+    text = ("1. Grow awareness in the mid-market\n"
+            "1.1 Increase branded search from 12k to 18k per month\n"
+            "1.2 Get 12 press mentions in trade media\n"
+            "Increase newsletter signups from 30 to 90 per month\n"
+            "2. Keep the customers we win\n"
+            "2.1 Cut logo churn from 4% to 3%\n\n"
+            "Raise expansion revenue from $40k to $70k MRR\n\n"
+            "Updated 3 June by Priya\n")
+    okrs = parse_outline(text)
+    assert [(o.title, [k.kr for k in o.krs]) for o in okrs.objectives] == [
+        ("Grow awareness in the mid-market", ["Increase branded search from 12k to 18k per month",
+                                              "Get 12 press mentions in trade media",
+                                              "Increase newsletter signups from 30 to 90 per month"]),
+        ("Keep the customers we win", ["Cut logo churn from 4% to 3%",
+                                       "Raise expansion revenue from $40k to $70k MRR"])]
+    assert [k.id for k in okrs.key_results()] == ["1", "2", "3", "4", "5"]
+    assert [(s.line, s.reason) for s in okrs.skipped] == [(10, "text line with no key results under it")]
+
+
+@pytest.mark.parametrize("text", [
+    # a plain line that heads bullets is their objective, whatever verb it starts with
+    "Make onboarding effortless\n- Launch the new flow\n- Activation from 30% to 45%\n"
+    "Grow the partner channel\n- Sign 5 resellers\n",
+    # notes and footers under numbered KRs are not KRs
+    "1. Grow awareness\n1.1 Get 12 press mentions\n1.2 Grow search from 10k to 12k\n"
+    "We will review this with 3 stakeholders monthly.\n",
+    "1. Grow awareness\n1.1 Get 12 press mentions\n1.2 Grow search from 10k to 12k\n\nThe team met 3 times.\n",
+])
+def test_plain_lines_that_are_not_krs_stay_what_they_were(text: str) -> None:
+    krs = parse_outline(text).key_results()
+    assert len(krs) in (3, 2) and all("stakeholders" not in k.kr and "met 3" not in k.kr for k in krs)
+    if text.startswith("Make"):
+        assert [o.title for o in parse_outline(text).objectives] == ["Make onboarding effortless",
+                                                                      "Grow the partner channel"]
+
+
+@pytest.mark.parametrize(("line", "kr", "fields"), [
+    ("Increase activation from 30% to 45% by end of Q3 — Owner: Omar",
+     "Increase activation from 30% to 45% by end of Q3", {"owner": "Omar"}),
+    ("Cut time-to-first-report from 3 days to 1 day (Omar)", "Cut time-to-first-report from 3 days to 1 day",
+     {"owner": "Omar"}),
+    ("Grow weekly active teams from 200 to 260, stretch 10%", "Grow weekly active teams from 200 to 260",
+     {"stretch": "10%"}),
+    ("Raise NPS from 30 to 40 (owner @maria)", "Raise NPS from 30 to 40", {"owner": "maria"}),
+    ("Cut backlog from 300 to 50 (Owner: Omar, due Sep 30)", "Cut backlog from 300 to 50",
+     {"owner": "Omar", "deadline": "Sep 30"}),
+    ("Cut backlog from 300 to 50 (Owner: Omar, due Sep 30, 2026)", "Cut backlog from 300 to 50",
+     {"owner": "Omar", "deadline": "Sep 30, 2026"}),
+    ("Cut backlog from 300 to 50, owner: Omar; due: 30 Sep", "Cut backlog from 300 to 50",
+     {"owner": "Omar", "deadline": "30 Sep"}),
+    ("Keep churn under 3% (Owner: Omar Haddad) — stretch 2%", "Keep churn under 3%",
+     {"owner": "Omar Haddad", "stretch": "2%"}),
+    ("NPS from 30 to 40 | DRI: Ana, Ben", "NPS from 30 to 40", {"owner": "Ana, Ben"}),
+    ("Grow revenue from $1M to $2M [Lea M.]", "Grow revenue from $1M to $2M", {"owner": "Lea M."}),
+    # not remarks: acronyms, metrics, regions, baselines, words of the KR itself
+    ("Grow MAU from 10k to 15k (MAU)", "Grow MAU from 10k to 15k (MAU)", {}),
+    ("Cut p95 latency from 900 ms to 300 ms (p95)", "Cut p95 latency from 900 ms to 300 ms (p95)", {}),
+    ("Revenue in Europe from $1M to $2M (EMEA)", "Revenue in Europe from $1M to $2M (EMEA)", {}),
+    ("Revenue from $1M to $2M (Europe)", "Revenue from $1M to $2M (Europe)", {}),
+    ("Daily signups to 120k (today: 80k)", "Daily signups to 120k (today: 80k)", {}),
+    ("Hire 5 engineers (Q3)", "Hire 5 engineers (Q3)", {}),
+    ("Grow ARR (New Business)", "Grow ARR (New Business)", {}),
+    ("Cut churn — due to pricing changes", "Cut churn — due to pricing changes", {}),
+    ("Ship v2 - Phase 1", "Ship v2 - Phase 1", {}),
+    ("Launch v2 — by Friday", "Launch v2 — by Friday", {}),
+])
+def test_trailing_remarks_go_to_their_fields(line: str, kr: str, fields: dict[str, str]) -> None:
+    got = parse_outline(f"## Support answers fast\n- {line}\n- Hold 3 reviews\n").key_results()[0]
+    assert got.kr == kr
+    assert {"owner": got.owner, "deadline": got.deadline, "stretch": got.extra.get("stretch")} == {
+        "owner": None, "deadline": None, "stretch": None, **fields}
+
+
+def test_the_coach_reviews_the_kr_without_its_remarks() -> None:
+    result = _reviewed("## Support answers fast\n"
+                       "- Reopened tickets from 14% to 8% (Owner: Omar, due Sep 30)\n"
+                       "- Self-serve resolution from 22% to 35% by Q3, stretch 40% — Owner: Lea\n")
+    recs = result.records()
+    assert [(r["kr"], r["owner"]) for r in recs] == [("Reopened tickets from 14% to 8%", "Omar"),
+                                                     ("Self-serve resolution from 22% to 35% by Q3", "Lea")]
+    assert recs[1]["stretch"] == "40%"
+    assert "no_deadline" not in {i["code"] for i in recs[0]["issues"]}  # the due date counts
+    for rec in recs:
+        for rw in rec["rewrites"]:
+            assert not any(w in rw["text"] for w in ("Omar", "Lea", "stretch", "40%"))
+
+
+def test_remarks_in_a_sheet_cell_go_to_their_fields_and_columns_win() -> None:
+    data = ("Objective,Key result,Owner\n"
+            "Answer fast,Reopened tickets from 14% to 8% (Owner: Omar; due: Sep 30),\n"
+            "Answer fast,CSAT from 4.1 to 4.5 — owner: Omar,Lea\n"
+            "Answer fast,Grow followers of @acme from 1k to 2k,\n").encode()
+    krs = read_bytes(data, "s.csv").key_results()
+    assert [(k.kr, k.owner, k.deadline) for k in krs] == [
+        ("Reopened tickets from 14% to 8%", "Omar", "Sep 30"), ("CSAT from 4.1 to 4.5", "Lea", None),
+        ("Grow followers of @acme from 1k to 2k", None, None)]
+
+
+@pytest.mark.parametrize(("data", "objectives", "targets", "notes"), [
+    ("Goal,Key result,Owner\nMake onboarding effortless,Activation from 30% to 45%,Omar\n"
+     ",Ship the setup checklist,Lea\nGrow revenue,NRR from 104% to 110%,Ana\n",
+     ["Make onboarding effortless", "Grow revenue"], [None, None, None], []),
+    ("Objective,Key result,Baseline,Goal\nGrow usage,Weekly active teams,800,1300\n"
+     "Grow usage,Invited seats,3.1,TBD\n", ["Grow usage"], ["1300", "TBD"], []),
+    ("Key result;Goals\nActivation from 30% to 45%;Make onboarding effortless\n",
+     ["Make onboarding effortless"], [None], []),
+    ("Objective,Goal,Key result\nGrow revenue,Be the default choice,ARR from $1M to $2M\n",
+     ["Grow revenue"], [None], ["unknown columns passed through: Goal"]),
+    ("Goal value,KR,Goal\n45%,Activation from 30% to 45%,Make onboarding effortless\n",
+     ["Make onboarding effortless"], ["45%"], []),
+])
+def test_goal_column_is_the_objective_unless_it_holds_numbers(data: str, objectives: list[str],
+                                                              targets: list, notes: list[str]) -> None:
+    okrs = read_bytes(data.encode(), "g.csv")
+    assert [o.title for o in okrs.objectives] == objectives
+    assert [k.target for k in okrs.key_results()] == targets
+    assert [s.reason for s in okrs.skipped] == notes
+
+
+def test_goal_column_in_json_and_markdown_tables() -> None:
+    recs = [{"goal": "Make onboarding effortless", "kr": "Activation from 30% to 45%"}]
+    assert read_bytes(json.dumps(recs).encode(), "g.json").objectives[0].title == "Make onboarding effortless"
+    table = "| Goal | Key result |\n|---|---|\n| Grow revenue | ARR from $1M to $2M |\n"
+    assert [o.title for o in parse_outline(table).objectives] == ["Grow revenue"]
+
+
+def test_review_json_lists_the_skipped_lines(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    draft = tmp_path / "okrs.md"
+    draft.write_text("Team Falcon, Q3\n\n## Grow\n- Signups from 30 to 90 per month\n"
+                     "- ~~Launch the podcast~~\n", encoding="utf-8")
+    proc = run_cli("review", str(draft), "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [(s["line"], s["reason"], s["source"]) for s in doc["skipped"]] == [
+        (1, "document title", str(draft)), (5, "struck through", str(draft))]
+    assert f"{draft}:5: struck through" in proc.stderr
+
+
+def test_csv_keeps_passed_through_columns_like_jsonl() -> None:
+    data = ("id,objective,kr,owner,Confidence %,Notes,Sprint\n"
+            "f1,Grow,Weekly active teams from 800 to 1300,Lea,60,check with finance,S14\n"
+            "f2,Grow,Invited seats from 3.1 to 4.5,Lea,40,=cmd(),S15\n").encode()
+    result = review(read_bytes(data, "u.csv"), RulesEngine())
+    rows = list(csv.DictReader(io.StringIO(render(result, "csv"))))
+    jsonl = [json.loads(line) for line in render(result, "jsonl").splitlines()]
+    for row, rec in zip(rows, jsonl):
+        for col in ("Confidence %", "Notes", "Sprint"):
+            assert row[col].lstrip("'") == rec[col]
+    assert rows[1]["Notes"] == "'=cmd()"  # passed-through cells are defused like every other
+    back = read_bytes(render(result, "csv").encode(), "back.csv")  # read back, they pass through again
+    assert [k.extra for k in back.key_results()] == [
+        {"Confidence %": "60", "Notes": "check with finance", "Sprint": "S14"},
+        {"Confidence %": "40", "Notes": "'=cmd()", "Sprint": "S15"}]
+    assert [s.reason for s in back.skipped] == ["unknown columns passed through: Confidence %, Notes, Sprint"]
+
+
+def test_streamed_csv_names_the_columns_of_the_first_objective() -> None:
+    from krcoach.formats import CSVWriter, passed_through
+
+    okrs = read_bytes(b'{"kr": "Signups from 30 to 90", "objective": "A", "Sprint": "S1"}\n'
+                      b'{"kr": "NPS from 30 to 40", "objective": "B", "Sprint": "S2", "Epic": "E7"}\n', "x.jsonl")
+    result = review(okrs, RulesEngine())
+    for columns, late in ((None, ["Epic"]), (passed_through([okrs]), [])):
+        buf = io.StringIO()
+        writer = CSVWriter(buf, columns=columns)
+        writer.start()
+        for obj in result.objectives:
+            writer.objective(obj)
+        writer.finish(result)
+        header = next(csv.reader(io.StringIO(buf.getvalue())))
+        assert header[-2:] == (["notes", "Sprint"] if columns is None else ["Sprint", "Epic"])
+        assert writer.late == late
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\u0085"])  # JSON allows them raw
+def test_jsonl_lines_end_at_newline_only(sep: str) -> None:
+    rec = {"kr": f"Signups from 30{sep}to 90", "objective": "Grow", "Note": f"first{sep}second"}
+    data = (json.dumps(rec, ensure_ascii=False) + "\n").encode()
+    okrs = read_bytes(data, "u.jsonl")
+    assert okrs.key_results()[0].extra == {"Note": f"first{sep}second"}
+    out = render(review(okrs, RulesEngine()), "jsonl")
+    assert sep in out  # krcoach's own output carries it raw, and reads back
+    assert read_bytes(out.encode(), "out.jsonl").key_results()[0].extra == {"Note": f"first{sep}second"}
+    assert read_bytes(data, "<stdin>").key_results()[0].kr == "Signups from 30 to 90"  # sniffed as JSONL
+
+
+def test_improved_draft_keeps_the_remarks_it_took_off() -> None:
+    okrs = parse_outline("## Support answers fast\n- Reopened tickets from 14% to 8% (Owner: Omar, due Sep 30)\n"
+                         "- Self-serve from 22% to 35%, stretch 40% — Owner: Lea\n")
+    back = parse_outline(improved_draft(okrs, {}))
+    assert [(k.kr, k.owner, k.deadline, k.extra) for k in back.key_results()] == [
+        (k.kr, k.owner, k.deadline, k.extra) for k in okrs.key_results()]
+    out = improved_draft(okrs, {"1": "Reopened tickets from 14% to 8% by Sep 30"})
+    assert "- Reopened tickets from 14% to 8% by Sep 30 (owner: Omar)\n" in out
+
+
+def test_plain_krs_under_a_slack_bold_objective_and_a_bold_title() -> None:
+    okrs = parse_outline("*Team Falcon OKRs*\n\n*Make checkout painless*\nIncrease conversion from 2% to 3%\n"
+                         "Ship one-click payments for returning buyers\n\n*Grow partners*\n• Sign 5 new resellers\n")
+    assert [(o.title, len(o.krs)) for o in okrs.objectives] == [("Make checkout painless", 2), ("Grow partners", 1)]
+    assert [(s.line, s.reason) for s in okrs.skipped] == [(1, "document title")]
