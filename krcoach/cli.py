@@ -13,7 +13,7 @@ import signal
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Iterator, TextIO
 
@@ -194,7 +194,8 @@ def review(
     files: Annotated[list[str] | None, typer.Argument(help="OKR files (.jsonl .json .csv .md .txt) or - for stdin.",
                                                       metavar="FILE", show_default=False)] = None,
     engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE",
-                                        help="auto: llm when OPENAI_API_KEY or OPENAI_BASE_URL is set.")] = "auto",
+                                        help="auto: llm when OPENAI_API_KEY or OPENAI_BASE_URL is set or a local "
+                                             "server answers (see krcoach doctor), else rules.")] = "auto",
     fmt: Annotated[str | None, typer.Option("--format", "-f", metavar="<table|jsonl|json|csv|md>",
                                             help="Output format. Default: from -o's extension "
                                                  "(.json .jsonl .ndjson .csv .md, .txt is a table), "
@@ -212,7 +213,7 @@ def review(
     """Review key results and print a verdict, issues and rewrites for each."""
     from .coach import iter_review
     from .engine import make_engine
-    from .formats import WRITERS, TableWriter, read_path
+    from .formats import WRITERS, CSVWriter, TableWriter, passed_through, read_path
     from .models import OKRReview
     from . import checks
 
@@ -242,7 +243,12 @@ def review(
         set_findings = []
         with _open_output(output, streaming=streaming) as out, \
                 _progress(total, enabled=not (output is None and sys.stdout.isatty())) as advance:
-            writer = TableWriter(out, compact=compact) if out_fmt == "table" else WRITERS[out_fmt](out)
+            if out_fmt == "table":
+                writer: Any = TableWriter(out, compact=compact)
+            elif out_fmt == "csv":  # the header names every passed-through column of every input
+                writer = CSVWriter(out, columns=passed_through(sets))
+            else:
+                writer = WRITERS[out_fmt](out)
             writer.start()
             try:
                 for okrs in sets:
@@ -253,7 +259,8 @@ def review(
                         progress["done"] += len(obj_review.krs)
                         advance(len(obj_review.krs))
             finally:
-                result = OKRReview(objectives=objectives, findings=set_findings, engine=eng.name, model=eng.model)
+                result = OKRReview(objectives=objectives, findings=set_findings, engine=eng.name, model=eng.model,
+                                   skipped=[line for s in sets for line in s.skipped])
                 if len(objectives) == sum(len(s.objectives) for s in sets):
                     writer.finish(result)
         if out_fmt == "table" and not compact and output is None and total > LONG_TABLE:
@@ -283,6 +290,12 @@ def _summary(result: OKRReview, seconds: float) -> None:
     model = f" {result.model}" if result.model else ""
     sys.stderr.write(f"krcoach: {_count(s['krs'], 'key result')}: {', '.join(parts)} "
                      f"(engine {result.engine}{model}, {_seconds(seconds)})\n")
+    from .engine import NO_REWRITE_HINT
+    from .issue_codes import needs_work
+
+    bare = sum(not k.rewrites and needs_work(k.issue_codes()) for k in result.kr_reviews() if k.engine == "rules")
+    if bare:
+        sys.stderr.write(f"krcoach: {_count(bare, 'key result')} got no rewrite: {NO_REWRITE_HINT}\n")
 
 
 @contextmanager
@@ -397,6 +410,10 @@ def eval_cmd(
     slots: Annotated[Path | None, typer.Option(metavar="FILE", help="Gold rewrite slots (evals/SLOTS.md). "
                                                "Default: slots.jsonl beside the dataset, if any.")] = None,
     no_loo: Annotated[bool, typer.Option("--no-loo", help="Skip leave-one-organisation-out.")] = False,
+    replay: Annotated[Path | None, typer.Option(metavar="FILE", help="Recorded model answers (evals/"
+                                                "answers/): served from a local OpenAI-compatible "
+                                                "server to the llm engine; only their objectives "
+                                                "are scored.")] = None,
 ) -> None:
     """Measure an engine on a labelled dataset, or compare two runs."""
     import json
@@ -413,12 +430,30 @@ def eval_cmd(
                 _print_flips(flips)
             return
         bar = _min_accuracy(min_accuracy)
-        eng = make_engine(_engine_name(ctx, engine), use_cache=not no_cache)
-        if cycle:
-            eng = _CycleEngine(eng, cycle)
-        folder = report or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{eng.name}"
-        with _dataset(dataset) as data:
-            manifest = evaluate.run_eval(data, eng, folder, concurrency=concurrency, slots=slots, loo=not no_loo)
+        with ExitStack() as stack:
+            recorded: set[str] | None = None
+            if replay is not None:
+                from .replay import ReplayServer, load
+
+                if _engine_name(ctx, engine) == "rules":
+                    raise UsageFailure("--replay feeds recorded answers to the llm engine: use --engine llm")
+                try:
+                    recording = load(replay)
+                except (OSError, ValueError, KeyError) as exc:
+                    raise UsageFailure(f"{replay}: not a recording of model answers ({type(exc).__name__})") from None
+                server = stack.enter_context(ReplayServer(recording))
+                recorded = {r["objective"] for r in recording.values()}
+                from .llm import LLMEngine
+
+                eng: Any = LLMEngine(base_url=server.url, model="recorded-answers", cache=None)
+            else:
+                eng = make_engine(_engine_name(ctx, engine), use_cache=not no_cache)
+            if cycle:
+                eng = _CycleEngine(eng, cycle)
+            folder = report or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{eng.name}"
+            with _dataset(dataset) as data:
+                manifest = evaluate.run_eval(data, eng, folder, concurrency=concurrency, slots=slots,
+                                             loo=not no_loo, objectives=recorded)
         if as_json:
             print(json.dumps(manifest, indent=2, ensure_ascii=False))
         else:
@@ -432,6 +467,7 @@ def eval_cmd(
 
 def _print_metrics(manifest: dict, folder: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     m = manifest["metrics"]
@@ -459,6 +495,13 @@ def _print_metrics(manifest: dict, folder: Path) -> None:
             f"{rc['invented_numbers']:,}, output rewrites not read as outcome {rc['not_outcome']:,}, "
             f"misplaced numbers {rc.get('misplaced_numbers', 0):,}", soft_wrap=True)
     _print_eval_extras(c, m)
+    llm = m.get("llm")
+    if llm:
+        c.print(f"llm answers: {llm['objectives']:,} objectives, re-asks {llm['reasks']:,}, KRs that fell back "
+                f"{llm['fallback_krs']:,}, KRs with notes {llm['krs_with_notes']:,} ({llm['notes']:,} notes)",
+                soft_wrap=True)
+        for r in llm["rejections"][:20]:
+            c.print(f"  re-asked: {escape(str(r['objective']))[:60]}: {escape(r['problems'])[:300]}", soft_wrap=True)
     statuses = ", ".join(f"{k} {v:,}" for k, v in m["statuses"].items())
     c.print(f"statuses {statuses}; log and manifest in {folder}")
 
@@ -544,6 +587,26 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete every cach
         info = cache_info()
         for key, value in info.items():
             print(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+
+
+@app.command()
+def doctor(
+    base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL",
+                                                 help="Endpoint to check, ending in /v1. Default: what "
+                                                      "auto would use (OPENAI_BASE_URL, OpenAI with "
+                                                      "OPENAI_API_KEY, or a local server it finds).",
+                                                 show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(metavar="M", help="Model to review with. Default: "
+                                              "KRCOACH_MODEL, else the first the server lists.",
+                                              show_default=False)] = None,
+) -> None:
+    """Check an LLM endpoint: reachable, models, mode, and one review. Exit 0 when the model
+    answered, 1 when the review fell back to rules, 2 when unreachable or misconfigured."""
+    with _errors():
+        from .doctor import diagnose
+
+        code = diagnose(base_url, model, echo=lambda line: print(line, flush=True))
+    raise typer.Exit(code)
 
 
 def _click_class(name: str) -> type[Exception]:

@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KRCOACH_MODEL", "KRCOACH_ENGINE", "KRCOACH_LLM_MODE"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KRCOACH_LOCAL_URLS", "")  # `auto` must not find a developer's local Ollama
     base = tmp_path_factory.mktemp("krcoach-home")
     monkeypatch.setenv("KRCOACH_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("KRCOACH_DATA_DIR", str(base / "data"))

@@ -120,8 +120,11 @@ def test_table_is_the_default_and_summary_goes_to_stderr() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Launch the new onboarding flow" in proc.stdout and "outcome" in proc.stdout
     assert "objective_has_numbers" in proc.stdout
-    assert proc.stderr.splitlines()[-1].startswith("krcoach: 11 key results: ")
-    assert all(l.startswith("krcoach: note: ") for l in proc.stderr.splitlines()[:-1]), "notes come first"
+    summary, hint = proc.stderr.splitlines()[-2:]
+    assert summary.startswith("krcoach: 11 key results: ")
+    # where the rules engine gives no rewrite, the user learns that the llm engine writes one
+    assert hint.startswith("krcoach: 2 key results got no rewrite: ") and "OPENAI_BASE_URL" in hint
+    assert all(l.startswith("krcoach: note: ") for l in proc.stderr.splitlines()[:-2]), "notes come first"
     assert "Traceback" not in proc.stderr
 
 

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 
 ALIAS = "smollm2-135m"
 RECORD_KEYS = ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine", "model",
-               "status", "error", "confidence", "team"]
+               "status", "error", "confidence", "team", "notes"]
 OUTLINE = """\
 # Grow activation
 - Launch the new onboarding flow
