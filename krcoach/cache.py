@@ -3,7 +3,9 @@
 The key is a hash of everything that can change an answer (endpoint, model, mode, prompt name,
 version and text, response schema, sampling settings, the objective and its KRs, krcoach's version),
 so editing a prompt or upgrading krcoach never serves a stale answer. The API key is never part of a
-key or a value: the endpoint is identified by its URL with credentials stripped.
+key or a value: the endpoint is identified by its URL with credentials stripped, and every value is
+scrubbed of every key this process protects (`krcoach.redaction`, all forms: whole, quoted
+prefix…suffix, masked, fragments) when it is written and again when it is read, whoever wrote it.
 
 The directory is `KRCOACH_CACHE_DIR`, else the platform's user cache dir + `/krcoach`.
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from .redaction import scrub_known
 
 ENV_DIR = "KRCOACH_CACHE_DIR"
 #: Bumped when the layout of cached values changes.
@@ -81,11 +85,11 @@ class AnswerCache:
             value = _cache(self.directory).get(key)
         except Exception:  # a broken cache must never break a review
             return None
-        return value if isinstance(value, dict) else None
+        return scrub_known(value) if isinstance(value, dict) else None
 
     def set(self, key: str, value: dict[str, Any]) -> None:
         try:
-            _cache(self.directory).set(key, value)
+            _cache(self.directory).set(key, scrub_known(value))
         except Exception:
             pass
 

@@ -16,7 +16,10 @@ once when the endpoint is clearly down. A failed objective gets the rules review
 `status="fallback"` and a one-line reason; the batch goes on.
 
 The API key is never logged, cached, exported or put in an error string: errors are rebuilt from
-status codes and sanitised excerpts, never passed through as the SDK formats them.
+status codes and sanitised excerpts, never passed through as the SDK formats them, and every
+excerpt, answer and fallback reason goes through `krcoach.redaction.redact`, which knows the key's
+quoted forms (prefix…suffix, masked middles, fragments); building an engine installs the log
+filter that does the same for the HTTP libraries' and instructor's loggers.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from . import issue_codes
 from .cache import AnswerCache, krcoach_version, make_key
 from .engine import EngineConfigError, ReviewContext
 from .models import ISSUE_CODES, MAX_KR_CHARS, Issue, KeyResult, KRReview, Objective, Rewrite
+from .redaction import _KEYLIKE, protect, redact, redact_known, scrub  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 # instructor logs every failed attempt at ERROR; with no logging configured Python would print those
@@ -307,7 +311,7 @@ class ObjectiveCoaching(_Lenient, OpenAISchema):
         if problems:
             sink = _REJECTIONS.get()
             if sink is not None:
-                sink.append({"objective": draft.objective, "problems": "; ".join(problems)})
+                sink.append({"objective": draft.objective, "problems": redact_known("; ".join(problems))})
             raise ValueError("; ".join(problems))
         return self
 
@@ -370,13 +374,21 @@ def _names_activity(metric: str) -> bool:
     return action or bool(_TALLY_OF_WORK.match(metric.strip()))
 
 
+#: The reader's slot judgements worth a note on a model's answer: a version, or a window that
+#: defines the metric, put in the target or baseline ("Postgres 16" -> target 16, "within 48
+#: hours" -> target 48 hours). On 167 recorded answers of a capable model its other judgements
+#: (a year in a deadline, a target written inside the metric, "3 people" as planned work) were
+#: nearly all wrong.
+_SURE_SLOT_ERROR = re.compile(r"is the draft's (?:version|window or definition), not its (?:target|baseline)$")
+
+
 def doubts(item: KRCoaching, kr: str, cycle: str | None = None) -> list[str]:
     """Notes for one KR's answer from the rules readers' judgements, shown beside the model's
     coaching so a reader can check it; they never change or refuse the answer."""
     from . import anatomy, quantities
 
     notes: list[str] = []
-    if item.kind == "output" and not item.rewrites:
+    if item.kind == "output" and not item.rewrites and "?" not in item.why:
         notes.append("The model gave no rewrite for this output; ask what should change once it is done.")
     for r, rw in enumerate(item.rewrites, 1):
         which = f"rewrite {r}" if len(item.rewrites) > 1 else "the rewrite"
@@ -384,7 +396,8 @@ def doubts(item: KRCoaching, kr: str, cycle: str | None = None) -> list[str]:
             notes.append(f"Check {which}: its metric ({_one_line(rw.metric, 80)}) may count the team's "
                          "own work rather than a change it causes.")
         for error in quantities.slot_errors(kr, rw.metric, rw.baseline, rw.target, rw.deadline, cycle):
-            notes.append(f"Check {which}: {error} (as krcoach's reader sees the draft).")
+            if _SURE_SLOT_ERROR.search(error):
+                notes.append(f"Check {which}: {error} (as krcoach's reader sees the draft).")
     return notes
 
 
@@ -392,49 +405,8 @@ RESPONSE_SCHEMA = ObjectiveCoaching.model_json_schema()
 SCHEMA_SHA256 = hashlib.sha256(json.dumps(RESPONSE_SCHEMA, sort_keys=True).encode()).hexdigest()
 
 # ------------------------------------------------------------------------------------- secrets
-
-_KEYLIKE = [
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
-    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_-]{6,}"), "sk-***"),
-    (re.compile(r"(?i)(api[-_]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1***"),
-    (re.compile(r"(?i)(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),
-]
-
-
-def redact(text: str, secret: str | None = None) -> str:
-    """`text` with the secret and anything key-shaped replaced by ***."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    for pattern, repl in _KEYLIKE:
-        text = pattern.sub(repl, text)
-    return text
-
-
-def scrub(value: Any, secret: str | None = None) -> Any:
-    """`value` with `redact` applied to every string in it: pydantic models (copied, not
-    re-validated), lists, tuples and dicts are walked; other values come back unchanged.
-
-    Used on every model answer before it is cached or turned into records: a model that echoes
-    the key (it saw it nowhere, but a proxy or a prompt-injected KR might feed it one) must not
-    put it in a why, a rewrite or an assumption that is then shown, logged or exported."""
-    if isinstance(value, str):
-        return redact(value, secret)
-    if isinstance(value, BaseModel):
-        changes = {}
-        for name in type(value).model_fields:
-            old = getattr(value, name)
-            new = scrub(old, secret)
-            if new is not old:
-                changes[name] = new
-        return value.model_copy(update=changes) if changes else value
-    if isinstance(value, (list, tuple)):
-        items = [scrub(v, secret) for v in value]
-        if all(a is b for a, b in zip(items, value)):
-            return value
-        return type(value)(items)
-    if isinstance(value, dict):
-        return {k: scrub(v, secret) for k, v in value.items()}
-    return value
+# The key in every form (whole, quoted prefix…suffix, masked, fragments) is krcoach.redaction'
+# business; redact and scrub stay importable from here for tests, doctor and older callers.
 
 
 def public_url(url: str) -> str:
@@ -642,6 +614,9 @@ class LLMEngine:
                     "(or set OPENAI_BASE_URL to a local OpenAI-compatible server)")
             api_key = NO_KEY
         self._secret = api_key if api_key != NO_KEY else None
+        # redact this key (every form) in what openai, httpx, httpcore and instructor log, at
+        # every level, and in anything the cache keeps; several engines' keys are all covered
+        protect(self._secret)
         self.mode = _normalise_mode(mode, self._base_url)
         self.timeout = float(timeout)
         self.cache = cache
@@ -670,12 +645,10 @@ class LLMEngine:
     @classmethod
     def from_env(cls, use_cache: bool = True) -> LLMEngine:
         """The engine described by OPENAI_API_KEY, OPENAI_BASE_URL, KRCOACH_MODEL, KRCOACH_LLM_MODE."""
+        from .engine import llm_timeout
+
         env = os.environ
-        timeout = env.get("KRCOACH_LLM_TIMEOUT")
-        try:
-            seconds = float(timeout) if timeout else DEFAULT_TIMEOUT
-        except ValueError:
-            raise EngineConfigError(f"KRCOACH_LLM_TIMEOUT={timeout!r} is not a number of seconds") from None
+        seconds = llm_timeout() or DEFAULT_TIMEOUT
         return cls(
             base_url=env.get("OPENAI_BASE_URL") or None,
             api_key=env.get("OPENAI_API_KEY") or None,
@@ -749,6 +722,7 @@ class LLMEngine:
         if create is None:
             create = self._patched[self.mode] = self._instructor.patch(
                 create=self._send_current, mode=self._instructor_mode())
+            protect(self._secret)  # loggers of modules imported only now get the filter too
         params: dict[str, Any] = {"model": self.model}
         if self.temperature is not None:
             params["temperature"] = self.temperature
@@ -936,6 +910,8 @@ class LLMEngine:
     def _fallback(self, objective: Objective, context: ReviewContext, reason: str) -> list[KRReview]:
         """The rules review, marked as a fallback with the reason: honest about what produced it."""
         self._count("fallbacks")
+        # every reason is redacted where it is built; once more here, where all of them pass
+        reason = redact(reason, self._secret)
         log.info("llm fallback for objective %r: %s", objective.title, reason)
         if self._rules_engine is None:
             from .rules import RulesEngine

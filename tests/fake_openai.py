@@ -46,14 +46,17 @@ class Act:
     status: int = 200
     retry_after: str | None = None
     body: dict[str, Any] | None = None
+    #: extra response headers (status acts), e.g. a proxy echoing the key
+    headers: dict[str, str] | None = None
 
 
 def ok(delay: float = 0.0) -> Act:
     return Act("ok", delay=delay)
 
 
-def status(code: int, retry_after: str | None = None, body: dict[str, Any] | None = None) -> Act:
-    return Act("status", status=code, retry_after=retry_after, body=body)
+def status(code: int, retry_after: str | None = None, body: dict[str, Any] | None = None,
+           headers: dict[str, str] | None = None) -> Act:
+    return Act("status", status=code, retry_after=retry_after, body=body, headers=headers)
 
 
 def hang(seconds: float) -> Act:
@@ -244,6 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if step.kind == "status":
             headers = {"Retry-After": step.retry_after} if step.retry_after else {}
+            headers.update(step.headers or {})
             payload = step.body or {"error": {"message": f"scripted {step.status}", "type": "server_error"}}
             self._send_json(step.status, payload, headers)
             return
