@@ -32,10 +32,21 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
+from .store import default_data_dir  # noqa: E402
+
+#: Gradio keeps a copy of every file the page hands out or receives (downloads, uploads) in
+#: GRADIO_TEMP_DIR, by default a shared, world-readable /tmp/gradio. krcoach's own folder instead,
+#: owner-only (see `private_temp_dir`); an explicit GRADIO_TEMP_DIR is respected. Set before
+#: gradio is imported, as some of its modules read it then.
+GRADIO_TEMP_SUBDIR = "gradio-tmp"
+_DEFAULT_TEMP_DIR: str | None = None  # the value set here, when the user named none
+if not os.environ.get("GRADIO_TEMP_DIR"):  # unset or blank: Gradio would use /tmp/gradio
+    _DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"] = str(default_data_dir() / GRADIO_TEMP_SUBDIR)
+
 import gradio as gr  # noqa: E402
 
 from . import coach, formats, issue_codes, validate  # noqa: E402
-from .engine import Engine, make_engine  # noqa: E402
+from .engine import NO_REWRITE_HINT, Engine, make_engine  # noqa: E402
 from .examples import EXAMPLES  # noqa: E402
 from .models import (  # noqa: E402
     ISSUE_CODES,
@@ -46,6 +57,7 @@ from .models import (  # noqa: E402
     OKRReview,
     OKRSet,
 )
+from .safe import md_text  # noqa: E402
 
 #: At most this many key results per review (page and API).
 MAX_KRS = 200
@@ -153,24 +165,68 @@ def upload_to_outline(path: str | None) -> str:
     return validate.CONTROL.sub("", formats.improved_draft(okrs, {}))
 
 
+def improved_draft_md(okrs: OKRSet) -> str:
+    """The draft as the downloadable Markdown outline (objective headings, KR bullets, owners),
+    every user string written with `safe.md_text` like the other Markdown exports: it renders as
+    the text typed, never as HTML, an image or a link, and `formats.parse_outline` reads the same
+    objectives and key results back (it undoes the backslash escapes). The draft box itself gets
+    the plain `formats.improved_draft`, which is text for editing, not Markdown to render."""
+    def line(value: str | None) -> str | None:
+        return " ".join(md_text(value).split()) if value else value
+
+    escaped = okrs.model_copy(update={"objectives": [
+        obj.model_copy(update={"title": line(obj.title), "krs": [
+            kr.model_copy(update={"kr": line(kr.kr), "owner": line(kr.owner)}) for kr in obj.krs]})
+        for obj in okrs.objectives]})
+    return formats.improved_draft(escaped, {})
+
+
+def private_temp_dir() -> Path:
+    """Make Gradio's file folder (GRADIO_TEMP_DIR) before Gradio does, owner-only (0700): Gradio
+    creates it 0755 and its copies keep the source file's mode. krcoach's default folder is
+    also tightened if an older run left it open; a folder the user named is created 0700 when
+    missing but otherwise left as it is (it may be shared, like /tmp). The default follows
+    KRCOACH_DATA_DIR as it is now (it may have been set after this module was imported)."""
+    global _DEFAULT_TEMP_DIR
+    named = os.environ.get("GRADIO_TEMP_DIR")
+    ours = not named or named == _DEFAULT_TEMP_DIR
+    folder = default_data_dir() / GRADIO_TEMP_SUBDIR if ours else Path(named or "")
+    if ours:
+        _DEFAULT_TEMP_DIR = os.environ["GRADIO_TEMP_DIR"] = str(folder)
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if ours and folder.stat().st_mode & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def _write_private(path: Path, body: str) -> None:
+    """Write a file only its owner can read (0600): Gradio's cached copy keeps this mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(body)
+    os.chmod(path, 0o600)  # the mode given to open() is narrowed by the umask, never widened
+
+
 def write_downloads(review: OKRReview, draft_text: str, out_dir: Path) -> dict[str, Path]:
-    """Render the review (md/csv/json) and the current draft to files named by content hash."""
+    """Render the review (md/csv/json) and the current draft to files named by content hash, in
+    owner-only folders (0700) and files (0600)."""
     okrs = formats.parse_outline(draft_text, source="draft")
     payloads = {
         "okr-review.md": formats.render(review, "md"),
         "okr-review.csv": formats.render(review, "csv"),
         "okr-review.json": formats.render(review, "json"),
-        "improved-draft.md": formats.improved_draft(okrs, {}),
+        "improved-draft.md": improved_draft_md(okrs),
     }
     digest = hashlib.sha256("\x00".join(payloads.values()).encode()).hexdigest()[:20]
     folder = out_dir / digest
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.utime(folder)  # a reused folder is the newest again, so pruning keeps it
     paths = {}
     for name, body in payloads.items():
         path = folder / name
         if not path.exists():
-            path.write_text(body, encoding="utf-8")
+            _write_private(path, body)
         paths[name] = path
     _prune(out_dir, keep=KEEP_DOWNLOAD_SETS)
     return paths
@@ -333,12 +389,6 @@ def render_findings(findings: list[Finding]) -> str:
             f'<h3>Across the set</h3><ul>{items}</ul></section>')
 
 
-#: Where the rules engine offers no rewrite: the llm engine writes one, and how to turn it on.
-LLM_HINT = ("No rewrite from the offline rules engine: it only rewrites from words the draft gives. "
-            "The llm engine writes one: start krcoach with OPENAI_API_KEY, or OPENAI_BASE_URL pointing "
-            "at a local server such as Ollama (see `krcoach doctor`).")
-
-
 def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
     kind = "outcome" if kr.kind == "outcome" else "output"
     owner = f'<span class="kc-owner">owner: {esc(kr.owner)}</span>' if kr.owner else ""
@@ -366,8 +416,8 @@ def render_kr(kr: KRReview, *, can_apply: bool = True) -> str:
         parts.append('<p class="kc-ok">✓ Outcome-shaped, nothing to fix.</p>')
     rewrites = [_render_rewrite(kr, n, can_apply) for n in range(len(kr.rewrites))]
     parts.extend(rewrites[:1])
-    if not rewrites and kr.engine == "rules":
-        parts.append(f'<p class="kc-llm-hint" role="note">{esc(LLM_HINT)}</p>')
+    if not rewrites and kr.engine == "rules" and issue_codes.needs_work(kr.issue_codes()):
+        parts.append(f'<p class="kc-llm-hint" role="note">No rewrite: {esc(NO_REWRITE_HINT)}.</p>')
     for note in kr.notes:
         parts.append(f'<p class="kc-note" role="note"><b>Note:</b> {esc(note)}</p>')
     if len(rewrites) > 1:
@@ -449,9 +499,16 @@ if (!window.__kcLive) {{
 # The size guard, in the browser, on the draft box: a paste, a drop or any other edit that would
 # make the draft longer than MAX_TEXT_CHARS is refused before the text reaches the box (whose
 # layout of megabytes froze the page for minutes), the server or the results; the message shows
-# under the box at once and the draft stays as it was. It runs before the live review's listener
-# (both listen in the capture phase; this one is registered first), so nothing is sent. Lengths
-# are counted in code points, as the server counts them.
+# under the box at once and the draft stays as it was. Every way text gets in is covered:
+# - `paste` and `drop` events (keyboard, menu, mouse);
+# - `beforeinput` insertions without a paste event: dictation, IME commits, spelling fixes,
+#   automation and extensions typing (insertText, insertReplacementText, insertFromDrop, ...);
+# - `document.execCommand('insertText'|'insertHTML')`, which scripts use and which fires no
+#   `beforeinput` (Chromium inserts 500,000 characters that way in well over ten minutes, so it
+#   is refused before it starts);
+# - a value set by a script followed by an `input` event: the box gets its last value back.
+# It runs before the live review's listener (both listen in the capture phase; this one is
+# registered first), so nothing is sent. Lengths are counted in code points, as the server counts.
 _GUARD_JS = f"""
 if (!window.__kcGuard) {{
   window.__kcGuard = true;
@@ -461,30 +518,53 @@ if (!window.__kcGuard) {{
     ? (s.match(/[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]/g) || []).length : 0);
   const draftBox = (t) => (t && t.tagName === 'TEXTAREA' && t.closest('#kc-draft')) ? t : null;
   const refuse = (event, n, what) => {{
-    event.preventDefault();
-    event.stopImmediatePropagation();
+    if (event) {{
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }}
     props.value = '<div class="kc-root"><div class="kc-msg kc-msg-error" role="alert">'
       + '<b>Too long to review here</b><p>' + what + ' would make the draft ' + fmt(n)
       + ' characters; at most ' + fmt(LIMIT) + ' can be reviewed at a time here, so the draft '
       + 'was left as it was. Split it, or use <code>krcoach review</code>.</p></div></div>';
   }};
   const clear = () => {{ if (props.value) props.value = ''; }};
+  // The draft's size once `added` replaces the selection, when that is over the limit; else 0.
+  const over = (box, added) => {{
+    const kept = box.value.length - Math.abs((box.selectionEnd || 0) - (box.selectionStart || 0));
+    if (kept + added.length <= LIMIT) return 0;
+    const n = size(box.value.slice(0, box.selectionStart) + added
+      + box.value.slice(box.selectionEnd));
+    return n > LIMIT ? n : 0;
+  }};
   const incoming = (event, data, what) => {{
     const box = draftBox(event.target);
     if (!box || !data) return;
-    const added = data.getData('text/plain') || '';
-    const kept = box.value.length - Math.abs((box.selectionEnd || 0) - (box.selectionStart || 0));
-    if (kept + added.length <= LIMIT) return;
-    const n = size(box.value.slice(0, box.selectionStart) + added
-      + box.value.slice(box.selectionEnd));
-    if (n > LIMIT) refuse(event, n, what);
+    const n = over(box, data.getData('text/plain') || '');
+    if (n) refuse(event, n, what);
   }};
+  const WHAT = {{insertFromPaste: 'This paste', insertFromPasteAsQuotation: 'This paste',
+                insertFromDrop: 'This drop'}};
   document.addEventListener('paste', (e) => incoming(e, e.clipboardData, 'This paste'), true);
   document.addEventListener('drop', (e) => incoming(e, e.dataTransfer, 'This drop'), true);
   document.addEventListener('beforeinput', (e) => {{
     const box = draftBox(e.target);
-    if (box) box.__kcBefore = box.value;
+    if (!box) return;
+    box.__kcBefore = box.value;
+    if (!String(e.inputType || '').startsWith('insert')) return;
+    const added = typeof e.data === 'string' ? e.data
+      : (e.dataTransfer && e.dataTransfer.getData('text/plain')) || '';
+    const n = over(box, added);
+    if (n) refuse(e, n, WHAT[e.inputType] || 'This insertion');
   }}, true);
+  const exec = Document.prototype.execCommand;
+  document.execCommand = function (command, ui, value) {{
+    const box = draftBox(document.activeElement);
+    if (box && /^insert(text|html)$/i.test(String(command)) && value != null) {{
+      const n = over(box, String(value));
+      if (n) {{ refuse(null, n, 'This insertion'); return false; }}
+    }}
+    return exec.apply(this, arguments);
+  }};
   document.addEventListener('input', (e) => {{
     const box = draftBox(e.target);
     if (!box) return;
@@ -509,7 +589,8 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
     live = eng.name == "rules"
     limit, group = ((RULES_CONCURRENCY, RULES_CONCURRENCY_ID) if live
                     else (LLM_CONCURRENCY, LLM_CONCURRENCY_ID))
-    out_dir = Path(tempfile.mkdtemp(prefix="krcoach-downloads-"))
+    private_temp_dir()
+    out_dir = Path(tempfile.mkdtemp(prefix="krcoach-downloads-"))  # 0700
     atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     download_names = ("okr-review.md", "okr-review.csv", "okr-review.json", "improved-draft.md")
 
@@ -704,6 +785,9 @@ def launch_options() -> dict[str, Any]:
 
 def serve(host: str = "127.0.0.1", port: int = 7860, engine: str | None = None) -> None:
     """Run the app until interrupted (`krcoach serve`)."""
+    # Everything the server writes (Gradio's copies of downloads and uploads, its folders, the
+    # exports) is for its own user only: 0700 folders, 0600 files.
+    os.umask(0o077)
     eng = make_engine(engine)
     demo = build_app(eng)
     demo.queue(max_size=QUEUE_MAX_SIZE)

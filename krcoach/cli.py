@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+import stat
 import sys
-import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -63,6 +63,18 @@ class UsageFailure(Exception):
     """A problem the user can fix: printed as one line, exit code 2."""
 
 
+class OutputError(UsageFailure):
+    """Writing the output failed (permission, full disk, ...): one line naming the file, exit code 2.
+
+    `kept` says what stays behind; `partial` (a streamed format) adds how far the run got; `stdout`
+    points standard output at /dev/null so the interpreter's last flush cannot fail again."""
+
+    def __init__(self, message: str, *, kept: str | None = None, partial: bool = False,
+                 stdout: bool = False) -> None:
+        super().__init__(message)
+        self.kept, self.partial, self.stdout = kept, partial, stdout
+
+
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"krcoach: error: {message}\n")
     raise typer.Exit(code)
@@ -91,12 +103,21 @@ def _errors(progress: dict[str, Any] | None = None, *, sigterm: bool = False) ->
         restore = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
+    except OutputError as exc:
+        if exc.stdout:
+            _stdout_to_devnull()
+        p = progress or {}
+        message = str(exc)
+        if exc.partial and p.get("total"):
+            message += f"; stopped after {p.get('done', 0):,} of {_count(p['total'], 'key result')}"
+        if exc.kept:
+            message += f"; {exc.kept}"
+        _fail(message, 2)
     except (InputError, EngineConfigError, UsageFailure) as exc:
         _fail(str(exc), 2)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as Unix tools do.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         raise typer.Exit(0) from None
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
@@ -163,28 +184,244 @@ def _notes(sets: list[OKRSet]) -> None:
         sys.stderr.write(f"krcoach: note: {len(skipped) - MAX_NOTES:,} more skipped lines not listed\n")
 
 
+def _stdout_to_devnull() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's last flush of stdout cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _cannot_write(shown: str, exc: OSError) -> str:
+    return f"{shown}: cannot write: {exc.strerror or exc}"
+
+
+class _Sink:
+    """A text file over a descriptor that turns every write error into `OutputError` naming the file.
+
+    Text is encoded as UTF-8 with no newline translation. Unless `hold`, it reaches the descriptor
+    as it comes (in 64 KiB pieces) and each `flush()` (a writer flushes after every objective) marks
+    the end of whole records in `committed`; with `hold` nothing is written before `close()`.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, fd: int, shown: str, *, hold: bool, kept: str | None, partial: bool) -> None:
+        self._fd, self.shown, self._hold = fd, shown, hold
+        self._kept, self._partial = kept, partial
+        self._parts: list[str] = []
+        self._pending = 0
+        self.written = self.committed = 0
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        self._pending += len(text)
+        if not self._hold and self._pending >= self.CHUNK:
+            self._drain()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._hold:
+            self._drain()
+            self.committed = self.written
+
+    def close(self) -> None:
+        self._drain()
+        self.committed = self.written
+
+    def _drain(self) -> None:
+        if not self._parts:
+            return
+        data = memoryview("".join(self._parts).encode("utf-8"))
+        self._parts, self._pending = [], 0
+        while data:
+            try:
+                n = os.write(self._fd, data)
+            except BrokenPipeError:
+                raise  # a FIFO's reader went away: as with `| head`, stop quietly
+            except OSError as exc:
+                raise OutputError(_cannot_write(self.shown, exc), kept=self._kept, partial=self._partial) from None
+            self.written += n
+            data = data[n:]
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def writable(self) -> bool:
+        return True
+
+
+class _GuardedStdout:
+    """sys.stdout, with write errors other than a closed pipe as `OutputError` (e.g. `> /dev/full`)."""
+
+    def __init__(self, inner: TextIO, partial: bool) -> None:
+        self._inner, self._partial = inner, partial
+
+    def _call(self, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self._inner, name)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(_cannot_write("<stdout>", exc), partial=self._partial, stdout=True) from None
+
+    def write(self, text: str) -> int:
+        return self._call("write", text)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _temp_beside(target: str) -> tuple[int, str]:
+    """A new file next to `target` (same folder, so a rename is atomic), created with the
+    permissions a new file gets (0666 less the umask)."""
+    folder, name = os.path.split(target)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
 @contextmanager
 def _open_output(path: Path | None, streaming: bool) -> Iterator[TextIO]:
-    """stdout, or a file: streamed formats write complete lines as they go (an interrupted run keeps
-    them); whole-document formats go to a temporary file renamed into place at the end."""
+    """stdout, or what -o names, written through rather than replaced:
+
+    - a regular file or a new path: streamed formats write complete records as they go (an
+      interrupted or failed run keeps every finished record and no partial one); whole-document
+      formats go to a temporary file beside it, fsynced and renamed into place at the end;
+    - a symlink: followed, and its target written as above (the link stays a link);
+    - a character device or a FIFO (`/dev/null`, `/dev/stdout`, a named pipe): opened and written in
+      place, never replaced;
+    - a directory or anything else: a one-line error.
+    Every failure to open or write is an `OutputError` (exit code 2) that names the file.
+    """
     if path is None:
-        yield sys.stdout
+        out = _GuardedStdout(sys.stdout, partial=streaming)
+        yield out  # type: ignore[misc]
+        out.flush()
         return
-    if path.is_dir():
-        raise UsageFailure(f"{path}: --output is a directory")
-    if not path.parent.exists():
-        raise UsageFailure(f"{path}: folder {path.parent} does not exist")
-    if streaming:
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            yield fh
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    shown = str(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
+        st: os.stat_result | None = os.stat(path)  # follows symlinks
+    except FileNotFoundError:
+        st = None  # a new file, or a symlink to one
+    except OSError as exc:  # a symlink loop, a folder we may not enter, a file as a folder
+        raise OutputError(_cannot_write(shown, exc)) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UsageFailure(f"{shown}: --output is a directory")
+    if st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+        # Opened by the name given: /dev/stdout's link target in /proc is no path to open.
+        with _written_in_place(os.fspath(path), shown, streaming) as out:
+            yield out
+        return
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = "block device" if stat.S_ISBLK(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "special file"
+        raise UsageFailure(f"{shown}: --output is a {kind}; krcoach writes to a file, a character device "
+                           "or a FIFO")
+    if st is not None and not os.access(path, os.W_OK):  # a read-only file is not replaced either
+        raise OutputError(_cannot_write(shown, PermissionError(13, os.strerror(13)))) from None
+    # The file itself, not the link: its folder holds the temporary file and the link stays a link.
+    target = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+    folder = Path(target).parent
+    if not folder.is_dir():
+        raise UsageFailure(f"{shown}: folder {folder} does not exist")
+    if streaming:
+        with _streamed_to_file(target, shown) as out:
+            yield out
+        return
+    with _replaced_atomically(target, shown, st) as out:
+        yield out
+
+
+@contextmanager
+def _written_in_place(target: str, shown: str, streaming: bool) -> Iterator[TextIO]:
+    """A character device or FIFO: opened for writing (a FIFO waits for its reader) and written
+    through; a whole-document format is held until the end and written there in one go."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(_cannot_write(shown, exc)) from None
+    kept = "what was written before it stays written" if streaming else f"the output in {shown} is incomplete"
+    try:
+        sink = _Sink(fd, shown, hold=not streaming, kept=kept, partial=streaming)
+        yield sink  # type: ignore[misc]
+        sink.close()
     finally:
-        if os.path.exists(tmp):
+        os.close(fd)
+
+
+@contextmanager
+def _streamed_to_file(target: str, shown: str) -> Iterator[TextIO]:
+    """A regular file written as the records come. On any failure or interruption the file is cut
+    back to the last complete objective, so every record in it is whole."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise OutputError(_cannot_write(shown, exc)) from None
+    sink = _Sink(fd, shown, hold=False, kept=f"the complete records written before it are kept in {shown}",
+                 partial=True)
+    try:
+        yield sink  # type: ignore[misc]
+        sink.close()
+    except BaseException:
+        try:
+            os.ftruncate(fd, sink.committed)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _replaced_atomically(target: str, shown: str, st: os.stat_result | None) -> Iterator[TextIO]:
+    """A whole document: a temporary file beside the target (the target's permissions when it
+    exists), written, fsynced and renamed over it; on failure the target is as it was."""
+    kept = f"{shown} was left as it was" if st is not None else f"nothing was written to {shown}"
+    try:
+        fd, tmp = _temp_beside(target)
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot write in {Path(target).parent}: {exc.strerror or exc}") from None
+    try:
+        if st is not None:
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except OSError:
+                    pass  # not ours to give away: the file becomes the writer's, as with cp
+        sink = _Sink(fd, shown, hold=False, kept=kept, partial=False)
+        yield sink  # type: ignore[misc]
+        sink.close()
+        try:
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(_cannot_write(shown, exc), kept=kept) from None
+        try:  # the rename itself survives a crash once the folder is synced
+            dir_fd = os.open(Path(target).parent, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import stat
 import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -52,19 +53,76 @@ class InputError(ValueError):
 # --------------------------------------------------------------------------------------- readers
 
 
+#: Default bound on one input (a file, a FIFO or standard input); KRCOACH_MAX_INPUT_BYTES overrides it.
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+_MIB = 1024 * 1024
+_READ_CHUNK = 8 * _MIB
+
+
+def max_input_bytes() -> int:
+    """The size bound on one input: KRCOACH_MAX_INPUT_BYTES (bytes, or with a K, M or G suffix in
+    binary units: 512M), else MAX_INPUT_BYTES."""
+    raw = os.environ.get("KRCOACH_MAX_INPUT_BYTES", "").strip()
+    if not raw:
+        return MAX_INPUT_BYTES
+    m = re.fullmatch(r"(\d+)\s*(?:([kmg])(?:i?b)?|b)?", raw.replace("_", "").replace(",", ""), re.I)
+    value = int(m.group(1)) * 1024 ** " kmg".index((m.group(2) or " ").lower()) if m else 0
+    if value < 1:
+        raise InputError("KRCOACH_MAX_INPUT_BYTES", None, f"{raw!r} is not a size: give bytes (268435456) "
+                         "or a size such as 512M or 1G")
+    return value
+
+
+def _size(n: int) -> str:
+    return f"{n // _MIB:,} MiB" if n % _MIB == 0 else f"{n:,} bytes"
+
+
+def _read_bounded(fh: Any, name: str, limit: int, size: int = 0) -> bytes:
+    """Everything `fh` holds, up to `limit` bytes: more is an InputError, so an endless source
+    (/dev/zero, a runaway pipe) ends with a message instead of using up memory. `size` is a
+    regular file's size, read in one go."""
+    if size > limit:
+        raise InputError(name, None, f"larger than {_size(limit)}; split it or raise KRCOACH_MAX_INPUT_BYTES")
+    chunks: list[bytes] = []
+    total = 0
+    want = size + 1 if size else _READ_CHUNK
+    while True:
+        chunk = fh.read(min(want, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise InputError(name, None, f"larger than {_size(limit)}; split it or raise KRCOACH_MAX_INPUT_BYTES")
+        want = _READ_CHUNK
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def read_path(path: str | Path, input_format: str | None = None) -> OKRSet:
-    """Read one file (or `-` for standard input) into an OKRSet, validating it whole first."""
+    """Read one file (or `-` for standard input) into an OKRSet, validating it whole first.
+
+    A FIFO or a device is read like standard input (a FIFO waits for its writer); every input is
+    bounded by `max_input_bytes()`. Failing to read is an InputError naming the file."""
     name = str(path)
+    limit = max_input_bytes()
     if name == "-":
-        return read_bytes(sys.stdin.buffer.read(), "<stdin>", input_format)
-    p = Path(path)
-    if not p.exists():
-        raise InputError(name, None, "no such file")
-    if p.is_dir():
+        try:
+            data = _read_bounded(sys.stdin.buffer, "<stdin>", limit)
+        except OSError as exc:
+            raise InputError("<stdin>", None, f"cannot read: {exc.strerror or exc}") from None
+        return read_bytes(data, "<stdin>", input_format)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise InputError(name, None, "no such file") from None
+    except OSError as exc:
+        raise InputError(name, None, f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise InputError(name, None, "is a directory, not a file")
     fmt = input_format or _format_from_name(name)
     try:
-        data = p.read_bytes()
+        with open(name, "rb", buffering=0) as fh:
+            data = _read_bounded(fh, name, limit, st.st_size if stat.S_ISREG(st.st_mode) else 0)
     except OSError as exc:
         raise InputError(name, None, f"cannot read: {exc.strerror or exc}") from None
     return read_bytes(data, name, fmt)
@@ -84,7 +142,7 @@ def read_bytes(data: bytes, name: str, input_format: str | None = None) -> OKRSe
     if input_format is not None and input_format not in INPUT_FORMATS:
         raise InputError(name, None, f"unknown input format {input_format!r}: use one of "
                          + ", ".join(INPUT_FORMATS))
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError(name, None, "file is empty")
     if b"\x00" in data[:8192]:
         raise InputError(name, None, "looks like a binary file, not text")
@@ -95,7 +153,10 @@ def read_bytes(data: bytes, name: str, input_format: str | None = None) -> OKRSe
         raise InputError(name, f"line {line}", "text is not UTF-8; save the file as UTF-8") from None
     fmt = input_format or (_sniff(text) if name.startswith("<") else _format_from_name(name))
     readers = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "md": parse_outline}
-    okrs = readers[fmt](text, name)
+    try:
+        okrs = readers[fmt](text, name)
+    except RecursionError:  # a backstop: the JSON readers name the line themselves
+        raise InputError(name, None, _TOO_DEEP) from None
     if not okrs.key_results():
         raise InputError(name, None, "no key results found")
     return okrs
@@ -111,7 +172,7 @@ def _sniff(text: str) -> str:
         try:
             json.loads(first)
             return "jsonl"
-        except ValueError:
+        except (ValueError, RecursionError):
             return "json"
     first_line = head.splitlines()[0] if head else ""
     if first_line.lstrip().startswith("|"):
@@ -346,19 +407,37 @@ def _read_jsonl(text: str, source: str) -> OKRSet:
         for n, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
-            try:
-                yield f"line {n}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(source, f"line {n}", f"not valid JSON ({exc.msg})") from None
+            yield f"line {n}", _json_loads(line, source, n)
 
     return _records_to_set(rows(), source)
 
 
-def _read_json(text: str, source: str) -> OKRSet:
+_TOO_DEEP = "nested too deeply to read (arrays or objects inside each other about a thousand levels deep)"
+
+
+def _json_loads(text: str, source: str, line: int | None = None) -> Any:
+    """json.loads with every parser failure and limit as one InputError naming the line: invalid
+    JSON, nesting deeper than Python's recursion limit, an integer longer than its digit limit.
+    `line` is the line number of a JSONL line; a JSON document's own line numbers are used else."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(source, f"line {exc.lineno}", f"not valid JSON ({exc.msg})") from None
+        raise InputError(source, f"line {line or exc.lineno}", f"not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError(source, f"line {line}" if line else None, _TOO_DEEP) from None
+    except ValueError as exc:  # int('1' * 5000): sys.get_int_max_str_digits()
+        digits = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+        long = re.search(r"[0-9]{%d,}" % (digits + 1), text) if digits else None
+        if long is None:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(source, f"line {line}" if line else None, f"not valid JSON ({first})") from None
+        at = line or text.count("\n", 0, long.start()) + 1
+        raise InputError(source, f"line {at}", f"a number with {len(long.group()):,} digits; the limit is "
+                         f"{digits:,} (write it as text in quotes)") from None
+
+
+def _read_json(text: str, source: str) -> OKRSet:
+    data = _json_loads(text, source)
     if isinstance(data, dict) and isinstance(data.get("objectives"), list):
         return _read_nested(data["objectives"], source)
     if isinstance(data, dict):
@@ -679,7 +758,8 @@ def _markup(s: str) -> str:
     s = _LINK.sub(r"\1", s)
     for _ in range(2):
         s = _BOLD.sub(r"\2", s)
-    s = s.replace("&nbsp;", " ").replace("&amp;", "&")
+    # the entities krcoach's own Markdown writes for < and > (safe.md_text), read back as text
+    s = s.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return s
 
 

@@ -8,8 +8,9 @@ typed. Two places would otherwise run it:
   prefixes such a cell with a single quote, as the OWASP CSV-injection guidance advises; the
   spreadsheet then shows the text as typed, and a reader of the raw CSV sees one extra `'`.
 - a Markdown renderer turns `![x](url)` into an image fetched on open, `[text](javascript:…)`
-  and `<http://…>` into links, and raw `<…>` into HTML. `md_text` escapes those so the rendered
-  page shows the characters as text.
+  and `<http://…>` into links, and raw `<…>` into HTML; a renderer with linkify (GFM, markdown-it
+  with `linkify`) also links bare domains and e-mail addresses ("example.com", "ops@corp.com").
+  `md_text` escapes those so the rendered page shows the characters as text.
 """
 
 from __future__ import annotations
@@ -43,19 +44,23 @@ def csv_cell(value: Any) -> str:
 
 
 # Markdown: backslash-escape what starts emphasis, code, headings, tables, links and images;
-# entity-escape what starts HTML and autolinks; break URL schemes and "www." so renderers that
-# link bare URLs (GFM, markdown-it's linkify) leave them as text.
+# entity-escape what starts HTML and autolinks; break URL schemes and domain names so renderers that
+# link bare URLs, domains and e-mail addresses (GFM, markdown-it's linkify) leave them as text.
 _MD_PUNCT = re.compile(r"([`*_#|\[\]!~])")
 _SCHEME = re.compile(r"(?i)\b(https?|ftp|file|mailto|javascript|vbscript|data)(:)")
-_WWW = re.compile(r"(?i)\b(www)(\.)")
+# Every dot followed by a letter, as in "example.com", "www.evil.io", "ops@corp.com", "пример.рф"
+# (a top-level domain starts with a letter): "example\.com" renders as "example.com", but linkify
+# sees "example" and ".com" apart and links neither; so does "www.". "3.5" and "v1.2" stay as they are.
+_DOMAIN_DOT = re.compile(r"\.(?=[^\W\d_])|(?i:(?<=\bwww))\.")
 
 
 def md_text(value: Any) -> str:
-    """Text for the inside of a Markdown line that renders as exactly that text: no link, no
-    image, no HTML, no emphasis, no table break (Python-Markdown and CommonMark/markdown-it)."""
+    """Text for the inside of a Markdown line that renders as exactly that text: no link (not
+    even under linkify), no image, no HTML, no emphasis, no table break (Python-Markdown,
+    CommonMark/markdown-it, GFM)."""
     text = "" if value is None else str(value)
     text = text.replace("\\", "\\\\")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_PUNCT.sub(r"\\\1", text)
     text = _SCHEME.sub(r"\1\\\2", text)
-    return _WWW.sub(r"\1\\\2", text)
+    return _DOMAIN_DOT.sub(r"\\.", text)

@@ -25,6 +25,7 @@ from browser import ROOT, chromium, launch_app, screenshot
 from krcoach import coach, formats
 from krcoach.examples import EXAMPLES
 from krcoach.models import MAX_KR_CHARS, OKRReview
+from krcoach.safe import md_text
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +175,7 @@ def test_paste_review_apply_rewrite_and_download(visit: Any) -> None:
     with page.expect_download() as info:
         page.get_by_role("button", name="Improved draft .md").click()
     improved = Path(info.value.path()).read_text(encoding="utf-8")
-    assert f"- {chosen}" in improved and target.kr not in improved
+    assert f"- {md_text(chosen)}" in improved and md_text(target.kr) not in improved
     assert formats.parse_outline(improved).key_results()[int(target.id) - 1].kr == chosen
 
     assert v.dialogs == []
@@ -268,6 +269,75 @@ def test_a_huge_paste_and_control_characters_get_a_message_and_the_page_responds
     assert page.locator(CARD).count() == 0
     box.fill("- Launch the partner portal")
     v.wait_cards(1)
+
+
+#: Ways 500,000 characters reach the draft box without a paste event: a script setting the value
+#: (then telling the page), an insertText `beforeinput` (dictation, IME, automation), a real
+#: insertion through the browser's editing (Playwright's insertText: native beforeinput) and
+#: `document.execCommand('insertText')`, which fires no beforeinput and, unguarded, kept
+#: Chromium busy for over 15 minutes.
+HUGE_INSERTIONS = {
+    "value-and-input": "(t) => { const el = document.querySelector('#kc-draft textarea');"
+                       " el.value = t; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+    "beforeinput-insertText": "(t) => { const el = document.querySelector('#kc-draft textarea');"
+                              " el.focus(); return el.dispatchEvent(new InputEvent('beforeinput',"
+                              " {inputType: 'insertText', data: t, bubbles: true, cancelable: true}));"
+                              " }",
+    "execCommand-insertText": "(t) => { document.querySelector('#kc-draft textarea').focus();"
+                              " return document.execCommand('insertText', false, t); }",
+    "keyboard-insertText": None,
+}
+
+
+@pytest.mark.parametrize("how", HUGE_INSERTIONS)
+def test_a_huge_insertion_without_a_paste_is_refused_and_the_page_responds(
+        visit: Any, how: str) -> None:
+    """The size guard is not only for pastes: 500,000 characters put in the draft box by a
+    script, dictation or an extension get the same message at once, the draft and the review on
+    screen stay, and the page answers the next click within a couple of seconds."""
+    import time
+
+    from krcoach.app import MAX_TEXT_CHARS
+
+    v = visit(viewport={"width": 1280, "height": 900})
+    page = v.page
+    box = page.locator(TEXTAREA)
+    box.fill(DRAFT)
+    page.get_by_role("button", name="Review draft").click()
+    krs = library_review(DRAFT).kr_reviews()
+    v.wait_cards(len(krs))
+
+    huge = "- Ship the feature!\n" * 25_000  # 500,000 characters, 25,000 lines
+    assert len(huge) == 500_000 > MAX_TEXT_CHARS
+    start = time.monotonic()
+    if HUGE_INSERTIONS[how] is None:
+        box.focus()
+        page.keyboard.press("End")
+        page.keyboard.insert_text(huge)
+    else:
+        result = page.evaluate(HUGE_INSERTIONS[how], huge)
+        if how != "value-and-input":
+            assert result is False  # the insertion was cancelled, not carried out
+    guard = page.locator("#kc-guard [role=alert]")
+    guard.wait_for(timeout=5_000)
+    refused_in = time.monotonic() - start
+    text = guard.text_content() or ""
+    assert "Too long to review here" in text
+    assert f"at most {MAX_TEXT_CHARS:,} can be reviewed at a time here" in text
+    assert "so the draft was left as it was" in text
+    assert box.input_value() == DRAFT  # nothing got in
+    assert page.locator(CARD).count() == len(krs)  # and the review on screen stays
+
+    # Responsive: another control answers within a couple of seconds.
+    start = time.monotonic()
+    page.get_by_role("button", name=EXAMPLES[0].name).click(timeout=2_000)
+    page.wait_for_function("([sel, t]) => document.querySelector(sel).value === t",
+                           arg=[TEXTAREA, EXAMPLES[0].text], timeout=2_000)
+    answered_in = time.monotonic() - start
+    print(f"{how}: refused in {refused_in:.2f} s, next click answered in {answered_in:.2f} s")
+    assert answered_in < 2.0
+    box.fill(DRAFT)  # the next edit of the draft takes the message away
+    guard.wait_for(state="detached", timeout=5_000)
 
 
 def test_kr_text_is_shown_as_text_and_runs_nothing(visit: Any) -> None:

@@ -183,6 +183,9 @@ BAD_INPUTS = [
     ("broken.jsonl", b'{"kr": "ok"}\n{"kr": broken\n', "broken.jsonl: line 2: not valid JSON"),
     ("long.csv", b"kr\n" + b"x" * 2100 + b"\n", "long.csv: row 2: field 'kr' is 2,100 characters"),
     ("notes.docx", b"- hi\n", "notes.docx: unknown extension .docx"),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "deep.json: nested too deeply to read"),
+    ("number.jsonl", b'{"kr": "ok"}\n{"kr": "ok", "id": ' + b"1" * 5000 + b"}\n",
+     "number.jsonl: line 2: a number with 5,000 digits; the limit is 4,300"),
 ]
 
 
