@@ -46,7 +46,7 @@ _WORD_NUMBER_RE = fastre.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len,
 #: ("[P1]", "[DP]": priority or team labels, two to five capitals that are not X/N/TBD), or a
 #: question mark that ends a word ("Are we there yet?").
 PLACEHOLDER_RE = fastre.compile(
-    r"\[(?!(?:P\d|(?!(?:TB[DCA]|X+|N+|Y+|Z+)\])[A-Z]{2,5})\])[^\]\n]{0,80}\]|\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
+    r"\[(?!(?:P\d|(?!(?:TB[DCA]|X+|N+|Y+|Z+)\])[A-Z]{2,5})\])[^\]\n]{0,80}\]|(?<![\w])\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
     r"|(?<![\w$€£])(?:N0|N1|N|X{1,3}|Y|Z)(?:\s?%|k\b)?(?![\w])|(?<![\w)])\?{1,3}(?=\s|$|%|\)|,)|(?<![\w])_{2,}(?![\w])"
 )
 
@@ -93,6 +93,8 @@ def _values(numbers, word_numbers) -> set[str]:  # type: ignore[no-untyped-def]
     return out
 
 
+_ZERO_WORDS = re.compile(r"\b(?:zero|no|none|never|nothing|nobody|eliminat\w*)\b", re.I)
+_ALL_WORDS = re.compile(r"\b(?:all|every|each|entire(?:ly)?)\b", re.I)
 _DIGITS_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
 
 
@@ -104,6 +106,11 @@ def invented_numbers(candidate: str, *sources: str) -> set[str]:
         # Numbers the reader does not take as quantities are still the draft's own: the 10 of a
         # "8/10" scale, the 20 of "10-20", the 3 of "v3". Only a number written nowhere is invented.
         allowed |= {_canon(v) for m in _DIGITS_RE.finditer(s) if (v := _to_float(m.group(0))) is not None}
+        # "Zero fines", "no fatal errors" is a level of 0; "all new products", "every service" 100%.
+        if _ZERO_WORDS.search(s):
+            allowed.add("0")
+        if _ALL_WORDS.search(s):
+            allowed.add("100")
     # Word numbers ("two") in a rewrite are rare and usually harmless; check digits only.
     found = {_canon(v) for m in NUMBER_RE.finditer(PLACEHOLDER_RE.sub(" ", candidate))
              if (v := _to_float(m.group("num"))) is not None}
@@ -161,7 +168,7 @@ RATE_RE = fastre.compile(
     re.I,
 )
 _LEAD_NOISE = re.compile(
-    r"^\s*(?:[-*+•>]+\s*|\d{1,3}[.)]\s+|\[[ xX]\]\s+|(?:KR|key\s*result)\s*[\d.]*\s*[:.)\-–]\s*|"
+    r"^\s*(?:[-*•]+\s*|[+>]+(?![\d$€£])\s*|\d{1,3}[.)]\s+|\[[ xX]\]\s+|(?:KR|key\s*result)\s*[\d.]*\s*[:.)\-–]\s*|"
     r"[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*)+", re.I)
 _WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w'’/-]*")
 _STOP_METRIC = re.compile(
@@ -504,7 +511,9 @@ def _slots_from_reading(a: Anatomy) -> None:
             a.comparator = r.comparator
     elif r.delta is not None:
         near = a.text[max(0, r.delta.start - 24): r.delta.start].lower()
-        down = a.leading_verb in lexicon().decrease_verbs or bool(_DOWN_WORDS.search(near))
+        after = a.text[r.delta.end: r.delta.end + 14].lower()
+        down = a.leading_verb in lexicon().decrease_verbs or bool(_DOWN_WORDS.search(near)) or bool(
+            re.match(r"\s*(?:lower|less|fewer|down|decrease|reduction|drop|cut)\b", after))
         sign = "-" if down else "+"
         if r.delta.value is None and not any(c.isdigit() for c in r.delta.text):
             a.target = _quantities.word_delta_target(r.delta.text, down)
@@ -680,7 +689,8 @@ def words_end_after_lead(text: str) -> int:
 def _result_hits(text: str, deliverable_spans: list[tuple[int, int]]) -> list[str]:
     lex = lexicon()
     found: list[str] = []
-    for m in list(lex.results.finditer(text)) + list(_METRIC_HEAD_RE.finditer(text)):
+    heads = [m for m in _METRIC_HEAD_RE.finditer(text) if m.group(0).split()[0].lower() not in _NOT_NOUN]
+    for m in list(lex.results.finditer(text)) + heads:
         # A result word inside a deliverable ("usage examples") is part of the deliverable, and one
         # that only qualifies the team ("sales staff") is not a result.
         if any(s <= m.start() and m.end() <= e and (e - s) > (m.end() - m.start()) for s, e in deliverable_spans):
@@ -738,8 +748,15 @@ def about_a_metric(a: Anatomy) -> bool:
     """Research, measuring, surveying, "understand X": work about a metric, not a change to it."""
     lex = lexicon()
     first = a.text.split(" ", 1)[0].lower() if a.text else ""
+    if _NOUN_COMPOUND_LEAD.match(a.text) and not a.research:
+        return False  # "Audit logs (connections, queries)": a thing to build, not an audit
     return bool(a.research or a.baseline_setup or a.leading_verb in lex.about_metric_verbs or
                 lex.verb_lemma.get(first, first) in lex.about_metric_verbs)
+
+
+#: A verb-looking first word that is the first half of a noun: "Audit logs", "Survey tool", "Report builder".
+_NOUN_COMPOUND_LEAD = re.compile(r"^\s*(?:audit|survey|report|benchmark|measurement)\s+(?:logs?|trails?|tools?|builder|"
+                                 r"templates?|module|service|api|dashboard|suite|harness|framework)\b", re.I)
 
 
 def is_activity_shaped_metric(metric: str) -> bool:
@@ -767,6 +784,8 @@ REWRITE_RE = re.compile(r"^(?P<metric>.+)\s+from\s+(?P<baseline>.+?)\s+to\s+(?P<
 
 #: The draft as written with only its missing baseline (and date) added: `render_as_written`.
 AS_WRITTEN_RE = re.compile(r"^(?P<metric>.+?)\s+\(from\s+(?P<baseline>[^()]+)\)(?:\s+by\s+(?P<deadline>.+?))?\.?$")
+#: A draft that states its baseline (in numbers or words) and lacks only a date: "<KR> by [date]".
+AS_WRITTEN_DATED_RE = re.compile(r"^(?P<metric>.+?)\s+by\s+(?P<deadline>\[date\]|[^()\[\]]{1,40})$")
 
 
 def parse_rewrite(text: str) -> dict[str, str] | None:
@@ -779,7 +798,10 @@ def parse_rewrite(text: str) -> dict[str, str] | None:
     if m:
         return m.groupdict()
     m = AS_WRITTEN_RE.match(text)
-    return {**m.groupdict(default=""), "target": ""} if m else None
+    if m:
+        return {**m.groupdict(default=""), "target": ""}
+    m = AS_WRITTEN_DATED_RE.match(text)
+    return {**m.groupdict(), "baseline": "", "target": ""} if m else None
 
 
 # ------------------------------------------------------------------------------------ rewrites
@@ -801,13 +823,17 @@ def render_rewrite(metric: str, baseline: str | None, target: str | None, deadli
             f"by {deadline or DEADLINE_PLACEHOLDER}")
 
 
-def render_as_written(kr: str, baseline: str | None, deadline: str | None) -> str:
+def render_as_written(kr: str, baseline: str | None, deadline: str | None, baseline_stated: bool = False) -> str:
     """The draft as written, completed with what it lacks: "<KR> (from [baseline]) by [date]".
 
     Used when no clean noun phrase can be made from the draft's words: a coach keeps the author's
-    sentence rather than assemble a metric from fragments. The draft's own date stays where it is.
+    sentence rather than assemble a metric from fragments. The draft's own date stays where it is;
+    a baseline the draft states (`baseline_stated`, in numbers or in words) is not said twice:
+    "<KR> by [date]".
     """
     kr = " ".join(kr.split()).rstrip(".")
+    if baseline_stated:
+        return kr if deadline and deadline in kr else f"{kr} by {(deadline or DEADLINE_PLACEHOLDER).strip().rstrip('.')}"
     tail = f" (from {baseline or BASELINE_PLACEHOLDER})"
     if deadline and deadline not in kr:
         tail += f" by {deadline.strip().rstrip('.')}"
@@ -816,8 +842,14 @@ def render_as_written(kr: str, baseline: str | None, deadline: str | None) -> st
     return kr + tail
 
 
+_NUMBER_LIST = re.compile(r"\d\s*(?:,\s*\d+\s*)*(?:&|and|\+)\s*\d+\b(?!\s*%)")
+
+
 def split_goals(text: str) -> list[str]:
-    """The separately measurable parts of a multi-goal KR (for one rewrite each)."""
+    """The separately measurable parts of a multi-goal KR (for one rewrite each). A list of numbers
+    ("Points 1,2 & 3") is one goal, not several."""
+    if _NUMBER_LIST.search(text):
+        return []
     parts = [p.strip(" ,.;") for p in _GOAL_SPLIT.split(text)]
     return [p for p in parts if p and (NUMBER_RE.search(p) or PLACEHOLDER_RE.search(p))]
 

@@ -257,6 +257,11 @@ class Lexicon:
         self.share_subjects = PhraseMatcher(data["own_share_subjects"])
         self.share_predicates = PhraseMatcher(data["own_share_predicates"])
         self.vague = PhraseMatcher(data["vague_words"])
+        #: result word -> (kind, verb): who changes when it moves, for the outcome why.
+        self.effects: dict[str, tuple[str, str]] = {
+            " ".join(t for t, _, _ in _tokens(k)): (v[0], v[1]) for k, v in data.get("why_effects", {}).items()
+            if not k.startswith("_")}
+        self.effect_terms = PhraseMatcher(list(self.effects))
         # Whole words only: "respond with" must not fire on "respond within 1 hour", nor "override"
         # on "price overrides".
         self.injection = fastre.compile("|".join(_whole_words(p) for p in data["injection_patterns"]), re.I)

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from .anatomy import (_CUR, PLACEHOLDER_RE, WORD_NUMBERS, _to_float, _verb_after_group, clean_kr, cmp_match,
+from .anatomy import (_CUR, DEADLINE_RE, PLACEHOLDER_RE, WORD_NUMBERS, _to_float, _verb_after_group, clean_kr, cmp_match,
                       deadline_match, from_to_match, split_goals)
 from .lexicon import lexicon
 
 #: Function words that never start or end a metric's name.
 _NOT_NOUN_LEAD = frozenset(
     "a an the our their its my your this there it we they of to in on at by for from with within without "
-    "and or but not than up down across per is are was were be get gets has have help".split())
+    "and or but not than up down across per is are was were be get gets has have help all no every each any".split())
 
 Role = Literal["target", "baseline", "delta", "deadline", "definition", "threshold", "scale", "version", "year",
                "work", "other"]
@@ -119,10 +119,20 @@ def _is_year(m: re.Match[str], text: str) -> bool:
     if not (len(num) == 4 and num[:2] in ("19", "20") and not m.group("cur") and not m.group("unit")
             and not m.group("mult")):
         return False
-    # "2000 readers" counts people; "in 2026", "2026 roadmap", "FY 2026" name a year.
-    nxt = re.match(r"\s+([a-z][\w-]*)", text[m.end():])
+    # "2000 readers", "Reach 2000 Twitter followers", '2000 "Readers"' count; "in 2026", "2026
+    # roadmap", "FY 2026", "2026 Q3" name a year.
+    nxt = re.match(r"\s+[\"“'‘]?([A-Za-z][\w-]*)", text[m.end():])
+    if nxt and (nxt.group(1)[:1].isupper() or text[m.end():].lstrip()[:1] in "\"“'‘"):
+        word = nxt.group(1)
+        counted = _COUNT_LEAD.search(text[max(0, m.start() - 24):m.start()])
+        return not (counted and not _PERIOD_WORD.fullmatch(word))
     return not nxt or nxt.group(1) in ("and", "or", "to", "through", "vs", "versus", "roadmap", "plan", "budget",
                                        "cohort", "season", "edition", "release", "levels", "level", "baseline")
+
+
+#: A count's lead-in: "Reach 2000 Twitter followers", "Get 2000 "Readers"", "at least 2000 Members".
+_COUNT_LEAD = re.compile(r"(?:\b(?:reach|get|have|hit|gain|grow\s+to|at\s+least|over|more\s+than)|[>≥+~])\s*$", re.I)
+_PERIOD_WORD = re.compile(r"Q[1-4]|H[12]|FY\w*|[A-Z][a-z]+(?:uary|ruary|ch|il|ay|une|uly|ust|ber)", re.I)
 
 
 def _deliverable_after(text: str, end: int) -> bool:
@@ -138,7 +148,7 @@ _THRESHOLD_BEFORE = re.compile(r"\b(?:older|newer|longer|shorter|larger|bigger|s
                                r"[$€£]?$", re.I)
 _GROUP_BEFORE = re.compile(r"\b(?:top|among|aged|ages|over\s+the\s+age\s+of)\s*$", re.I)
 _FROM_BEFORE = re.compile(r"\bfrom\s+(?:[+\-~≈]\s?|about\s+|around\s+|approx(?:\.|imately)?\s+)?$", re.I)
-_ARROW_AFTER = re.compile(r"\s*(?:→|->|=>)")
+_ARROW_AFTER = re.compile(r"\s*(?:→|->|=>)|\s+(?:[a-z]+\s+)?(?:today|now|currently|at\s+present)\b")
 _SIGNED_LEVEL_BEFORE = re.compile(r"\b(?:to|reach|hit|at|of)\s+[+-]$", re.I)
 
 
@@ -157,6 +167,7 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
         return "version"
     pm = _PRODUCT_BEFORE.search(before)
     if pm and not m.group("unit") and not m.group("cur") and not m.group("mult") and pm.start() > 0 and \
+            not pm.group(1).lower().endswith("ly") and pm.group(1).lower() not in _BASE_WORDS and \
             not lexicon().verb_class.get(pm.group(1).lower()) and not _NOT_PRODUCT_AFTER.match(after):
         return "version"
     unit = "h" if m.group("dur") else (m.group("unit") or "").strip()
@@ -338,6 +349,8 @@ def _threshold_phrase(text: str, cmp_start: int, q: Quantity) -> bool:
     if not before:
         return False
     prev = before[-1].lower().strip(",")
+    if len(before) >= 2 and before[-2].lower() in ("that", "which", "who"):
+        return True  # "Grants that raise >$5k/quarter by 50%": a condition on what is counted
     # A plural noun right before the comparison, counted before it or described after it:
     # "10 deals over $40k", "deals over $40k closed per month".
     counted = bool(re.search(r"\d", " ".join(before[-4:-1])))
@@ -386,7 +399,10 @@ def slot_errors(draft: str, metric: str, baseline: str | None, target: str | Non
             if not roles & allowed:
                 errors.append(f"{num} is the draft's {_role_words(roles)}, not its {slot}")
     if deadline:
-        own = " ".join(p for p in (reading.deadline, cycle) if p)
+        # The draft's own dates: its deadline, every other dated phrase it writes ("3500 by the end of
+        # 2020, and 4000 by the end of 2021" has two), and the cycle.
+        dated = [m.group(0) for m in DEADLINE_RE.finditer(draft)]
+        own = " ".join(p for p in (reading.deadline, cycle, *dated) if p)
         for num in _digits(deadline):
             if not any(_same(num, d) for d in _digits(own)) and roles_of(num):
                 errors.append(f"{num} in the deadline is the draft's {_role_words(roles_of(num))}, not its date")
@@ -427,8 +443,11 @@ def _role_words(roles: set[str]) -> str:
 _LEAD_FILLER = re.compile(
     r"^(?:(?:we\s+)?(?:will\s+)?(?:make\s+sure|ensure|ensuring|guarantee|get|have|achieve|reach|hit|attain|keep|"
     r"maintain|sustain|hold|stay|increase|grow|raise|improve|boost|lift|double|triple|reduce|decrease|cut|lower|"
-    r"generate|add|close|win|sign|land|acquire|secure|source|attract|gain|earn|"
-    r"drop|shrink|bring|drive|move|push|expand|accelerate|speed\s+up)\b\s*(?:that\s+|the\s+|our\s+)?)+", re.I)
+    r"generate|add|close|win|sign(?![\s-]?(?:ups?|ins?)\b)|land|acquire|secure|source|attract|gain|earn|"
+    r"drop|shrink|bring|drive|move|push|expand|accelerate|speed\s+up|increasing|growing|raising|improving|boosting|"
+    r"reducing|decreasing|lowering|having|maintaining|keeping|achieving|reaching|getting|reduced|increased|improved|"
+    r"grown|raised|lowered|halved|doubled|cut)(?=\s|$)\s*"
+    r"(?:that\s+|the\s+|our\s+)?)+", re.I)
 _SLOT_GLUE_BEFORE = re.compile(
     r"(?:(?:\b(?:from|to|of|at|by|reach(?:es|ing)?|hit|up\s+from|down\s+from|down\s+to|up\s+to|currently|today|"
     r"baseline|at\s+least|at\s+most|no\s+more\s+than|no\s+less\s+than|more\s+than|less\s+than|fewer\s+than|under|"
@@ -475,6 +494,14 @@ _AFTER_GROUP = frozenset("without within from in on by that which who with to fo
 _TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
 _HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
 _HEAD_KEEP_OF = re.compile(r"^[\s,;:\-–—→().~]+|^(?:to|by|in|the|our|a|an)\s+", re.I)
+#: A finite verb of change after the subject: "claims submitted increases by X%", "CSAT has increased
+#: by 5 points", "error rate goes down": the subject is the metric, the verb is its direction.
+_FINITE_CHANGE = re.compile(
+    r"\s+(?:(?:has|have)\s+(?:been\s+)?(?:increased|decreased|reduced|improved|grown|risen|fallen|dropped|declined|"
+    r"doubled|halved|gone\s+(?:up|down))|(?:increases|decreases|grows|rises|falls|drops|improves|declines|doubles|"
+    r"halves|shrinks|goes\s+(?:up|down)|will\s+(?:increase|decrease|grow|rise|fall|drop|improve|decline|double|halve)))"
+    r"\b.*$|\s+(?:goes|go|comes|come|gets|get|is|are|stays|remains|grow|increase|rise|fall|drop|decline|improve)$",
+    re.I)
 _PASSIVE_CHANGE = re.compile(r"\s+(?:is|are|was|were|gets?|will\s+be|should\s+be)\s+(?:increased|decreased|reduced|improved|"
                              r"grown|raised|lowered|cut|doubled|halved|maintained|kept)\b.*$", re.I)
 _TRAILING_ADVERB = re.compile(r"\s+(?:consistently|always|reliably|steadily|continuously|sustainably)$", re.I)
@@ -492,12 +519,18 @@ _PASSIVE_AFTER_GROUP = re.compile(
     r"(?P<part>[a-z]+(?:ed|en)|paid|done|seen|sent|built|made|held|kept|won|met|read|sold|bought|found|told|run|"
     r"set|put|cut|shut|spent|brought|taught|left|lost|known|shown)\b")
 #: Marks of a sentence or a list rather than a metric's name.
-_NOT_A_NAME = re.compile(r"\be\.g\.?|\betc\b|\bi\.e\.?|\s/\s|/\s*or\b|\?|\.\.\.|…|\b(?:is|are|was|were|has|have|had)\b",
+_NOT_A_NAME = re.compile(r"\be\.g\.?|\betc\b|\bi\.e\.?|\s/\s|/\s*or\b|\?|\.\.\.|…|\b(?:is|are|was|were|has|have|had|because)\b"
+                         r"|\bthan\s+(?:those|these|the|it|they|before|last|previous|ever)\b",
                          re.I)
 #: Words that leave a phrase hanging when it ends on them ("views w", "ratio at a min").
 _DANGLING = frozenset("w w/ min max etc plus minus vs via per than".split())
 #: Note-taking shorthand that marks a jotted line rather than a metric's name, wherever it sits.
 _SHORTHAND = frozenset({"w", "w/", "&"})
+_CADENCE_ADJ = frozenset("daily weekly monthly quarterly yearly early hourly family only".split())
+#: Verbs that end a clause rather than a name: "... appear", "... happen".
+_INTRANSITIVE = frozenset("appear appears happen happens exist exists occur occurs work works".split())
+_CMP_ONLY = re.compile(r"(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|over|under|"
+                       r"above|below|[<>≤≥]=?)", re.I)
 _SIGN_UPS = re.compile(r"\s*sign[- ]?ups?\b", re.I)
 
 
@@ -517,22 +550,45 @@ def noun_phrase(metric: str | None) -> str | None:
     phrase = " ".join(phrase.split()).strip(" ,;:-–")
     phrase = _PASSIVE_AFTER_GROUP.sub(lambda m: f"{m.group('group')} {m.group('part')}", phrase)
     words = phrase.split()
-    if not words or not re.search(r"[A-Za-z]{2}", phrase) or len(words) > 10:
+    # A relative clause names who is counted ("New entrants who understand why public goods are
+    # good"): its verbs belong to the name; only the words before it must not be a clause.
+    rel = re.search(r"\s(?:who|that)\s", phrase) if len(words) > 2 else None
+    if not words or not re.search(r"[A-Za-z]{2}", phrase) or len(words) > 16:
         return None
     lex = lexicon()
     for i in range(1, len(words)):
         prev, word = words[i - 1], words[i]
+        if any(w.lower() in ("that", "which", "who", "how", "why", "what", "when") for w in words[:i]):
+            break  # already inside a clause: "who understand how student loans work"
         if word.islower() and prev.lower() not in ("that", "which", "who") and (
-                lex.verb_lemma.get(word) or word in lex.data["actor_actions"]) and \
+                lex.verb_lemma.get(word) or word in lex.data["actor_actions"] or word in ("have", "has", "are")) and \
                 not word.endswith(("ed", "ing")) and _verb_after_group(prev, word):
             words.insert(i, "that")  # "new developers join our community"
             break
     phrase = " ".join(words)
     first, last = words[0].lower(), words[-1].lower().strip(".,;:")
     lead_verb = lexicon().verb_lemma.get(first) == first and not (
-        len(words) > 1 and words[1].lower().lstrip("-") in ("up", "ups", "ins", "outs"))
+        len(words) > 1 and (words[1].lower().lstrip("-") in ("up", "ups", "ins", "outs")
+                            or lex.results.fullmatch(words[1]) or lex.service_levels.fullmatch(words[1])))
+    lead_verb = lead_verb or (first.endswith("ly") and len(words) > 1 and bool(lex.verb_lemma.get(words[1].lower())))
+    if last in _INTRANSITIVE and len(words) > 1 and not re.search(r"\s(?:who|that)\s", phrase):
+        return None  # "a person's worth of time appear": a clause, not a name
     balanced = all(phrase.count(o) == phrase.count(c) for o, c in ("()", "[]", "{}")) and phrase.count('"') % 2 == 0
-    if (not balanced or _NOT_A_NAME.search(phrase) or first in _NOT_NOUN_LEAD or lead_verb
+    rel = re.search(r"\s(?:who|that)\s", phrase) if len(words) > 2 else None
+    if len(words) > (16 if rel else 12):
+        return None
+    if rel and len(phrase[rel.end():].split()) < 2:
+        return None  # "model that contains": the clause is cut short
+    head = phrase[: rel.start()] if rel else phrase
+    if len(words) > 1 and words[1].lower() == "and" and (lex.verb_lemma.get(words[0].lower())
+                                                         or lex.actor_actions.fullmatch(words[0].lower())):
+        return None  # "Renew and recruit student memberships": two verbs, not a name
+    if words[0].lower().endswith("ly") and words[0].lower() not in _CADENCE_ADJ and len(words) > 1 and \
+            words[1][:1].islower():
+        return None  # "Properly address support SLA": an adverb and its verb
+    if (not balanced or _NOT_A_NAME.search(head) or (rel and _NOT_A_NAME.search(
+            re.sub(r"\b(?:is|are|was|were|has|have|had)\b", " ", phrase[rel.end():])))
+            or first in _NOT_NOUN_LEAD or lead_verb
             or last in _NOT_NOUN_LEAD or any(w.lower() in _DANGLING for w in (words[-1], *_SHORTHAND & set(words)))
             or phrase[-1:] in "&+/-(,#"):
         return None
@@ -584,7 +640,7 @@ def metric_phrase(text: str) -> str | None:
             last = e
     out.append(text[last:])
     phrase = " ".join("".join(out).split())
-    phrase = _COMPARED_TO.sub("", _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase)))
+    phrase = _COMPARED_TO.sub("", _FINITE_CHANGE.sub("", _PASSIVE_CHANGE.sub("", _LEAD_FILLER.sub("", phrase))))
     phrase = _GUARDRAIL.sub("", phrase)  # "without raising readmissions" is a second metric, not this one
     phrase = _DIRECTION_WORD.sub("", phrase)
     # "..., resulting in retention curve flattening": the result named after the clause is the metric.
@@ -604,7 +660,9 @@ def metric_phrase(text: str) -> str | None:
     if share_lead and not re.match(r"of\s", phrase, re.I):
         # "We process 99.95% of uploads without a retry": the group goes first, the verb after it.
         pre, of, post = phrase.partition(" of ")
-        if not of or re.search(r"\bby$", pre):
+        if of and _CMP_ONLY.fullmatch(pre.strip()):
+            phrase = "of " + post  # "At least 80% of contributors ...": the comparison stays with the target
+        elif not of or re.search(r"\bby$", pre):
             share_lead = False
         else:
             words = post.split()

@@ -16,6 +16,9 @@ from functools import lru_cache
 from . import fastre
 from .anatomy import (
     _CUR,
+    _NOUN_COMPOUND_LEAD,
+    PLACEHOLDER_RE,
+    deadline_match,
     Anatomy,
     about_a_metric,
     _result_phrase,
@@ -33,7 +36,8 @@ from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
 from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
 from .quantities import metric_phrase, noun_phrase, slot_errors
-from .verdict import LOW_CONFIDENCE_MARGIN, VerdictModel, default_model, features
+from .verdict import (_GET_OTHERS_TO, _HEALTH_LEVEL, _OTHERS_ACT, _OWN_OFFERING, _SIGNS_UP_OWN, LOW_CONFIDENCE_MARGIN, VerdictModel,
+                      default_model, features)
 
 __all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
 
@@ -84,6 +88,8 @@ def classify(a: Anatomy) -> Verdict:
     """Output or outcome, from the anatomy alone (the objective only shapes the explanation)."""
     out = 0.0
     inn = 0.0
+    own_signup = bool(_SIGNS_UP_OWN.search(a.text))  # "Have 4 core team members": the team's own people
+    staffing = a.hiring_verb or own_signup
     deliverable_metric = _metric_is_deliverable(a)
 
     if a.verb_class == "activity":
@@ -112,15 +118,15 @@ def classify(a: Anatomy) -> Verdict:
         out += 1.5
 
     measured = bool(a.numbers or a.comparator or a.change_verbs or a.placeholders)
-    if a.results:
+    if a.results and not own_signup:
         inn += 1.5 + (1.5 if measured else 0)
     if a.actors and a.actor_actions and not a.capability:
         inn += 1.5
-    if a.actor_count and not a.hiring_verb:
+    if a.actor_count and not staffing:
         inn += 2
     if a.by_actor:
         inn += 2
-    if re.search(r"\bactive\s+[a-z]", a.text, re.I) and not a.hiring_verb:
+    if re.search(r"\bactive\s+[a-z]", a.text, re.I) and not staffing:
         inn += 1.5
     if a.change_verbs:
         if deliverable_metric and a.direction != "decrease":
@@ -150,6 +156,14 @@ def classify(a: Anatomy) -> Verdict:
     if a.hiring_verb and not a.satisfaction and not a.service_levels:
         # People the team signs up itself are staffing, whatever the numbers around it.
         out += 1.5
+    if _OTHERS_ACT.search(a.text) or _GET_OTHERS_TO.search(a.text):
+        inn += 3  # "one app to integrate Sentinel", "Get 60 clinics to switch on e-prescriptions": others act
+    if _HEALTH_LEVEL.search(a.text):
+        inn += 3  # "accounts receivable is within industry norms": a level of business health
+    if own_signup:
+        out += 2.5  # "Have 4 core team members": people the team signs up itself
+    if _OWN_OFFERING.search(a.text):
+        out += 2  # "Offer 6 companies our workshop": the team's own offer
     kind: Kind = "outcome" if inn > out else "output"
     return Verdict(kind=kind, output_score=out, outcome_score=inn, external_result=external)
 
@@ -169,7 +183,11 @@ def _subject(a: Anatomy) -> str:
     words = a.text.split()
     activity_lead = a.verb_class == "activity" or (
         a.leading_verb is not None and a.leading_verb in lexicon().data["activity_verbs"])
-    if activity_lead and len(words) > 1:
+    if activity_lead and len(words) > 1 and not _NOUN_COMPOUND_LEAD.match(a.text):
+        if len(words) > 3 and words[1].lower() in ("and", "&", "/") and lexicon().verb_lemma.get(words[2].lower()):
+            words = words[2:]  # "Research and prototype part of a CMS": both verbs lead the work
+        elif len(words) > 2 and words[1].lower() in ("up", "out", "off", "down"):
+            words = words[1:]  # "Set up a committee": the particle belongs to the verb
         rest = " " + " ".join(words[1:])
         # The object ends at a purpose clause, a date or a side remark, whichever comes first.
         ends = [m.start() for m in (_PURPOSE_CLAUSE.search(rest), _SUBJECT_END.search(rest)) if m]
@@ -218,7 +236,7 @@ def _match_catalogue(text: str, objective: str | None = None, head: str | None =
     if not kr_terms:
         return None
     obj_terms = _catalogue_terms(objective) if objective else {}
-    best: tuple[int, int] | None = None
+    ranked: list[tuple[int, int]] = []
     for i, terms in kr_terms.items():
         support = terms | obj_terms.get(i, frozenset())
         # The head counts alone only when every other field named beside it is one its metrics
@@ -231,19 +249,30 @@ def _match_catalogue(text: str, objective: str | None = None, head: str | None =
                 alone and head and head in terms and head not in _generic_heads())):
             continue
         score = sum(len(t) for t in terms) + 3 * len(obj_terms.get(i, ()))
-        if best is None or (score, -i) > (best[0], -best[1]):
-            best = (score, i)
-    return catalogue()["entries"][best[1]] if best else None
+        ranked.append((score, i))
+    # The best-supported entry whose metrics stay in the KR's own domain (`_fits`), with only those.
+    for _, i in sorted(ranked, key=lambda si: (-si[0], si[1])):
+        entry = catalogue()["entries"][i]
+        fitting = [m for m in entry["metrics"] if _fits(m, text, objective)]
+        if fitting:
+            return {**entry, "metrics": fitting}
+    return None
 
 
-def _not_staff(text: str) -> bool:
-    """People signed up who are not employees (volunteers, mentors): hiring metrics do not fit them."""
-    words = {w.lower() for w in re.findall(r"[\w-]+", text)}
-    return bool(words & set(catalogue().get("not_staff", ())))
+def _fits(metric: str, text: str, objective: str | None) -> bool:
+    """Whether the KR or its objective uses a word the catalogue metric needs (`metric_needs` in
+    catalogue.json): no sales leads for a volunteer events committee, no hiring funnel for adding
+    a developer, no "weekly active users of the new capability" where nobody speaks of users."""
+    needs = catalogue().get("metric_needs", {}).get(metric)
+    if needs is None:
+        return True
+    # A word capitalised in mid-sentence is a name ("the Patient Lists project"), not the domain.
+    context = " ".join(_TITLE_WORD.sub(" ", f". {part}") for part in (text, objective or "")).lower()
+    return any(re.search(rf"(?<![\w-]){re.escape(re.sub(r'(?<=[a-z]{3})s$', '', w.lower()))}(?:e?s)?(?![\w-])", context)
+               for w in needs)
 
 
-def _entry_named(name: str) -> dict | None:
-    return next((e for e in catalogue()["entries"] if e["name"] == name), None)
+_TITLE_WORD = re.compile(r"(?:(?<=[A-Za-z0-9,;:\"“”'’()] )|(?<=[\"“‘'(]))[A-Z][a-z]+(?:[- ][A-Z][a-z]+)*")
 
 
 def _audience(a: Anatomy, objective: str | None) -> str | None:
@@ -287,7 +316,8 @@ def _people_phrase(text: str, people: str) -> str | None:
     start = at
     for w in reversed(list(re.finditer(r"[\w-]+", text[max(0, at - 40):at]))[-3:]):
         gap = text[max(0, at - 40) + w.end(): start]
-        if gap.strip() or not _nouny_adjective(w.group(0)) or max(0, at - 40) + w.start() == 0:
+        if gap.strip() or not _nouny_adjective(w.group(0)) or max(0, at - 40) + w.start() == 0 or (
+                head[:1].isupper() and w.group(0)[:1].islower()):
             # a sentence's first word is as often its verb ("Delight mobile users") as a modifier
             break
         start = max(0, at - 40) + w.start()
@@ -313,8 +343,8 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
     if a.own_share:
         done = (f"This counts how much of the team's own work is covered ({_shorten(a.text, 60)}), "
                 f"not what that coverage changes for {who}.")
-    elif a.hiring_verb:
-        done = f"This counts people the team brings in itself ({obj}): staffing, not yet a change for {who}."
+    elif a.hiring_verb or _SIGNS_UP_OWN.search(a.text):
+        done = f"This counts people the team brings in itself ({obj}): only the team changes."
     elif about_a_metric(a):
         done = f"This is finding out ({obj}): nothing is different until someone acts on what is learned."
     elif lexicon().strong_milestones.search(a.text):
@@ -335,10 +365,15 @@ def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
 def _question(a: Anatomy, entry: dict | None, audience: str | None, objective: str | None = None) -> str:
     if about_a_metric(a):
         return "Ask: what decision or number should the findings change?"
+    if (a.hiring_verb or _SIGNS_UP_OWN.search(a.text)) and not entry:
+        if objective and len(objective.split()) <= 12:
+            return f"Ask: once they are on board, what number on '{_shorten(objective, 70)}' should move because of them?"
+        return "Ask: what should these people make possible that the team cannot do today, and how would you count it?"
     if entry:
         return f"If it is meant to {entry['intent']}, measure that instead."
     if audience:
-        return f"Ask: once it is done, what will {audience} do differently, and how would you count it?"
+        who = _with_article(_uncap(audience) if a.text.startswith(audience) else audience)
+        return f"Ask: once it is done, what will {who} do differently, and how would you count it?"
     task = _task_in(objective)
     if task:
         # The objective is itself work ("Ship Peer & Content Routing"): asking for progress on it
@@ -363,42 +398,283 @@ def _task_in(objective: str | None) -> str | None:
     return None
 
 
-def _why_outcome(a: Anatomy, kind_evidence: str, metric: str, target: str | None, baseline: str | None) -> str:
-    """"If this is met, <metric> will <change>: <what kind of change it is>." ("will" agrees with a
-    metric in the plural as well as the singular: "new developers will reach 500+")."""
+#: Group words that take a verb in the singular: "the community chooses".
+_SINGULAR_GROUP = re.compile(r"^(?:the\s+)?(?:[\w-]+\s+){0,3}(?:community|public|audience|staff|workforce|press)$", re.I)
+_MAX_WORDS = re.compile(r"^(?:under|below|less\s+than|fewer\s+than|at\s+most|no\s+more\s+than|max(?:imum)?|<=?|≤)\b", re.I)
+#: What a result word says about who changes and how (`lexicon.json` "why_effects"). {who}, {verb}
+#: and {choose} are filled from the KR; {default} is who it is when the KR names no one.
+_EFFECTS = {
+    "wait": ("It is about how fast the system is for {who}, which changes only when the system itself does.",
+             "the people who use it"),
+    "fail": ("It is about how often {who} run into failures, which changes only when the system itself does.",
+             "the people who use it"),
+    "rely": ("It is about how far {who} can count on the service, which changes only when the system itself does.",
+             "the people who use it"),
+    "handle": ("It is about how much the system can handle, which changes only when the system itself does.", ""),
+    "rate": ("What changes is how {who} {rate} their experience, and only their own answers can show it.",
+             "the people asked"),
+    "feel": ("What changes is how {who} {feel}, and only their own answers can show it.", "the people asked"),
+    "learn": ("What changes is what {who} {understand}, shown by how they do when tested.", "the people tested"),
+    "pay": ("It moves only when {who} {decide} to pay.", "customers"),
+    "stay": ("It moves only when {who} {decide} to stay.", "customers"),
+    "fund": ("It moves only when {who} {decide} to commit money.", "funders"),
+    "interest": ("It moves only when {who} {show} real interest.", "prospects"),
+    "sooner": ("It moves only when {who} {decide} sooner.", "customers"),
+    "act": ("It moves only when {who} {choose} to {verb}.", "people outside the team"),
+    "leave": ("It moves only when fewer of {who} give up and leave.", "the visitors"),
+    "cost": ("It counts money no longer spent, not the work done to save it.", ""),
+    "time": ("It counts time {who} actually get back, not the work done to free it.", "people"),
+}
+
+
+def _agree(who: str, verb: str) -> str:
+    """"customers decide", "the community decides"."""
+    if not _SINGULAR_GROUP.search(who):
+        return verb
+    return verb + ("es" if verb.endswith(("s", "sh", "ch")) else "s")
+
+
+def _effect_sentence(a: Anatomy, metric: str | None, audience: str | None) -> str | None:
+    """Who changes, and how, when the metric moves: the people and what they do as the KR says it
+    ("members attending events" -> "members choose to attend"), else what its result word says
+    (latency: the system; NPS: people's own judgement; revenue: customers' decisions). None when
+    the KR says nothing of it: a stock sentence would fit any KR."""
+    lex = lexicon()
+    hit = None
+    # The metric's own head word first ("Gross MRR churn rate" is churn, not revenue), then the
+    # KR's first sentence without its side remarks.
+    first_sentence = _SIDE.sub("", re.split(r"(?<=[a-z])\.\s", a.text, maxsplit=1)[0])
+    if metric:
+        # The head of the metric's noun phrase: the words before its first preposition, after a
+        # "number of" or "share of" ("Inquiries towards funding methods" is about inquiries).
+        name = re.sub(r"^(?:the\s+)?(?:number|share|percentage|count|amount|total)\s+of\s+", "", metric, flags=re.I)
+        head = re.split(r"\s(?:of|for|from|to|towards|on|in|across|at|by|with|per|that|who|which)\s", name, maxsplit=1)[0]
+        hits = lex.effect_terms.finditer(head.replace("/", " "))
+        hit = hits[-1] if hits else None
+    if hit is None and not metric:
+        # The KR as written: a judgement or system word says more about who changes than a people
+        # word does ("team members are confident": how they feel, not members joining).
+        hits = lex.effect_terms.finditer(first_sentence.replace("/", " "))
+        rank = ("rate", "feel", "learn", "wait", "fail", "rely", "handle")
+        judged_hits = [h for h in hits if lex.effects.get(" ".join(h.group(0).lower().split()), ("", ""))[0] in rank]
+        hit = (judged_hits or hits or [None])[0]
+    clause = re.search(r"\s(?:who|that)\s(?P<vp>.+)$", metric or "")
+    if hit is None and clause:
+        # "Share of respondents who feel burned out": a judgement in the clause says who changes.
+        hits = [h for h in lex.effect_terms.finditer(clause.group("vp"))
+                if lex.effects.get(" ".join(h.group(0).lower().split()), ("", ""))[0] in ("rate", "feel", "learn")]
+        hit = hits[0] if hits else None
+    kind, verb = lex.effects.get(" ".join(hit.group(0).lower().split()), ("", "")) if hit else ("", "")
+    acting = _people_acting(a)
+    rel = re.match(r"(?:share\s+of\s+)?(?P<group>.+?)\s(?:who|that)\s(?P<vp>.+)$", metric or "", re.I)
+    done = None if re.match(r"(?:share|number|percentage)\s+of\b", metric or "", re.I) else _PEOPLE_DONE.match(metric or "")
+    done = done if done and lex.actors.search(done.group("people")) else None
+    judged = ("wait", "fail", "rely", "handle", "rate", "feel", "learn")
+    if acting and kind not in judged:
+        kind, who, verb = "act", acting[0], acting[1]
+    elif rel and (lex.actors.search(rel.group("group")) or _OTHERS_ACT.search(metric or "")
+                  or _GET_OTHERS_TO.search(a.text)) and kind not in judged:
+        return (f"What changes is how many {_uncap(rel.group('group'))} {rel.group('vp')}, which the team can "
+                "encourage but not do for them.")
+    elif done and kind not in judged:
+        return (f"It counts {_uncap(done.group('people'))} actually {done.group('part')}{done.group('rest')}, "
+                "not the work done to reach them.")
+    else:
+        who = None
+    if kind == "act" and not verb:
+        verb = "take part"
+    if audience and a.text.startswith(audience):
+        audience = _uncap(audience)
+    if not kind:
+        # Naming the audience helps only when the metric does not already name it.
+        said = audience and (audience.lower() in ("people", "the people") or
+                             audience.lower().split()[-1] in (metric or a.text).lower())
+        return f"The change it counts is for {_with_article(audience)}." if audience and not said else None
+    template, default = _EFFECTS[kind]
+    if who is None:
+        head = hit.group(0).lower() if hit else ""
+        # The people the metric counts are who acts, unless they are the result itself ("followers").
+        last = head.split()[-1] if head else ""
+        who = next((c for c in (_people_in(metric or "", a.text), audience) if c and not re.search(
+            rf"\b{re.escape(last)}\b", c.lower())), default) if last else (audience or default)
+    who = _with_article(who)
+    if kind == "act" and verb.startswith("join") and _SINGULAR_GROUP.match(who):
+        who = "people"  # people join the community; the community does not join itself
+    return template.format(who=who, verb=verb, choose=_agree(who, "choose"), decide=_agree(who, "decide"),
+                           show=_agree(who, "show"), rate=_agree(who, "rate"), feel=_agree(who, "feel"),
+                           understand=_agree(who, "understand"))
+
+
+_SIDE = re.compile(r"\s*\([^()]*\)")
+
+
+def _with_article(who: str) -> str:
+    """"devoted community" -> "the devoted community": a group named in the singular takes "the"."""
+    if _SINGULAR_GROUP.match(who) and not re.match(r"(?:the|our|a|an|this|that)\s", who, re.I):
+        return f"the {who.strip(' ,')}"
+    return who
+
+
+#: "Developers converted to Wechaty Developer": people and what was done with them.
+_PEOPLE_DONE = re.compile(r"^(?P<people>(?:[\w-]+\s){0,3}?[\w-]+s)\s+(?P<part>[a-z]+ed|won|brought|made|built|got|reached)"
+                          r"(?P<rest>(?:\s+.+)?)$")
+
+
+def _people_in(metric: str, kr: str = "") -> str | None:
+    """The people a metric counts, as a plural noun phrase of its own words ("chatbot developers")."""
+    m = lexicon().actors.search(metric)
+    if not m or not m.group(0).lower().endswith("s"):
+        return None
+    phrase = _people_phrase(metric, m.group(0))
+    return _as_in(phrase, kr) if phrase and not re.search(r"\d", phrase) else None
+
+
+def _as_in(phrase: str, kr: str) -> str:
+    """`phrase` for the middle of a sentence: lower-cased unless the draft capitalises its first word
+    mid-sentence too ("eligible Veterans", "Content Curators")."""
+    first = phrase.split(" ", 1)[0]
+    if first[:1].isupper() and re.search(rf"(?<=[a-z,;:] ){re.escape(first)}\b", kr):
+        return phrase
+    return _uncap(phrase)
+
+
+def _people_acting(a: Anatomy) -> tuple[str, str] | None:
+    """People outside the team and what they do, as the KR says it: "500+ new developers join our
+    community" -> ("new developers", "join"); None when the KR names no one doing something."""
+    if not a.actors or not a.actor_actions or a.hiring_verb:
+        return None
+    lex = lexicon()
+    for m in lex.actors.finditer(a.text):
+        people = _people_phrase(a.text, m.group(0))
+        if not people:
+            continue
+        nxt = re.match(r"\s+(?:(?:who|that|which)\s+)?(?:will\s+|to\s+)?(?=[a-z])", a.text[m.end():])
+        if not nxt:
+            continue
+        action = lex.actor_actions.match(a.text, m.end() + nxt.end())
+        if not action:
+            continue
+        word = action.group(0).lower()
+        lemma = _lemma(word.split()[0])
+        rest = word.split()[1:]
+        # What they do it to, up to a date, a means, a number or a qualifier: "join our community".
+        after = a.text[action.end():]
+        obj = []
+        for w in after.split()[:4]:
+            bare = w.strip(",.;:")
+            if bare.lower() in _OBJECT_STOP or re.search(r"\d", bare) or bare.lower().endswith("ed") or not bare:
+                break
+            obj.append(bare)
+            if bare != w:
+                break
+        return re.sub(r"^\d[\d,.]*\+?\s+", "", _as_in(people, a.text)), " ".join([lemma, *rest, *obj])
+    return None
+
+
+_OBJECT_STOP = frozenset("by in within before after until from via through per at with and or for during each every "
+                         "because since than who that which is are was were has have will".split())
+
+
+def _lemma(word: str) -> str:
+    """"attending" -> "attend", "joins" -> "join", "reaches" -> "reach"."""
+    lex = lexicon()
+    known = set(lex.data["actor_actions"]) | set(lex.verb_lemma.values())
+    lemma = lex.verb_lemma.get(word)
+    if lemma:
+        return lemma
+    for suffix, repl in (("ing", ""), ("ing", "e"), ("ies", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("d", "")):
+        if word.endswith(suffix) and (word[: -len(suffix)] + repl) in known:
+            return word[: -len(suffix)] + repl
+    return word
+
+
+def _subject_of(metric: str, kr: str) -> str:
+    """The metric as the subject of a sentence: lower-cased only where the draft writes it so
+    ("Twitter followers", "CSAT", "eNPS" keep their capitals)."""
+    first = metric.split(" ", 1)[0]
+    if not first[:1].isupper() or not first[1:].islower():
+        return metric
+    if re.search(rf"(?<!^)(?<![.!?]\s)\b{re.escape(first)}\b", kr.strip()) and not kr.strip().startswith(first):
+        return metric  # capitalised inside the draft too: a name
+    return metric[:1].lower() + metric[1:]
+
+
+def _change_phrase(a: Anatomy, rw: Rewrite) -> str:
+    """How the metric moves, grammatical for a singular or plural subject: "will reach 500",
+    "will rise by 30%", "will go from 5k to 7k", "will stay above 90"."""
+    target, baseline = rw.target, rw.baseline
+    conditional = re.fullmatch(r"\[target: (.+?) if (.+)\]", target or "")
+    if conditional:
+        return f"will reach {conditional.group(1)} (if it counts what others do)"
+    worded = re.fullmatch(r"\[target: (within .+)\]", target or "")
+    if worded:
+        return f"will be {worded.group(1)}"  # "within industry norms": the level in the draft's words
     if a.direction == "maintain" or (a.service_levels and a.comparator and not a.change_verbs and not baseline):
         if not target:
-            change = f"{metric} will hold its level"
-        else:
-            change = f"{metric} will stay {target}" if re.match(r"[^\d$€£¥]", target) else f"{metric} will stay at {target}"
-    elif baseline and target:
-        change = f"{metric} will move from {baseline} to {target}"
-    elif target and target.startswith(("+", "-")):
-        change = f"{metric} will change by {target}"
-    elif target:
-        change = f"{metric} will reach {target}"
+            return "will hold its level"
+        return f"will stay {target}" if re.match(r"[^\d$€£¥]", target) else f"will stay at {target}"
+    if baseline and target:
+        return f"will go from {baseline} to {target}"
+    if target and target[:1] in "+-" and len(target) > 1:
+        return f"will {'rise' if target[0] == '+' else 'fall'} by {target[1:]}"
+    if target and rw.assumptions and any("change (" in x for x in rw.assumptions):
+        return f"will {'fall' if a.direction == 'decrease' else 'rise'} by {target}"
+    if target and (_MAX_WORDS.match(target) or re.match(r"(?:above|over|more\s+than)\s", target)):
+        return f"will be {target}"
+    share = (rw.metric or "").lower().startswith("share of") and not a.change_verbs
+    if target:
+        return f"will {'fall to' if a.direction == 'decrease' and not share else 'reach'} {target}"
+    if _SAVED.search(rw.metric or ""):
+        return "will grow"
+    direction = a.direction
+    if not direction:
+        comparative = _COMPARATIVE_WORD.search(a.text)
+        if comparative:
+            direction = "decrease" if comparative.group(0).lower() in _DOWNWARD else "increase"
+    countable = re.match(r"(?:number of\s+)?(?:[\w-]+\s+){0,3}?[\w-]+s\b(?:\s+(?:who|that|of|on|in|at|from)\b|$)",
+                         rw.metric or "", re.I) or re.search(r"\s(?:who|that)\s", rw.metric or "")
+    return {"decrease": "will fall", "increase": "will rise"}.get(direction or "", "will grow" if countable else "will improve")
+
+
+_COMPARATIVE_WORD = re.compile(r"\b(?:shorter|faster|quicker|lower|less|fewer|smaller|cheaper|higher|more|larger|"
+                               r"bigger|longer|greater)\b", re.I)
+_DOWNWARD = frozenset("shorter faster quicker lower less fewer smaller cheaper".split())
+
+
+_SAVED = re.compile(r"\b(?:avoided|saved|removed|eliminated|prevented|recovered|reclaimed|freed)\b")
+
+
+def _why_outcome(a: Anatomy, rewrites: list[Rewrite], audience: str | None, kr_text: str) -> str:
+    """If this is met, what will be different, for whom: the metric in its own words and how it
+    moves ("Twitter followers will reach 500"), then who changes and how (`_effect_sentence`).
+    A draft kept as written is quoted whole; one already in shape is said to be so."""
+    first = rewrites[0] if rewrites else None
+    quoted = _shorten(kr_text, 110)
+    if first is None:
+        lead = (f"It already says where it starts and by when, so it needs no rewrite. If it is met, "
+                f"“{quoted}” will be true.")
+        metric = None
+    elif as_written(first):
+        verb_led = lexicon().verb_lemma.get(kr_text.split(" ", 1)[0].lower()) is not None
+        lead = (f"If this is met, the change the draft asks for will have happened: “{quoted}”." if verb_led else
+                f"If this is met, “{quoted}” will be true.")
+        metric = None
     else:
-        change = f"{metric} will {'fall' if a.direction == 'decrease' else 'rise' if a.direction == 'increase' else 'change'}"
-    return f"If this is met, {change}: {kind_evidence}."
-
-
-def _outcome_evidence(a: Anatomy, audience: str | None) -> str:
-    """What kind of change the KR measures, in the KR's terms, for the why."""
-    if a.actor_count or (a.actors and a.actor_actions):
-        who = a.actor_count or audience or "people outside the team"
-        return f"{who} acting on their own, which the team can influence but not do for them"
-    if a.service_levels:
-        who = audience or "the people who rely on it"
-        return f"how the system performs for {who} ({a.service_levels[0]}), not how much the team did"
-    if a.satisfaction:
-        return f"how {audience or 'people'} rate their experience ({a.satisfaction[0]}), not how much the team did"
-    if a.results:
-        if audience:
-            return f"it moves only if {audience} respond to the work, so it shows whether the work landed"
-        return f"{a.results[0]} only moves if people outside the team respond to the work"
-    if audience:
-        return f"a change for {audience}, not a list of tasks"
-    return "it names no one outside the team, so say whose behaviour has to change for it to move"
+        shown = [rw for rw in rewrites[:2] if not as_written(rw)]
+        dated = len({rw.deadline for rw in shown}) > 1
+        changes = []
+        for i, rw in enumerate(shown):
+            subject = _subject_of(rw.metric, kr_text)
+            change = _change_phrase(a, rw) + (f" by {rw.deadline}" if dated and rw.deadline else "")
+            same = i and rw.metric == shown[0].metric
+            changes.append(change.removeprefix("will ") if same else f"{subject} {change}")
+        lead = f"If this is met, {(', then ' if dated and len(changes) > 1 and shown[1].metric == shown[0].metric else ' and ').join(changes)}."
+        metric = first.metric
+        if len(rewrites) == 1 and first.baseline and first.target and first.deadline and a.baseline and \
+                _deadline_text(a):
+            lead += " It already names its metric, baseline, target and date: keep it as it is."
+    effect = _effect_sentence(a, metric, audience)
+    return f"{lead} {effect}" if effect else lead
 
 
 def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Issue]:
@@ -461,6 +737,8 @@ _DIGIT_OR_UPPER = re.compile(r"[\dA-Z]")
 
 def _capital(text: str) -> str:
     first = text.split(" ", 1)[0]
+    if re.match(r"[a-z]+-[A-Z]", first):
+        return text[:1].upper() + text[1:]  # "non-OCTO teams" -> "Non-OCTO teams"
     if not text or _DIGIT_OR_UPPER.search(first, 1):
         return text  # "p95 latency", "eNPS", "iOS crashes" keep their spelling
     return text[:1].upper() + text[1:]
@@ -496,38 +774,459 @@ def _uncap(text: str) -> str:
     return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
+#: Labels that are not part of what a KR says: "[P1]", "[DR]", "[P0][DP]".
+_TAG = re.compile(r"\s*\[(?:P\d|[A-Z]{2,5})\]\s*")
+#: A name in brackets at the end of a KR is who owns it: "100 new clubs (Max)", "(Max & Zach)".
+_OWNER = re.compile(r"\s*\((?P<who>[A-Z][a-z]+(?:\s*(?:&|and|,|/)\s*[A-Z][a-z]+)*)\)(?=\s*\.?\s*$)")
+_QUOTED = re.compile(r"[\"“”]([^\"“”]{1,40})[\"“”]")
+
+
+def reviewed_text(text: str) -> tuple[str, list[str]]:
+    """The KR's words a rewrite is made from: no priority or team tags ("[P1]"), no owner's name in
+    brackets at the end ("(Max)"), no quotes around words ('"Readers"'); with a note for each
+    thing left out that a reader might miss."""
+    notes: list[str] = []
+    out = _TAG.sub(" ", text) if "[" in text else text
+    owner = _OWNER.search(out) if "(" in out else None
+    if owner and not (lexicon().results.search(owner.group("who")) or lexicon().actors.search(owner.group("who"))):
+        notes.append(f"'({owner.group('who')})' reads as who owns it, so it stays out of the metric.")
+        out = out[: owner.start()] + out[owner.end():]
+    if '"' in out or "“" in out:
+        out = _QUOTED.sub(r"\1", out)
+    out = _SHORT_WITH.sub(" with ", out)  # note-taking "w/" and "w" are "with"
+    return " ".join(out.split()).strip(), notes
+
+
+_SHORT_WITH = re.compile(r"\s+w/?\s+(?=[\w>~<≥≤])|\s+w/(?=\w)")
+
+
+#: "<a survey> indicates that <share> <feel ...>": the reporting clause names the source, not the metric.
+_REPORTED = re.compile(
+    r"^(?:our\s+|the\s+)?(?P<src>(?:[\w-]+\s+){0,4}?(?:survey|surveys|poll|census|pulse|feedback|study))\s+"
+    r"(?:indicates?|shows?|reports?|finds?|says?|confirms?|reveals?)\s+(?:that\s+)?(?P<rest>.+)$", re.I)
+_SHARE_CLAUSE = re.compile(
+    r"^(?:(?:less|fewer|more)\s+than\s+|at\s+least\s+|at\s+most\s+|over\s+|under\s+|[<>≤≥]=?\s*)?"
+    r"(?:\d+(?:\.\d+)?\s?%|X\s?%)\s+(?:or\s+(?:more|less|fewer|higher|lower)\s+)?"
+    r"(?:of\s+(?:the\s+|our\s+)?(?P<group>[\w\s-]{2,40}?)\s+)?"
+    r"(?P<vp>(?:feel|feels|say|says|report|reports|agree|agrees|are|is|believe|believes|think|thinks|rate|rates|find|"
+    r"finds|would|know|knows|have|has|want|wants)\b.*?)\.?$", re.I)
+#: "Help >500 new entrants understand ...", "Get 80 accounts to turn on audit logs": the people and
+#: what they are to do are the metric; the verb only says the team helps.
+_HELP_PEOPLE = re.compile(
+    r"^(?:help|get|enable|encourage|bring|empower|convince|persuade|support)\s+"
+    r"(?P<n>(?:at\s+least\s+|over\s+|more\s+than\s+|[>≥~]\s?)?\d[\d,.]*\s?[kK]?\+?|N|X)\s+(?P<rest>.+)$", re.I)
+_EXTRA_PEOPLE_VERBS = frozenset("understand learn know try start stop become feel return".split())
+_NON_PERSON_GROUPS = frozenset("accounts teams organizations organisations companies businesses agencies schools "
+                               "hospitals orgs squads workspaces shops retailers restaurants startups smes apps".split())
+#: "Avoid x cost across the platforms", "Save 200 hours of admin time": what is no longer spent.
+_SAVING = {"avoid": "avoided", "save": "saved", "remove": "removed", "eliminate": "eliminated",
+           "prevent": "prevented", "recover": "recovered", "reclaim": "reclaimed", "free": "freed"}
+_SAVING_LEAD = re.compile(r"^(?P<verb>avoid|save|remove|eliminate|prevent|recover|reclaim|free(?:\s+up)?)\s+"
+                          r"(?P<n>[xXN]|[$€£]?\d[\d,.]*\s?[kKmM]?\+?)\s+(?P<rest>[A-Za-z].+)$", re.I)
+_MEANS = re.compile(r"\s+(?:by|through|via|thanks\s+to)\s+(?:\w+ing\b|the\s+|our\s+|a\s+|public\b|new\b).*$|"
+                    r"\s+via\s+.*$", re.I)
+_PREPOSITION = re.compile(r"\s(?:across|in|on|for|from|at|within|per|with|among|to)\s", re.I)
+
+
+#: "<the thing> gets <N> <results>", "Write a blog post that gets 100+ reads", "Write a blog and have
+#: 100 views": the results the thing gets are the metric, the thing says what they are of.
+_GETS = re.compile(
+    r"^(?P<thing>.{3,80}?)\s+(?:(?:that|which)\s+|and\s+)?(?P<verb>gets?|receives?|has|have|earns?|attracts?|reach(?:es)?|with|"
+    r"includes?|involves?)"
+    r"\s+(?P<rest>(?:>\s?|over\s+|at\s+least\s+|more\s+than\s+)?\d.*)$", re.I)
+
+
+def _things_results(text: str) -> tuple[str, str] | None:
+    """("blog post", "100+ reads from chatbot developers") for "Write a blog post that gets 100+
+    reads from chatbot developers"; None unless what it gets is a result others produce."""
+    m = _GETS.match(text)
+    inside = bool(m) and m.group("verb").lower().startswith(("includ", "involv"))
+    if not m or not (inside or lexicon().results.search(m.group("rest")) or lexicon().effect_terms.search(m.group("rest"))):
+        return None
+    words = m.group("thing").split()
+    if words and lexicon().verb_class.get(words[0].lower()) == "activity":
+        words = words[1:]
+    article = re.match(r"(?:an?|the|our|its|their)\s+", " ".join(words), re.I)
+    thing = " ".join(words)[article.end():] if article else " ".join(words)
+    thing = re.split(r"\s(?:for|in|on|at|from|about|with|to|of)\s|[,;(]|\s[a-z]+ed\b", thing, maxsplit=1)[0].strip()
+    if not thing or len(thing.split()) > 4 or (not article and lexicon().verb_class.get(thing.split()[0].lower())):
+        return None
+    return (f"in:{thing}" if inside else thing), m.group("rest")
+
+
+def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
+    """A metric for KRs whose words carry it inside a clause (a survey's finding, people helped to
+    act, money or time no longer spent, what a piece of work gets), with what the reader should
+    know; None otherwise."""
+    text = a.text.rstrip(".")
+    lex = lexicon()
+    using = _people_using(text)
+    if using:
+        # "Prior members can apply to keep their email address ...": the people who do it are counted.
+        return using, ["Counts the people who actually do what the draft says they can do."]
+    there = _THERE_ARE.match(text)
+    if there:
+        # "There are at least 10 builders, with at least 2 full time": what there is, is the metric.
+        rest = parse(re.split(r",\s+(?:with|where|as|of\s+which|including)\b", there.group("rest"))[0])
+        metric = noun_phrase(metric_phrase(rest.text))
+        return (metric, ["What follows the comma is a second condition: keep it as its own key result if it matters."]
+                if "," in there.group("rest") else []) if metric else None
+    dl = deadline_match(text)
+    help_ = _HELP_PEOPLE.match((text[: dl.start()] + text[dl.end():]).strip() if dl else text)
+    if help_:
+        lex = lexicon()
+        words = help_.group("rest").split()
+        to = next((j for j in range(1, len(words) - 1) if words[j].lower() == "to" and words[j + 1][:1].islower()
+                   and (lex.verb_lemma.get(words[j + 1]) == words[j + 1] or words[j + 1] in _EXTRA_PEOPLE_VERBS
+                        or lex.actor_actions.match(" ".join(words[j + 1:j + 3]), 0))), None)
+        if to is not None and (lex.actors.search(" ".join(words[:to])) or words[to - 1].lower().endswith("s")):
+            # "Get 80 accounts to turn on audit logs": the people, then what they are to do.
+            group = words[:to]
+            pron = "who" if lex.actors.fullmatch(group[-1].lower()) and group[-1].lower() not in _NON_PERSON_GROUPS \
+                else "that"
+            return (f"{' '.join(group)} {pron} {_MEANS.sub('', ' '.join(words[to + 1:]))}",
+                    ["The team's help is the means; the people who act are what is counted."])
+        for i in range(1, len(words)):
+            w = words[i].lower().strip(",")
+            if not words[i][:1].islower():
+                continue
+            base = lex.verb_lemma.get(w) == w or w in _EXTRA_PEOPLE_VERBS or lex.actor_actions.fullmatch(w)
+            if not base or words[i - 1].lower() in ("of", "for", "with", "from"):
+                continue
+            group = words[:i - 1] if words[i - 1].lower() == "to" else words[:i]
+            group_text = " ".join(group)
+            if not lex.actors.search(group_text) or not group_text:
+                return None
+            vp = _MEANS.sub("", " ".join(words[i:]))
+            pron = "that" if group[-1].lower() in _NON_PERSON_GROUPS or (
+                len(group) > 2 and group[-2].lower() in _NON_PERSON_GROUPS) else "who"
+            return f"{group_text} {pron} {vp}", ["The team's help is the means; the people who act are what is counted."]
+        return None
+    lead = _LEAD_COUNT.match(text)
+    if lead and lead.group("verb").lower() in _NOT_A_LEAD_VERB:
+        lead = None  # "No more than 25 clubs": a comparison, not a verb
+    taking = bool(lead) and (_lemma(lead.group("verb").lower()) in lex.acquisition_verbs
+                             or lead.group("verb").lower() in lex.data["hiring_verbs"])
+    if lead and (taking or lex.actors.search(lead.group("rest"))) and not lex.verb_class.get(lead.group("verb").lower()) in (
+            "change", "maintain") and _lemma(lead.group("verb").lower()) not in _NOT_PARTICIPLE \
+            and not _HELP_PEOPLE.match(text) and not _things_results(text):
+        # "Convert 20+ developers to Wechaty Developer" -> "Developers converted to Wechaty Developer";
+        # an unknown word before the count ("Greenpill >20 new contributors") is its verb too.
+        verb = lead.group("verb").lower()
+        lemma = _lemma(verb)
+        known = lemma if (lex.verb_lemma.get(verb) or lemma in lex.data["actor_actions"]) else None
+        rest = _MEANS.sub("", lead.group("rest"))
+        notes = []
+        second = re.search(r"\s+with\s+(?:a\s+)?(?:minimum|min\.?|at\s+least)\b.*$", rest)
+        if second:
+            # "Onboard 3000 IAH ... with a minimum of 500 voters casting votes": a second key result.
+            notes.append(f"'{second.group(0).strip()}' is a second result: give it its own key result.")
+            rest = rest[: second.start()]
+        people = lex.actors.search(rest)
+        prep = _PREPOSITION.search(rest + " ") or re.search(r"\sby\s", rest)
+        cut = people.end() if people else (prep.start() if prep else len(rest))
+        count = lead.group("count").strip()
+        sym = re.match(r"([>≥~])\s?", count)
+        if sym:
+            count = {">": "more than ", "≥": "at least ", "~": "about "}[sym.group(1)] + count[sym.end():]
+        if known:
+            return f"{rest[:cut]} {_participle(known)}{rest[cut:]}", notes, count
+        return rest, notes, count
+    grow = _GROW_GROUP.match(text)
+    if grow:
+        # "Scale up the community": how many people it has is what grows.
+        return f"{grow.group('group')} members", ["Reads the growth of the group as more members; say if another "
+                                                  "measure (active members, contributions) is meant."]
+    gets = _things_results(text)
+    if gets:
+        rest, also = gets[1], []
+        more = re.search(r"\s(?:and|&)\s+(?P<more>(?:an?|the|one)\s+[^\d]+)$", rest)
+        if more:
+            # "w >50 participants and a Steward voice inside": the second condition is a checkpoint.
+            also.append(f"The draft also asks for '{more.group('more')}': keep it as a checkpoint.")
+            rest = rest[: more.start()]
+        each = re.search(r"\s+each$", rest)
+        rest = rest[: each.start()] if each else rest
+        got = metric_phrase(rest)
+        if got:
+            cut = _PREPOSITION.search(got + " ")
+            head, tail = (got[: cut.start()], got[cut.start():]) if cut else (got, "")
+            of = "of each of the" if each else "of the"
+            thing = gets[0]
+            if thing.startswith("in:"):
+                of, thing = "in the", thing[3:]
+            return f"{head} {of} {thing}{tail}", also
+    rep = _REPORTED.match(text)
+    if rep:
+        share = _SHARE_CLAUSE.match(rep.group("rest"))
+        if not share:
+            return None
+        group = share.group("group")
+        vp = share.group("vp")
+        who = group if group else f"{rep.group('src')} respondents"
+        metric = f"Share of {who} who {vp}"
+        return metric, [f"Reads '{rep.group('src')}' as where the answers come from, not the metric itself."]
+    save = _SAVING_LEAD.match((text[: dl.start()] + text[dl.end():]).strip() if dl else text)
+    if save:
+        rest = _MEANS.sub("", save.group("rest"))
+        rest = re.sub(r"^(?:of\s+|(?:hours|days|minutes|weeks|person[- ]days)\s+of\s+)", "", rest)
+        verb = save.group("verb").lower().split()[0]
+        cut = _PREPOSITION.search(rest + " ")
+        head, tail = (rest[: cut.start()].rstrip(), rest[cut.start():].rstrip()) if cut else (rest, "")
+        if not head or lexicon().verb_lemma.get(head.split()[0].lower()):
+            return None
+        return f"{head} {_SAVING[verb]}{tail}", []
+    return None
+
+
+_THERE_ARE = re.compile(r"^there\s+(?:are|is|will\s+be|should\s+be)\s+(?P<rest>.+)$", re.I)
+#: A verb, then a count of people: "Convert 20+ developers to ...", "Influence 200+ developers".
+_LEAD_COUNT = re.compile(r"^(?:.*,\s+|.*\s(?:that|which|to)\s+)?(?P<verb>[A-Za-z][a-z]+)\s+"
+                         r"(?P<count>(?:at\s+least\s+|over\s+|more\s+than\s+|[>≥~]\s?)?\d[\d,.]*\s?[kK]?\+?)\s+"
+                         r"(?P<rest>[A-Za-z].*)$")
+_NOT_A_LEAD_VERB = frozenset("no not all every each any the a an our their its at over under about around only just "
+                              "more less fewer than up to least most some".split())
+#: Verbs whose object is the level reached, not people acted on: "Get 500 sign-ups", "Have 10 members".
+_NOT_PARTICIPLE = frozenset("get have has reach hit achieve attain gain exceed surpass make see keep".split())
+_GROW_GROUP = re.compile(r"^(?:scale\s+up|grow|expand|build\s+up|enlarge)\s+(?:the\s+|our\s+)?(?P<group>community)$", re.I)
+_IRREGULAR = {"win": "won", "bring": "brought", "make": "made", "get": "got", "build": "built", "hold": "held",
+              "keep": "kept", "teach": "taught", "draw": "drawn", "grow": "grown", "lead": "led", "meet": "met",
+              "send": "sent", "run": "run", "set": "set", "cut": "cut", "hit": "hit", "drive": "driven",
+              "choose": "chosen", "write": "written", "do": "done", "begin": "begun", "pay": "paid"}
+
+
+def _participle(verb: str) -> str:
+    """"convert" -> "converted", "influence" -> "influenced", "win" -> "won"."""
+    if verb in _IRREGULAR:
+        return _IRREGULAR[verb]
+    if verb.endswith("e"):
+        return verb + "d"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ied"
+    return verb + "ed"
+
+
+#: A comparison kept with its level in the target: "above CHF 10k", "less than 25%", "at least 80%".
+_KEEP_CMP = re.compile(r"^(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|"
+                       r"no\s+less\s+than|over|above|under|below|minimum(?:\s+of)?|max(?:imum)?(?:\s+of)?)$", re.I)
+_CMP_SYMBOL = {">": "more than", ">=": "at least", "≥": "at least", "<": "less than", "<=": "at most", "≤": "at most"}
+
+
+def _target_with_comparison(a: Anatomy, target: str | None) -> str | None:
+    """The draft's level with its comparison word, so that a threshold reads as written."""
+    cmp_ = (a.comparator or "").strip()
+    if not target or not cmp_ or cmp_ == "by" or target[:1] in "+-":
+        return target
+    word = _CMP_SYMBOL.get(cmp_, cmp_)
+    if not _KEEP_CMP.match(word) or target.lower().startswith(word.split()[0]):
+        return target
+    if not re.search(rf"(?<![\w]){re.escape(cmp_)}\s*{re.escape(target)}", a.text, re.I):
+        return target  # the comparison belongs to a threshold elsewhere ("users who spend over 10 minutes")
+    return f"{word} {target}"
+
+
+#: A side remark in brackets that is not a short name of the metric: "(limits, not Jsg)".
+_REMARK = re.compile(r"\s*\((?P<r>[^()]*(?:,|\b(?:shows?|means?|it’s|it's|because|stretch|goal)\b|\b(?:i\.e|e\.g)\.)[^()]*"
+                     r"|[^()]{40,})\)"
+                     r"|,\s*(?P<r2>(?:e\.g\.|i\.e\.|such\s+as|for\s+example|including)\s[^()]*?)\.?$"
+                     r"|\s+[-–—]\s+(?P<r3>[a-z][^()]*?)\.?$"
+                     r"|,\s*(?P<r4>(?:to|so\s+that|in\s+order\s+to)\s+[a-z][^()]*?)\.?$")
+
+
+_UNIT_WORDS = frozenset("days hours minutes weeks months years seconds times percent points".split())
+#: Words that make a metric a sentence about a change or a list rather than a name: "twice as many",
+#: "measure and improve", "X, Y, and Z".
+_NOT_A_NAME_WORDS = re.compile(r"\b(?:twice|as\s+many|as\s+much|and\s+(?:improve|increase|reduce|grow|measure|"
+                               r"decrease|raise|lower)|at\s+an?\s+(?:min|max)(?:imum)?)\b|,\s+(?:achieve|reach|get|improve|"
+                               r"increase|reduce|grow|hit|deliver|ship|launch)\b", re.I)
+
+
+def _bare_word(metric: str) -> bool:
+    """One word that names nothing countable ("Professional", "Days"): not a metric a team could track."""
+    if len(metric.split()) > 1:
+        return False
+    lex = lexicon()
+    word = metric.strip()
+    if word.lower() in _UNIT_WORDS:
+        return True  # "Days": a unit, not what is counted
+    if word.lower().endswith("s") and word[:1].isalpha() and not word.lower().endswith("ss"):
+        return False  # "Clubs": things that can be counted
+    return not (lex.results.search(word) or lex.actors.search(word) or lex.service_levels.search(word)
+                or lex.satisfaction.search(word) or lex.effect_terms.search(word)
+                or (word.isupper() and len(word) >= 2) or re.search(r"[a-z][A-Z]|\d", word))
+
+
+def _undoubled(metric: str) -> str:
+    """"Claims submitted during the check-in process handling claims": the head noun repeated at the
+    end after a participle doubles the metric's name; the name ends before it."""
+    words = metric.split()
+    low = [w.lower().rstrip("s") for w in words]
+    if len(words) >= 4 and low[-1] in low[:-2] and words[-2].lower().endswith("ing"):
+        return " ".join(words[:-2])
+    for n in (3, 2):  # "Bank account from fundraising in bank account": the name said twice
+        if len(words) > 2 * n and " ".join(low[-n:]) in " ".join(low[:-n]):
+            cut = " ".join(words[:-n]).rsplit(" ", 1)[0] if words[-n - 1].lower() in ("in", "on", "of", "for", "to") \
+                else " ".join(words[:-n])
+            return cut
+    return metric
+
+
+def _noun_after_target(a: Anatomy) -> str | None:
+    """"Current membership is 3,138, goal is 3500 members": the people or things the target counts."""
+    q = a.reading.target if a.reading else None
+    if q is None:
+        return None
+    m = re.match(r"\s+([a-z][\w-]*s)\b", a.text[q.end:])
+    if m and (lexicon().actors.fullmatch(m.group(1)) or lexicon().results.fullmatch(m.group(1))):
+        return m.group(1)
+    return None
+
+
+_WORD_COUNT = re.compile(r"^(?P<n>two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|fifty|a\s+hundred)"
+                         r"(?P<more>\s+or\s+more)?\s+", re.I)
+_NORM_LEVEL = re.compile(r"\bwithin\s+(?:the\s+)?(?:industry\s+)?(?:norms?|benchmarks?|standards?)\b", re.I)
+
+
+@lru_cache(maxsize=1)
+def _named_measures() -> dict[str, str]:
+    return {k: v for k, v in lexicon().data.get("named_measures", {}).items() if not k.startswith("_")}
+
+
+_NAMED = re.compile(r"\b(?:accounts\s+receivable|accounts\s+payable|cash\s+runway)\b")
+
+
+def _named_measure(text: str) -> str | None:
+    """"Keep accounts receivable within industry norms" -> "Days sales outstanding (DSO)"."""
+    m = _NAMED.search(text.lower())
+    return _named_measures().get(" ".join(m.group(0).split())) if m else None
+
+
+_TOWARDS_GOAL = re.compile(r",?\s+towards\s+(?:a|the|our)\s+(?:goal|target)\b[^,;]*", re.I)
+_TRAILING_TARGET_WORD = re.compile(r"\s+(?:target|goal|objective)$", re.I)
+
+
+def _one_of_a_list(text: str, metric: str) -> bool:
+    """"... on Deployment Frequency, Lead Time for Changes, Change Failure Rate, and Time to Restore":
+    a metric that is one item of a list the KR names is not the KR's metric."""
+    at = text.lower().find(metric.lower())
+    if at < 0:
+        return False
+    tail = text[at + len(metric):]
+    if re.match(r"\s*,\s*(?:the|a|an|which|who|that|i\.e|e\.g)\b", tail, re.I):
+        return False  # "Lead time, the time between code change and release, ...": an aside, not a list
+    return bool(re.match(r"\s*,\s*[^,]+,\s*(?:and\s+|&\s+)?[^,]+", tail) or re.match(r"\s*,\s*[^,]+,?\s+(?:and|&)\s", tail))
+
+
+def _work_count_target(a: Anatomy) -> tuple[str, str] | None:
+    """"Get 75 posts on forum": in an outcome, the count right after the lead is the level others
+    reach, not the team's own work. The text without it, and the count."""
+    if a.target or not a.reading:
+        return None
+    for q in a.reading.quantities:
+        if q.role in ("work", "other") and q.start <= 12 and q.value is not None:
+            return (a.text[: q.start] + a.text[q.end:]).strip(), q.text
+    return None
+
+
+def _count_as_target(a: Anatomy, count: str) -> str:
+    """A count the quantity reader takes for the team's own work ("Get 75 posts", "Onboard 3000
+    IAH") but the verdict reads as what others do: the target, shown with that condition rather
+    than asserted."""
+    if a.reading and any(q.role == "work" and q.text in count for q in a.reading.quantities):
+        return f"[target: {count} if it counts what others do]"
+    return count
+
+
 def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     """Keep the KR's own metric, words and numbers; only missing parts become placeholders."""
     assumptions: list[str] = []
-    metric = metric_phrase(a.text) or a.metric or (a.results[0] if a.results else None)
-    if metric and a.target and _MONEY.match(a.target) and len(metric.split()) == 1 and metric.lower().endswith("ed") \
-            and lexicon().verb_lemma.get(metric.lower()):
-        metric = f"Amount {metric.lower()}"  # "$4500 secured", "$2M raised": the amount is the metric
-    first_word = metric.split()[0].lower() if metric else ""
-    if metric and (lexicon().verb_lemma.get(first_word) == first_word or len(metric.split()) > 12):
-        # "Make a presentation that influences 50+ developers": the counted people are the metric.
-        counted = a.actor_count and _counted_phrase(a.text, a.actor_count)
-        # Else the parser's metric when it is a phrase of its own, never a bare result word or a
-        # piece of the target ("one hour or less" -> "hour or less"): the subject would be lost.
-        own = a.metric if a.metric and not lexicon().verb_lemma.get(a.metric.split()[0].lower()) and \
-            a.metric.lower() not in (a.target or "").lower() and len(a.metric.split()) > 1 else None
-        metric = counted or own
-    lex = lexicon()
-    if metric and a.results and (len(metric.split()) > 6 or _NOT_A_METRIC.search(metric)) and not (
-            lex.results.search(metric) or lex.service_levels.search(metric) or lex.satisfaction.search(metric)
-            or lex.actors.search(metric)):
-        metric = _result_phrase(a.text, a.results[0])  # "towards a goal" names nothing; "error rates" does
-    if (not metric or lex.verb_lemma.get(metric.split()[0].lower())) and a.target and _MONEY.match(a.target):
-        # "$4500 secured", "$2M raised": the amount is the metric.
-        verb = metric.split()[0].lower() if metric else ""
-        metric = f"Amount {verb}" if verb.endswith("ed") else "Amount"
+    original = a
+    remark = _REMARK.search(a.text)
+    if remark:
+        # Said on the side: a counting rule or a comment, not part of the metric's name.
+        said = next(g for g in remark.groups() if g).strip().rstrip(".")
+        assumptions.append(f"The draft adds '{said}': keep it as a note on how to count.")
+        b = parse(a.text[: remark.start()] + a.text[remark.end():])
+        if b.text and (b.target or not a.target):
+            a = b
+    target_override = None
+    shaped = _shaped_metric(a)
+    counted_work = None if shaped else _work_count_target(a)
+    if shaped:
+        metric, notes = shaped[0], shaped[1]
+        assumptions += notes
+        if len(shaped) > 2 and shaped[2]:
+            target_override = _count_as_target(a, shaped[2])
+    elif counted_work:
+        metric = metric_phrase(counted_work[0])
+        target_override = _count_as_target(a, counted_work[1])
+        assumptions.append(f"Reads {counted_work[1]} as the level people outside the team reach, not work the team does.")
+    else:
+        metric = None
+    named = _named_measure(a.text) if metric is None else None
+    if named:
+        metric = named
+        assumptions.append(f"Tracks the draft's '{_NAMED.search(a.text.lower()).group(0)}' with the measure a finance "
+                           "team uses for it; confirm with the team.")
+        norm = _NORM_LEVEL.search(a.text)
+        if norm and not a.target:
+            target_override = f"[target: {norm.group(0)}]"
+            assumptions.append(f"The draft names the level in words ('{norm.group(0)}'): put its number in the target.")
+    if metric is None:
+        own_phrase = metric_phrase(_TOWARDS_GOAL.sub("", a.text))
+        if own_phrase is None and a.reading and a.reading.target and a.reading.target.unit == "%" and \
+                re.match(r"\s*of\s", a.text[a.reading.target.end:]):
+            # "100% of transactions received ... are processed correctly": the clause is the metric;
+            # a shorter name would drop what is counted.
+            return _as_written_rewrite(original, deadline)
+        counted_noun = _noun_after_target(a) if own_phrase is None else None
+        metric = own_phrase or counted_noun or a.metric or (a.results[0] if a.results else None)
+        if own_phrase is None and not counted_noun and metric and len(metric.split()) == 1 and \
+                lexicon().actors.fullmatch(metric) and not a.target:
+            # "Customers are happy with the new checkout": the people alone are not what it measures.
+            return _as_written_rewrite(original, deadline)
+        if metric and a.target and _MONEY.match(a.target) and len(metric.split()) == 1 and \
+                metric.lower().endswith("ed") and lexicon().verb_lemma.get(metric.lower()):
+            metric = f"Amount {metric.lower()}"  # "$4500 secured", "$2M raised": the amount is the metric
+        first_word = metric.split()[0].lower() if metric else ""
+        second = metric.split()[1].lower().lstrip("-") if metric and len(metric.split()) > 1 else ""
+        noun_after = second in ("up", "ups", "ins") or bool(lexicon().results.fullmatch(second)
+                                                             or lexicon().service_levels.fullmatch(second))
+        if metric and ((lexicon().verb_lemma.get(first_word) == first_word and not noun_after)
+                       or len(metric.split()) > 16):
+            # "Make a presentation that influences 50+ developers": the counted people are the metric.
+            counted = a.actor_count and _counted_phrase(a.text, a.actor_count)
+            # Else the parser's metric when it is a phrase of its own, never a bare result word or a
+            # piece of the target ("one hour or less" -> "hour or less"): the subject would be lost.
+            own = a.metric if a.metric and not lexicon().verb_lemma.get(a.metric.split()[0].lower()) and \
+                a.metric.lower() not in (a.target or "").lower() and len(a.metric.split()) > 1 else None
+            metric = counted or own
+        lex = lexicon()
+        if metric and a.results and (len(metric.split()) > 6 or _NOT_A_METRIC.search(metric)) and not (
+                lex.results.search(metric) or lex.service_levels.search(metric) or lex.satisfaction.search(metric)
+                or lex.actors.search(metric)):
+            metric = _result_phrase(a.text, a.results[0])  # "towards a goal" names nothing; "error rates" does
+        if (not metric or lex.verb_lemma.get(metric.split()[0].lower())) and a.target and _MONEY.match(a.target):
+            # "$4500 secured", "$2M raised": the amount is the metric.
+            verb = metric.split()[0].lower() if metric else ""
+            metric = f"Amount {verb}" if verb.endswith("ed") else "Amount"
     metric = noun_phrase(metric)
-    if not metric:
-        return _as_written_rewrite(a, deadline)
+    if metric and not shaped:
+        metric = _undoubled(_TRAILING_TARGET_WORD.sub("", metric))
+    if not metric or _bare_word(metric) or _NOT_A_NAME_WORDS.search(metric) or _one_of_a_list(a.text, metric):
+        return _as_written_rewrite(original, deadline)
     if a.rate and a.rate not in (a.baseline or "") and a.rate not in (a.target or ""):
         metric = _with_cadence(metric, a.rate)  # "(currently ~90/mo)": the rate belongs to the baseline
     baseline = a.baseline
-    target = a.target
+    target = target_override or a.target
+    word_count = _WORD_COUNT.match(metric) if not target else None
+    if word_count:
+        # "Two other apps that integrate our SDK", "Five or more teams": the count in words is the target.
+        target = ("at least " if word_count.group("more") else "") + word_count.group("n").lower()
+        metric = _capital(metric[word_count.end():])
+    if target and target[:1] not in "+-" and PLACEHOLDER_RE.fullmatch(target.strip()) and (
+            a.comparator == "by" or re.search(rf"\bby\s+{re.escape(target.strip())}", a.text)):
+        target = ("-" if a.direction == "decrease" else "+") + target  # "increases by X%": a change still to set
     scale = re.search(r"\s?/\s?(\d+(?:\.\d+)?)$", target or "")
     if target and scale:  # "4.2/5": the level is the target, the scale belongs to the metric
         target = target[: scale.start()]
@@ -539,10 +1238,11 @@ def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     elif target.startswith(("+", "-")):
         assumptions.append(f"The draft gives a change ({target}), not a level: the target is that change "
                            "from the measured baseline.")
-    elif a.comparator and a.comparator != "by":
-        assumptions.append(f"The draft says '{a.comparator} {target}'; read as the target level.")
     if deadline is None:
         assumptions.append("No date in the draft: use the end of the OKR cycle.")
+    if target is not None and not target_override:
+        # The comparison stays with its level and unit ("above CHF 10k", "less than 25%").
+        target = _target_with_comparison(a, target)
     if a.direction == "maintain" and target is not None and not target.startswith(("+", "-")):
         # A level to hold: the target keeps its comparison ("above 90"); the baseline is today's value.
         if a.comparator and a.comparator not in ("by",) and not target.lower().startswith(a.comparator):
@@ -555,7 +1255,7 @@ def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     if _HAS_DIGIT.search(metric) and (invented_numbers(" ".join((metric, baseline or "", target or "")), a.text)
                                       or slot_errors(a.text, metric, baseline, target, None)):
         # The metric picked up a slot's number: keep the draft's own sentence rather than a fragment.
-        return _as_written_rewrite(a, deadline)
+        return _as_written_rewrite(original, deadline)
     return Rewrite.model_construct(text=text, metric=_capital(metric), baseline=baseline, target=target,
                                    deadline=deadline, assumptions=assumptions)
 
@@ -565,16 +1265,23 @@ def _as_written_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     noun phrase (`quantities.noun_phrase`): a coach keeps the author's sentence rather than assemble
     a metric from fragments. None when nothing is missing: the draft already says it all."""
     own_deadline = _deadline_text(a)
-    if a.baseline and own_deadline:
-        return None
+    stated = bool(a.baseline or _STATED_BASELINE.search(a.text))
+    if stated and own_deadline:
+        return None  # nothing is missing: the draft already says where it starts and by when
     assumptions = ["The draft's words make no clean metric name; it is kept as written with what it lacks added."]
-    if a.baseline is None:
+    if not stated:
         assumptions.append("No baseline in the draft: measure the current value before committing.")
     if deadline is None:
         assumptions.append("No date in the draft: use the end of the OKR cycle.")
-    return Rewrite.model_construct(text=_capital(render_as_written(a.text, a.baseline, own_deadline or deadline)),
-                                   metric=a.text, baseline=a.baseline, target=a.target,
+    text = render_as_written(a.text, a.baseline, own_deadline or deadline, baseline_stated=stated)
+    return Rewrite.model_construct(text=_capital(text), metric=a.text, baseline=a.baseline, target=a.target,
                                    deadline=own_deadline or deadline, assumptions=assumptions)
+
+
+#: A baseline the draft gives in words: "than it was in the corresponding quarter in 2024".
+_STATED_BASELINE = re.compile(r"\bthan\s+(?:it\s+was\s+|they\s+were\s+)?(?:in\s+)?(?:the\s+)?(?:corresponding|same|previous|"
+                              r"prior|last)\b|\bcompared\s+(?:to|with)\s+(?:last|the\s+previous|the\s+prior|Q[1-4]|\d{4})",
+                              re.I)
 
 
 def as_written(rw: Rewrite) -> bool:
@@ -622,6 +1329,12 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
     if purpose:
         candidates.append((purpose, f"Reads the draft's own purpose ('{_PURPOSE_CLAUSE.search(a.text).group(0).strip()}') "
                                     "as the change to measure; confirm with the team."))
+    users = _people_using(a.text)
+    if users:
+        candidates.append((users, "Counts the people who actually do what the work makes possible; confirm with the team."))
+    attendees = _attendees(a)
+    if attendees:
+        candidates.append((attendees, "Counts the people the events bring in, not the events held; confirm with the team."))
     if entry:
         for metric in entry["metrics"][:2]:
             candidates.append((metric, f"Assumes '{subject}' is meant to {entry['intent']}; confirm with the team."))
@@ -659,11 +1372,66 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
     return out[:2]
 
 
+#: "Members can make a Content Creator profile", "Prior members can apply to keep their email address":
+#: what the work makes possible, for whom.
+_CAN = re.compile(r"^(?P<people>(?:[A-Za-z][\w-]*\s+){0,5}?[A-Za-z][\w-]*)\s+(?:can|could|are\s+able\s+to|will\s+be\s+able\s+to)"
+                  r"\s+(?:apply\s+to\s+|start\s+to\s+)?(?P<vp>[a-z].+)$")
+_VP_END = re.compile(r"\s+(?:in|with)\s+(?:less|more|fewer)\b.*$|\s+compared\s+(?:to|with)\b.*$|,.*$|\s+(?:through|via)\s+.*$")
+
+
+def _people_using(text: str) -> str | None:
+    """"Users can export reports as PDF" -> "Users who export reports as PDF": the people who use
+    what the work makes possible, when the KR names them."""
+    m = _CAN.match(text.rstrip("."))
+    if not m or not lexicon().actors.search(m.group("people")):
+        return None
+    people = re.sub(r"^(?:the|our|all)\s+", "", m.group("people"), flags=re.I)
+    vp = _VP_END.sub("", m.group("vp")).strip()
+    return noun_phrase(f"{_capital(people)} who {vp}")
+
+
+_EVENT = re.compile(r"\b(?:meetups?|events?|webinars?|workshops?|conferences?|hackathons?|town\s+halls?|"
+                    r"community\s+calls?|trainings?|bootcamps?)\b", re.I)
+#: "Events Committee", "event strategy": the event word only qualifies another noun.
+_EVENT_AS_MODIFIER = re.compile(r"\s+(?:[A-Z][a-z]+|committee|team|strategy|calendar|portal|handbook|director|budget|"
+                                r"templates?|policy|plan|site|page|series\s+plan|events?|meetups?|sessions?)\b")
+_COUNT_WORDS = frozenset("least most one two three four five six seven eight nine ten twelve twenty several many "
+                         "few".split())
+#: Work that puts on events: "Co-host 2 meetups", "help run regional events", "Plan a workshop".
+_HOSTING = re.compile(r"\b(?:hold|holds|holding|held|host|hosts|hosting|hosted|co-host|co-hosts|run|runs|running|"
+                      r"organi[sz]e|organi[sz]ed|organi[sz]ing|assist|plan|planned|re-?establish|put\s+on|facilitate|"
+                      r"offer|launch|start)\b", re.I)
+_NOT_HOSTING = re.compile(r"\b(?:speak|speaks|speaking|speakers?|attend|attending|present\s+at|talk\s+at)\b", re.I)
+
+
+def _attendees(a: Anatomy) -> str | None:
+    """"Co-host 2 Go meetups in San Francisco" -> "Attendees at the Go meetups in San Francisco":
+    events the team runs are for the people who come. None when the team only speaks at them."""
+    m = next((e for e in _EVENT.finditer(a.text) if not _EVENT_AS_MODIFIER.match(a.text, e.end())
+              and e.group(0)[:1].islower()), None)
+    if not m or _NOT_HOSTING.search(a.text) or a.verb_class not in ("activity", None) or not _HOSTING.search(a.text):
+        return None
+    start = m.start()
+    words = list(re.finditer(r"[\w-]+", a.text[:start]))
+    for i in range(len(words) - 1, max(-1, len(words) - 4), -1):
+        w = words[i]
+        gap = a.text[w.end():start]
+        if gap.strip() or not _nouny_adjective(w.group(0)) or w.start() == 0 or lexicon().verb_class.get(
+                w.group(0).lower()) or (i and words[i - 1].group(0).lower() == "to") or \
+                w.group(0).lower() in _COUNT_WORDS:
+            break  # "to assist regional events": the word after "to" is a verb
+        start = w.start()
+    scope = _POST_SCOPE.match(a.text, m.end())
+    phrase = a.text[start: scope.end() if scope else m.end()]
+    phrase = re.sub(r"^(?:our|the|its|their)\s+", "", phrase, flags=re.I)
+    return f"Attendees at the {phrase}" if not re.search(r"\d", phrase) else None
+
+
 _PURPOSE_CLAUSE = re.compile(
     r"\s(?:to|so\s+that\s+we\s+can|in\s+order\s+to)\s+(?P<verb>unblock|enable|improve|increase|reduce|cut|lower|grow|boost|"
     r"lift|attract|retain|drive|speed\s+up|shorten|raise)\s+(?P<obj>[^,;.()]+)", re.I)
-_PURPOSE_FORM = {"unblock": "{} still blocked", "enable": "{} enabled", "attract": "{} attracted",
-                 "retain": "{} retained"}
+_PURPOSE_FORM = {"unblock": "{} still blocked", "enable": "Use of {}", "attract": "{} attracted",
+                 "retain": "{} retained", "speed up": "Time spent on {}", "shorten": "Time spent on {}"}
 
 
 def _purpose_metric(text: str) -> str | None:
@@ -677,7 +1445,8 @@ def _purpose_metric(text: str) -> str | None:
     if not obj or len(obj.split()) > 6 or _HAS_DIGIT.search(obj):
         return None
     verb = " ".join(m.group("verb").lower().split())
-    return _capital(_PURPOSE_FORM.get(verb, "{}").format(obj))
+    metric = _capital(_PURPOSE_FORM.get(verb, "{}").format(obj))
+    return None if _bare_word(metric) else metric
 
 
 def _is_paired(a: Anatomy) -> bool:
@@ -722,8 +1491,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     own_deadline = _deadline_text(a) or kr.deadline
     cycle = context.cycle if context else None
     deadline = own_deadline or cycle
-    entry = _match_catalogue(a.text, title, _object_head(a)) or (
-        _entry_named("hiring") if a.hiring_verb and not _not_staff(a.text) else None)
+    entry = _match_catalogue(a.text, title, _object_head(a))
     audience = _audience(a, title)
     paired = _is_paired(a)
     issues = _issues(a, verdict, dated=deadline is not None or bool(_CADENCE_DUE.search(a.text)), paired=paired)
@@ -734,17 +1502,25 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
         why = _why_output(a, audience, question)
         rewrites = _output_rewrites(a, entry, title, deadline)
     else:
-        parts = split_goals(a.text) if a.multi_goal and not paired else []
+        text, notes = reviewed_text(a.text)
+        b = parse(text) if text != a.text and text else a
+        parts = split_goals(b.text) if b.multi_goal and not paired else []
+        gets = _things_results(parts[0]) if len(parts) >= 2 else None
+        if gets:
+            # "The launch video gets 50 retweets and 2,000 views": each count is of the same thing.
+            lead = parts[0][: len(parts[0]) - len(gets[1])]
+            parts = [parts[0]] + [p if _things_results(p) or not _HAS_DIGIT.match(p.lstrip(">~ ")) else lead + p
+                                  for p in parts[1:]]
         if len(parts) >= 2:
-            rewrites = [rw for p in parts[:3] if (rw := _outcome_rewrite(parse(p), deadline))]
+            rewrites = [rw for p in parts[:3] if (rw := _outcome_rewrite(parse(p), _deadline_text(parse(p)) or deadline))]
+            if any(as_written(rw) for rw in rewrites):
+                # A part that makes no clean metric is a fragment of a sentence: keep the whole KR.
+                rewrites = [rw for rw in [_as_written_rewrite(b, deadline)] if rw]
         else:
-            rewrites = [rw for rw in [_outcome_rewrite(a, deadline)] if rw]
-        first = rewrites[0] if rewrites else None
-        evidence = _outcome_evidence(a, audience)
-        if first is None or as_written(first):
-            why = f"If this is met, '{_shorten(a.text, 90)}' will be true: {evidence}."
-        else:
-            why = _why_outcome(a, evidence, _uncap(first.metric), first.target, first.baseline)
+            rewrites = [rw for rw in [_outcome_rewrite(b, deadline)] if rw]
+        for rw in rewrites:
+            rw.assumptions[:0] = notes
+        why = _why_outcome(b, rewrites, audience, b.text)
         if paired:
             why += " It pairs the work with the change it should produce, as a good key result does."
     if confidence == "low":

@@ -51,6 +51,32 @@ _STATE = re.compile(r"\b(?:rank(?:ed|ing)?|top\s+\d+|variance|in\s+(?:the\s+)?(?
 _BARE_COUNT = re.compile(r"^\s*(?:(?:have|get|reach|hit)\s+)?(?:at\s+least\s+)?[$€£]?\d[\d,.]*\s?[kmKM%+]*\s+[a-z]", re.I)
 _PEOPLE_AS_OBJECT = re.compile(r"\b(?:from|with|to|for|among)\s+(?:at\s+least\s+)?\d[\d,]*\+?\s+(?:\w+\s+)?"
                                r"(?:users|customers|people|participants|members|developers|companies|teams)\b", re.I)
+#: Others acting with the team's work: "one app to integrate Sentinel", "projects applying to join",
+#: "partner organisations asking for more interns", "teams adopt the tool".
+_OTHERS_ACT = re.compile(
+    r"(?<!\bour\s)(?<!\bmy\s)\b(?:other\s+|third[- ]party\s+|external\s+|outside\s+|partner\s+|new\s+|more\s+|non-[\w-]+\s+)?"
+    r"(?:apps?|applications|projects|teams|organi[sz]ations|companies|partners|developers|vendors|maintainers|clubs|"
+    r"chapters|communities|institutions|universities|schools|agencies)\s+(?:to\s+|that\s+|who\s+|which\s+|will\s+)?"
+    r"(?:(?:have|has|had)\s+(?:been\s+)?)?"
+    r"(?:integrat|adopt|apply|applying|applied|join|deploy|us(?:e|es|ed|ing)\b|test(?:s|ing)?\s+against|ask|request|migrat|switch|"
+    r"upgrad|contribut|build(?:s|ing)?\s+on|run(?:s|ning)?\s+on|rel(?:y|ies|ying)\s+on|sign(?:s|ing)?\s+up|check(?:s|ing)?\s+in)",
+    re.I)
+#: "Get 80 accounts to turn on audit logs": an output-shaped verb whose object is others' behaviour.
+_GET_OTHERS_TO = re.compile(r"^\s*(?:get|help|enable|encourage|convince|persuade|bring)\s+(?:at\s+least\s+|over\s+|[>~]\s?)?"
+                            r"\d[\d,.]*\+?\s+(?:[\w-]+\s+){0,3}?[\w-]+s\s+to\s+[a-z]", re.I)
+#: A level of business health to keep: "accounts receivable is within industry norms".
+_HEALTH_LEVEL = re.compile(r"\b(?:is|are|stays?|remains?|kept|keep)\s+(?:with)?in\s+(?:the\s+)?(?:industry\s+)?"
+                           r"(?:norms?|benchmarks?|budget|limits?|tolerance|range|target)\b"
+                           r"|\bwithin\s+(?:the\s+)?industry\s+(?:norms?|benchmarks?|standards?)\b", re.I)
+#: The team's own people, signed up by the team: "Have 4 core team members", "Add 2 maintainers".
+_SIGNS_UP_OWN = re.compile(r"^\s*(?:have|add|get|onboard|hire|recruit|bring\s+on|find|appoint|elect|staff)\s+"
+                           r"(?:at\s+least\s+)?\d+\+?\s+(?:new\s+|more\s+|full[- ]time\s+|part[- ]time\s+)*"
+                           r"(?:core\s+team\s+members?|team\s+members?|core\s+contributors?|staff|employees|maintainers|"
+                           r"officers|board\s+members|committee\s+members|developers|engineers|designers)\b", re.I)
+#: The team giving or allocating something of its own: "Offer 6 companies our workshop", "Allocate
+#: a grants budget": an offer made, not a result.
+_OWN_OFFERING = re.compile(r"^\s*(?:offer|provide|allocate|award|grant|give|distribute|fund|budget|sponsor|add\s+a\s+"
+                           r"[\w“”\"' ]{0,20}budget)\b", re.I)
 _OWN_PEOPLE = re.compile(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|volunteers|maintainers|members\s+of\s+staff)\b"
                          r"|\b(?:hires?|headcount|speakers|mentors|ambassadors|trainers)\b", re.I)
 
@@ -107,6 +133,14 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
         f["position_or_state"] = 1.0
     if _OWN_PEOPLE.search(text):
         f["own_people"] = 1.0
+    if _OTHERS_ACT.search(text) or (a.by_actor and not a.capability) or _GET_OTHERS_TO.search(text):
+        f["others_act"] = 1.0
+    if _HEALTH_LEVEL.search(text):
+        f["health_level"] = 1.0
+    if _SIGNS_UP_OWN.search(text):
+        f["signs_up_own_people"] = 1.0
+    if _OWN_OFFERING.search(text):
+        f["own_offering"] = 1.0
     if "definition" in roles and ("target" in roles or a.service_levels):
         f["service_level_window"] = 1.0
     if not a.reading or not a.reading.quantities:

@@ -23,7 +23,8 @@ EXAMPLE_CSV = ROOT / "examples" / "team-okrs.csv"
 def test_summary_counts_read_as_english() -> None:
     proc = run_cli("review", "-", "-f", "jsonl", stdin="- Ship v2\n")
     assert proc.stderr.startswith("krcoach: 1 key result: 0 outcomes, 1 output, 1 need work (most often activity 1) (engine rules, ")
-    assert proc.stderr.count("\n") == 1
+    # one summary line, then (no rewrite for a bare "Ship v2") the line that points to the llm engine
+    assert proc.stderr.count("\n") == 2 and proc.stderr.splitlines()[1].startswith("krcoach: 1 key result got no rewrite: ")
 
 
 def test_one_summary_line_with_thousands_separators(tmp_path: Path) -> None:

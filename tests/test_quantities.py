@@ -101,3 +101,31 @@ def test_noun_phrase_refuses_fragments_and_repairs_clauses() -> None:
 def test_a_scale_in_a_target_is_the_scale() -> None:
     from krcoach.quantities import slot_errors
     assert not slot_errors("Average rating of 4.6/5 or higher", "Average rating (out of 5)", None, "4.6", None)
+
+
+def test_a_count_before_a_name_is_not_a_year_and_a_year_stays_one() -> None:
+    from krcoach.quantities import read
+    assert [q.role for q in read("Reach 2000 Newsletter subscribers").quantities] == ["target"]
+    assert [q.role for q in read('Get 2000 "Members" on the forum').quantities] == ["target"]
+    assert [q.role for q in read("Ship the app in 2027 Q2").quantities] == ["deadline"]
+
+
+def test_the_metric_drops_a_finite_verb_of_change_and_keeps_a_relative_clause() -> None:
+    from krcoach.quantities import metric_phrase, noun_phrase
+    assert metric_phrase("Number of approved grant applications increases by 15%") == \
+        "Number of approved grant applications"
+    assert metric_phrase("Median wait for a callback has decreased by 20%") == "Median wait for a callback"
+    assert metric_phrase("At least 70% of mentors find the new guide useful") == \
+        "Share of mentors that find the new guide useful"
+    # a clause that names who is counted may hold its own verbs; a cut-short one may not
+    assert noun_phrase("Farmers who understand why soil tests are useful") == \
+        "Farmers who understand why soil tests are useful"
+    for fragment in ("Pricing model that contains", "Renew and recruit student chapters", "Properly address the backlog",
+                     "All new kiosks have shorter queues than those they replaced"):
+        assert noun_phrase(fragment) is None, fragment
+
+
+def test_a_deadline_slot_may_hold_any_date_the_draft_writes() -> None:
+    from krcoach.quantities import slot_errors
+    draft = "Reach 800 members by the end of 2026, and 1,200 members by the end of 2027"
+    assert slot_errors(draft, "Members", None, "1,200", "the end of 2027") == []

@@ -119,9 +119,19 @@ def test_how_often_a_metric_is_read_is_named_where_it_reads_naturally(text: str,
     assert rewrite.metric == metric and rewrite.text.startswith(f"{metric} from ")
 
 
-def test_staffing_without_a_catalogue_word_still_gets_hiring_metrics() -> None:
+def test_adding_people_gets_no_hiring_funnel_metric_but_a_question_on_the_objective() -> None:
+    # Coaches rejected offer acceptance / time to hire for KRs that add developers: the hiring funnel
+    # is not what adding a developer is for. Only the team changes; ask what should move.
     hiring = next(e for e in catalogue()["entries"] if e["name"] == "hiring")
-    assert coach("Add 1 full stack developer").rewrites[0].metric in hiring["metrics"]
+    r = coach("Add 2 backend developers", "Ship the mobile app faster")
+    assert r.kind == "output" and not {rw.metric for rw in r.rewrites} & set(hiring["metrics"])
+    assert "only the team changes" in r.why and "'Ship the mobile app faster'" in r.why
+    assert "a change for time contributors" not in coach("Onboard 2 new full time contributors").why
+    # ... while a hiring-process objective keeps them, and a support role keeps support's own metric
+    process = coach("Hire 3 recruiters", "Scale the hiring process for engineering candidates")
+    assert process.rewrites and process.rewrites[0].metric in hiring["metrics"]
+    support = coach("Hire 4 support engineers")
+    assert support.rewrites and support.rewrites[0].metric == "Median first response time"
 
 
 def test_a_software_protocol_is_not_a_clinical_one() -> None:
@@ -313,12 +323,16 @@ def test_a_currency_code_stays_with_its_amount() -> None:
 
 
 def test_no_clean_noun_phrase_keeps_the_kr_as_written() -> None:
-    text = "There are at least 12 mentors, with at least 3 in a paid role"
+    text = "Our platforms measure and improve the satisfaction of their internal users"
     r = coach(text)
     rw = r.rewrites[0]
     assert rw.text.startswith(text) and "[baseline: measure first]" in rw.text
     assert parse_rewrite(rw.text) is not None and rw.text.count("(") == rw.text.count(")")
-    assert "'There are at least 12 mentors" in r.why
+    assert f"“{text}”" in r.why
+    # "There are at least N ...": what there is, is the metric; the comma's second condition is a note
+    mentors = coach("There are at least 12 mentors, with at least 3 in a paid role").rewrites[0]
+    assert (mentors.metric, mentors.target) == ("Mentors", "at least 12")
+    assert any("second condition" in x for x in mentors.assumptions)
 
 
 def test_tags_and_end_of_sentence_question_marks_are_not_placeholders() -> None:
@@ -356,3 +370,127 @@ def test_one_keyword_from_another_domain_gives_no_catalogue_metric() -> None:
     assert not {rw.metric for rw in survey.rewrites} & set(research["metrics"])
     volunteers = coach("Recruit 15 volunteers for evening shifts", "Keep the shelter open every night")
     assert not any("donor" in rw.metric.lower() or "offer" in rw.metric.lower() for rw in volunteers.rewrites)
+
+
+# ------------------------------------------------------------------ coaching a blind grader accepts
+# KRs written for these tests, one per general rule (none copied from a dataset).
+
+def _model_coach(text: str, objective: str | None = None):
+    from krcoach.verdict import default_model
+    return review_kr(KeyResult(id="1", kr=text), Objective(title=objective) if objective else None, None,
+                     default_model())
+
+
+@pytest.mark.parametrize(("text", "metric", "target"), [
+    # a priority tag and the change verb stay out of the metric
+    ("[P2] increase build throughput by 20%", "Build throughput", "+20%"),
+    # a finite verb of change at the end of the subject is the direction, not the name
+    ("Number of approved grant applications increases by 15%", "Number of approved grant applications", "+15%"),
+    ("CSAT for the help centre has increased by 4 points", "CSAT for the help centre", "+4 points"),
+    # a survey's finding: the respondents are counted, the comparison stays with its level
+    ("Our staff survey shows that less than 30% feel burned out", "Share of staff survey respondents who feel burned out",
+     "less than 30%"),
+    # money or time no longer spent
+    ("Avoid x cost across the regional offices", "Cost avoided across the regional offices", None),
+    ("Save 200 hours of manual reporting time for analysts by automating exports",
+     "Manual reporting time saved for analysts", "200 hours"),
+    # people the team helps to act are what is counted, not the help
+    ("Help 300 new students understand how student loans work via webinars",
+     "New students who understand how student loans work", "300"),
+    ("Get 60 clinics to switch on e-prescriptions", "Clinics that switch on e-prescriptions", "60"),
+    # what a piece of work gets is counted of that work
+    ("Write a guide that gets 400+ reads from first-time founders", "Reads of the guide from first-time founders", "400+"),
+    # the comparison word and the currency stay with the level
+    ("Monthly revenue above CHF 10k", "Monthly revenue", "above CHF 10k"),
+    ("There are at least 40 active volunteers, with 10 leading a team", "Active volunteers", "at least 40"),
+    ("Two other apps integrate our SDK", "Other apps that integrate our SDK", "two"),
+    # a business measure named in everyday words gets the measure a finance team tracks
+    ("Keep accounts receivable within industry norms", "Days sales outstanding (DSO)", "[target: within industry norms]"),
+])
+def test_outcome_metric_is_a_clean_noun_phrase_without_verb_tag_or_target(text, metric, target) -> None:
+    rw = coach(text).rewrites[0]
+    assert (rw.metric, rw.target) == (metric, target), rw.text
+    assert parse_rewrite(rw.text) is not None and not invented_numbers(rw.text, text)
+
+
+def test_a_count_stays_out_of_the_metric_and_a_remark_becomes_a_note() -> None:
+    rw = coach("Get 40 replies on the community forum (not counting staff, trial)").rewrites[0]
+    assert rw.metric == "Replies on the community forum" and rw.target == "40"
+    assert any("not counting staff" in note for note in rw.assumptions)
+    owner = coach("120 new chapters (Priya)").rewrites[0]
+    assert owner.metric == "New chapters" and any("Priya" in note for note in owner.assumptions)
+
+
+def test_each_number_of_a_two_part_kr_is_the_target_of_its_own_metric() -> None:
+    r = coach("The demo video gets 80 shares and 3,000 views")
+    assert [(rw.metric, rw.target) for rw in r.rewrites] == [("Shares of the demo video", "80"),
+                                                            ("Views of the demo video", "3,000")]
+    members = coach("Membership is 900 today, goal is 1,100 members by the end of 2026, and 1,400 members by the end "
+                    "of 2027", "Grow the society")
+    assert [(rw.baseline, rw.target, rw.deadline) for rw in members.rewrites] == [
+        ("900", "1,100", "the end of 2026"), (None, "1,400", "the end of 2027")]
+
+
+def test_as_written_never_doubles_a_baseline_and_is_skipped_when_nothing_is_missing() -> None:
+    worded = coach("Complaints are 10% lower than in the same month last year")
+    assert worded.rewrites[0].text.endswith("last year by [date]") and "(from" not in worded.rewrites[0].text
+    complete = coach("Complaints are 10% lower than in the same month last year by end of Q4")
+    assert not complete.rewrites and "needs no rewrite" in complete.why
+
+
+STOCK = ("only moves if", "so it shows whether the work landed", "acting on their own", "a list of tasks")
+
+
+@pytest.mark.parametrize(("text", "objective", "says"), [
+    ("500 new readers subscribe to the newsletter", None, "readers choose to subscribe to the newsletter"),
+    ("Reach 1,500 Instagram followers", None, "Instagram followers will reach 1,500"),
+    ("Keep Lighthouse scores above 95", None, "changes only when the system itself does"),
+    ("Cut p95 checkout latency from 900ms to 400ms", None, "how fast the system is"),
+    ("Improve NPS of hospital visitors from 20 to 35", None, "rate their experience"),
+    ("Reduce monthly churn from 4% to 3%", None, "decide to stay"),
+    ("Grow annual recurring revenue to $2M", None, "decide to pay"),
+    ("Our staff survey shows that less than 30% feel burned out", None, "feel"),
+])
+def test_outcome_whys_say_who_changes_how_in_the_krs_terms(text, objective, says) -> None:
+    why = coach(text, objective).why
+    assert says in why, why
+    assert not any(s in why for s in STOCK), why
+    assert "[P" not in why and " will change by " not in why
+
+
+def test_outcome_whys_agree_in_number_and_never_start_on_a_lowercased_fragment() -> None:
+    why = coach("[P1] increase render throughput by 25%").why
+    assert why.startswith("If this is met, render throughput will rise by 25%"), why
+    assert "acting" not in coach("20 Guest Authors publish at least one article").why
+    lighthouse = coach("Keep Lighthouse scores above 95").why
+    assert "respond" not in lighthouse and "Lighthouse scores will stay above 95" in lighthouse
+
+
+def test_output_rewrites_use_only_metrics_from_the_krs_own_domain() -> None:
+    feature = next(e for e in catalogue()["entries"] if e["name"] == "feature_release")
+    beta = coach("Beta release of the route planner", "Build a loyal cycling community")
+    assert not {rw.metric for rw in beta.rewrites} & set(feature["metrics"]) and "Ask:" in beta.why
+    committee = coach("Set up a volunteer committee to help run regional meetups", "Events")
+    assert [rw.metric for rw in committee.rewrites] == ["Attendees at the regional meetups"]
+    drives = coach("Two membership drives in 2027", "Membership")
+    assert drives.kind == "output" and drives.rewrites[0].metric == "New members per quarter"
+    alumni = coach("Alumni can renew their membership online through the portal", "Membership")
+    assert alumni.rewrites[0].metric == "Alumni who renew their membership online"
+    # a name in the objective ("Patient Intake" project) does not put the KR in a clinical domain
+    healthcare = next(e for e in catalogue()["entries"] if e["name"] == "healthcare")
+    spec = coach("Publish a draft protocol for the intake form", 'Ship the "Patient Intake" protocol spec')
+    assert not {rw.metric for rw in spec.rewrites} & set(healthcare["metrics"])
+
+
+@pytest.mark.parametrize(("text", "objective", "kind"), [
+    ("Describe 3 realistic pricing options", "Explore pricing", "output"),
+    ("Have 5 core team members", "Grow the community", "output"),
+    ("Offer 10 schools our free coding workshop", "Reach more schools", "output"),
+    ("Two other apps integrate our SDK", "Become the default SDK", "outcome"),
+    ("12 projects apply to join the foundation", "Grow the foundation", "outcome"),
+    ("Partner universities ask for 20 more interns", "Grow the internship programme", "outcome"),
+    ("Ensure accounts receivable is within industry norms", "Finance", "outcome"),
+])
+def test_verdict_rules_for_others_results_health_levels_research_and_own_people(text, objective, kind) -> None:
+    assert coach(text, objective).kind == kind
+    assert _model_coach(text, objective).kind == kind
