@@ -121,10 +121,16 @@ CREATE INDEX rate_events_by_bucket ON rate_events (bucket, at);
 CREATE INDEX rate_events_by_time ON rate_events (at);
 """
 
+# Each participant's submission allowance, a token bucket kept as one number (GCRA): the time at
+# which their bucket is full again (see workshop.SUBMIT_BURST). NULL: full.
+_V4 = """
+ALTER TABLE participants ADD COLUMN submit_tat REAL;
+"""
+
 Migration = Callable[[sqlite3.Connection], None] | str
 
 #: Ordered steps: MIGRATIONS[0] builds version 1, MIGRATIONS[1] upgrades 1 -> 2, and so on.
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -211,16 +217,28 @@ class Store:
             self._local.conn = None
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken with BEGIN IMMEDIATE so checks and inserts are atomic."""
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken with BEGIN IMMEDIATE so checks and inserts are atomic.
+
+        `durable=False` is for bookkeeping whose loss in a power cut costs nothing (a used-up
+        rate allowance, a counted bad attempt): its commit skips the fsync (WAL with
+        synchronous=NORMAL) and becomes durable with the next durable commit. A killed process
+        loses nothing either way; only the machine going down can.
+        """
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous = FULL")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -276,17 +294,19 @@ class Store:
 
 
 class RateLimiter:
-    """Sliding-window limits on what one client address may do (join, vote, create, guess codes).
+    """Sliding-window limits on what one device, participant or client address may do (join,
+    vote, create, guess codes).
 
     Kept in the workshop database (table `rate_events`), not in process memory, for the same
     reason as everything else in a workshop: several app processes may serve one room, and a
     restart must not hand an attacker a fresh allowance. Each counted action is one small row
     written in the caller's own write transaction, so it costs no extra fsync; rows older than
-    `MAX_WINDOW_S` are pruned as new ones arrive. Addresses are stored only as keyed hashes
-    (HMAC with a random key kept in the database), never as they came.
+    `MAX_WINDOW_S` are pruned as new ones arrive. Who is counted (an address, a device id, a
+    participant) is stored only as a keyed hash (HMAC with a random key kept in the database),
+    never as it came.
 
-    A bucket names what is counted and for whom, e.g. `join:<workshop id>:<address>`; the
-    limits themselves (how many per how long) are chosen by the caller.
+    A bucket names what is counted and for whom, e.g. `join:<workshop id>:<hash>`; the limits
+    themselves (how many per how long) are chosen by the caller.
     """
 
     MAX_WINDOW_S = 3600.0
@@ -296,31 +316,37 @@ class RateLimiter:
         # Read (or made) now, outside any transaction: buckets are named inside them.
         self._key = store.secret("rate_limit_key").encode() if store.schema_version() >= 1 else b""
 
-    def bucket(self, action: str, client: str, scope: object = "") -> str:
-        digest = hmac.new(self._key, client.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
+    def bucket(self, action: str, who: str, scope: object = "") -> str:
+        digest = hmac.new(self._key, who.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
         return f"{action}:{scope}:{digest}"
 
     def wait(self, conn: sqlite3.Connection, bucket: str, limit: int, window: float,
              now: float) -> float:
         """Seconds until one more action fits in `bucket` (0.0: it fits now)."""
-        rows = conn.execute(
-            "SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC LIMIT ?",
-            (bucket, now - window, limit),
-        ).fetchall()
-        if len(rows) < limit:
+        # The limit-th most recent event in the window, read off the (bucket, at) index: one row,
+        # however large the limit (the coarse per-address caps run to thousands).
+        row = conn.execute(
+            "SELECT at FROM rate_events WHERE bucket = ? AND at > ? ORDER BY at DESC "
+            "LIMIT 1 OFFSET ?",
+            (bucket, now - window, limit - 1),
+        ).fetchone()
+        if row is None:
             return 0.0
-        return max(0.001, rows[-1]["at"] + window - now)
+        return max(0.001, row["at"] + window - now)
 
     def hit(self, conn: sqlite3.Connection, bucket: str, now: float) -> None:
         """Count one action (inside the caller's write transaction)."""
         conn.execute("DELETE FROM rate_events WHERE at < ?", (now - self.MAX_WINDOW_S,))
         conn.execute("INSERT INTO rate_events (bucket, at) VALUES (?, ?)", (bucket, now))
 
-    def record(self, bucket: str, now: float) -> None:
-        """Count one action in a transaction of its own (e.g. a failed attempt whose own
-        transaction was rolled back)."""
-        with self.store.write() as conn:
-            self.hit(conn, bucket, now)
+    def record(self, buckets: list[str], now: float) -> None:
+        """Count one action in each of `buckets`, in a transaction of their own (e.g. a failed
+        attempt whose own transaction was rolled back)."""
+        if not buckets:
+            return
+        with self.store.write(durable=False) as conn:
+            for bucket in buckets:
+                self.hit(conn, bucket, now)
 
 
 _stores: dict[Path, Store] = {}

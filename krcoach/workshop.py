@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import io
 import json
+import math
 import re
 import secrets
 import sqlite3
@@ -44,14 +45,21 @@ MAX_NAME_CHARS = 40
 MAX_SUBMISSION_CHARS = 400
 MAX_PARTICIPANTS = 300
 MAX_TIMER_SECONDS = 60 * 60
-RATE_LIMIT = 5  # submissions per participant ...
-RATE_WINDOW_S = 10.0  # ... per this many seconds
-# Per client address (as the app sees it; a room behind one NAT shares one), counted in the
-# database by store.RateLimiter: (how many, per this many seconds).
-JOIN_LIMIT = (150, 600.0)  # joins of one workshop: a 100-person room behind one NAT fits
-CREATE_LIMIT = (20, 3600.0)  # workshops created
-VOTE_LIMIT = (1200, 600.0)  # votes in one workshop: 100 people x 8 KRs, each changed once or so
-BAD_CODE_LIMIT = (30, 600.0)  # attempts with a join code that opens no workshop
+# Limits, so that one client cannot hurt the room. What a person does is counted against them:
+# their participant (submissions, votes) or, before they have joined, their device (the browser's
+# device id, or an API client's Gradio session). The client address (a whole venue behind one NAT
+# shares one) is only a coarse second cap, high enough for a full room of MAX_PARTICIPANTS.
+# Windowed limits are (how many, per this many seconds), counted in the database by
+# store.RateLimiter.
+SUBMIT_BURST = 10  # submissions a participant may send at once ...
+SUBMIT_INTERVAL_S = 2.0  # ... and then one per this many seconds (a token bucket per participant)
+VOTE_LIMIT = (60, 600.0)  # votes per participant: 8 KRs, each vote moved several times
+VOTE_ADDRESS_LIMIT = (6000, 600.0)  # per address and workshop: 300 people x 8 KRs, moved ~2.5 times
+JOIN_LIMIT = (10, 600.0)  # joins of one workshop per device (leaving and re-joining included)
+JOIN_ADDRESS_LIMIT = (2 * MAX_PARTICIPANTS, 600.0)  # per address and workshop: a full room, twice
+BAD_CODE_LIMIT = (30, 600.0)  # join codes that open no workshop, per device ...
+BAD_CODE_ADDRESS_LIMIT = (3000, 600.0)  # ... and per address: 300 people mistyping it ten times
+CREATE_LIMIT = (20, 3600.0)  # workshops created per address
 EXPORT_FORMATS = ("csv", "json", "md")
 
 
@@ -79,6 +87,18 @@ class RoundClosed(WorkshopError):
 
 class RateLimited(WorkshopError):
     kind = "rate_limited"
+
+
+class Busy(RateLimited):
+    """A participant sent rewrites faster than their allowance: retry in `retry_after` s."""
+
+    def __init__(self, wait: float, participant_id: int | None = None):
+        self.wait_s = wait
+        self.participant_id = participant_id
+        self.retry_after = max(1, math.ceil(wait - 1e-9))
+        super().__init__(f"Busy, retry in {self.retry_after} s: the coach takes {SUBMIT_BURST} "
+                         f"rewrites from one person at once, then one every "
+                         f"{SUBMIT_INTERVAL_S:g} seconds.")
 
 
 #: The one answer for a code that is malformed or opens no workshop: nobody can tell the two
@@ -229,51 +249,78 @@ def _check_facilitator(store: Store, code: Any, token: Any) -> None:
         _facilitator(conn, code, token)
 
 
+def _code_guards(store: Store, client: str | None,
+                 device: str | None) -> list[tuple[str, tuple[int, float], str]]:
+    """The buckets that count join codes opening no workshop: the device's, and the address's
+    (a coarse cap). Each with its limit and the refusal that names whose allowance ran out."""
+    guards = []
+    if device:
+        guards.append((store.limiter.bucket("code", "device:" + device), BAD_CODE_LIMIT,
+                       "this device"))
+    if client:
+        guards.append((store.limiter.bucket("code", client), BAD_CODE_ADDRESS_LIMIT, "your network"))
+    return guards
+
+
 @contextmanager
-def _code_attempt(store: Store, client: str | None, now: float | None):  # type: ignore[no-untyped-def]
-    """Limit guessing join codes per client address: once BAD_CODE_LIMIT attempts from it named
-    no workshop, every code-taking request from it is refused (even a right code) until the
-    window has room, with one answer that says nothing about the code."""
-    if not client:
-        yield
-        return
-    limiter, at = store.limiter, _now(now)
-    bucket = limiter.bucket("code", client)
-    limit, window = BAD_CODE_LIMIT
-    wait = limiter.wait(store.connection(), bucket, limit, window, at)
-    if wait:
-        raise RateLimited("Too many attempts with join codes that open no workshop from your "
-                          f"network. Wait {_minutes(wait)} and try again.")
+def _code_attempt(store: Store, client: str | None, device: str | None,
+                  at: float):  # type: ignore[no-untyped-def]
+    """Limit guessing join codes, per device (BAD_CODE_LIMIT) and, coarsely, per address
+    (BAD_CODE_ADDRESS_LIMIT). Once either is used up, every join from that device (or address)
+    is refused, a right code too, with one answer that says nothing about the code; attempts
+    refused that way check no code and are not counted. Only joining takes a code without a
+    token, so only joining can be locked out: a participant's own calls never are."""
+    guards = _code_guards(store, client, device)
+    conn = store.connection()
+    for bucket, (limit, window), whose in guards:
+        wait = store.limiter.wait(conn, bucket, limit, window, at)
+        if wait:
+            raise RateLimited(f"Too many attempts with join codes that open no workshop from "
+                              f"{whose}. Wait {_minutes(wait)} and try again.")
     try:
         yield
     except NoSuchWorkshop:
-        limiter.record(bucket, at)
+        store.limiter.record([bucket for bucket, _, _ in guards], at)
         raise
 
 
-def _take(conn: sqlite3.Connection, store: Store, action: str, client: str | None, scope: object,
+def _take(conn: sqlite3.Connection, store: Store, action: str, who: str | None, scope: object,
           limits: tuple[int, float], at: float, message: str) -> None:
-    """Count one `action` for `client` (no client: not limited), or refuse it with `message`
-    ({wait} filled in) when the address used up its allowance."""
-    if not client:
+    """Count one `action` for `who` (a device, participant or address; None: not limited), or
+    refuse it with `message` ({wait} filled in) when `who` used up its allowance."""
+    if not who:
         return
-    bucket = store.limiter.bucket(action, client, scope)
+    bucket = store.limiter.bucket(action, who, scope)
     wait = store.limiter.wait(conn, bucket, *limits, at)
     if wait:
         raise RateLimited(message.format(wait=_minutes(wait)))
     store.limiter.hit(conn, bucket, at)
 
 
-def _participant(conn: sqlite3.Connection, ws: sqlite3.Row, token: Any) -> sqlite3.Row:
+def not_joined(code: str) -> str:
+    return f"You have not joined workshop {code}; join it with its code first."
+
+
+def _member(conn: sqlite3.Connection, code: Any, token: Any) -> tuple[sqlite3.Row, sqlite3.Row]:
+    """(workshop, participant) for a participant's call. The token is looked up first, and an
+    unknown code gets the same answer as a token of another workshop ("You have not joined"), so
+    participant calls reveal nothing about which codes exist: they need no guessing limit and
+    never share one with joining."""
+    try:
+        norm = normalize_code(code)
+    except WorkshopError:
+        raise NoSuchWorkshop() from None  # malformed: the input shows that, not the database
     row = None
     if token:
         row = conn.execute(
-            "SELECT * FROM participants WHERE token_hash = ? AND workshop_id = ?",
-            (_hash(str(token)), ws["id"]),
+            "SELECT p.*, w.code AS workshop_code FROM participants p "
+            "JOIN workshops w ON w.id = p.workshop_id WHERE p.token_hash = ?",
+            (_hash(str(token)),),
         ).fetchone()
-    if row is None:
-        raise Forbidden(f"You have not joined workshop {ws['code']}; join it with its code first.")
-    return row
+    if row is None or not hmac.compare_digest(row["workshop_code"], norm):
+        raise Forbidden(not_joined(norm))
+    ws = conn.execute("SELECT * FROM workshops WHERE id = ?", (row["workshop_id"],)).fetchone()
+    return ws, row
 
 
 def _items(conn: sqlite3.Connection, ws: sqlite3.Row) -> list[sqlite3.Row]:
@@ -542,22 +589,29 @@ def board(store: Store, code: Any, token: Any, *, now: float | None = None) -> d
 
 
 def join(store: Store, code: Any, name: Any = None, *, client: str | None = None,
-         now: float | None = None) -> dict[str, Any]:
+         device: str | None = None, now: float | None = None) -> dict[str, Any]:
     """Join a workshop, anonymously unless a display name is given. The returned participant
     token is the person's identity: keep it (the app keeps it in the browser's localStorage).
 
-    `client` (the requester's address, given by the app) is limited to JOIN_LIMIT joins per
-    workshop and BAD_CODE_LIMIT codes that open nothing. A closed round does not stop joining
-    (latecomers wait for the reopen), so there is no third answer that would tell it apart."""
+    `device` (the browser's device id or the API client's session, given by the app) is limited
+    to JOIN_LIMIT joins per workshop and BAD_CODE_LIMIT codes that open nothing; `client` (the
+    requester's address) only to the coarse JOIN_ADDRESS_LIMIT and BAD_CODE_ADDRESS_LIMIT. A
+    closed round does not stop joining (latecomers wait for the reopen), so there is no third
+    answer that would tell it apart."""
     display = clean_text(name, "Your name", MAX_NAME_CHARS, required=False) or None
     token = secrets.token_urlsafe(24)
     conn = store.connection()
     at = _now(now)
-    with _code_attempt(store, client, at), store.write():
+    minutes = int(JOIN_LIMIT[1] // 60)
+    with _code_attempt(store, client, device, at), store.write():
         ws = _workshop(conn, code)
-        _take(conn, store, "join", client, ws["id"], JOIN_LIMIT, at,
-              f"{JOIN_LIMIT[0]} people joined this workshop from your network in the last "
-              f"{int(JOIN_LIMIT[1] // 60)} minutes, the most it takes: wait {{wait}} and try again.")
+        _take(conn, store, "join", device and "device:" + device, ws["id"], JOIN_LIMIT, at,
+              f"This device joined this workshop {JOIN_LIMIT[0]} times in the last {minutes} "
+              "minutes, the most it takes: wait {wait} and try again.")
+        _take(conn, store, "join", client, ws["id"], JOIN_ADDRESS_LIMIT, at,
+              f"{JOIN_ADDRESS_LIMIT[0]} people joined this workshop from your network in the last "
+              f"{int(JOIN_ADDRESS_LIMIT[1] // 60)} minutes, the most it takes: "
+              "wait {wait} and try again.")
         count, top = conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(alias_no), 0) FROM participants WHERE workshop_id = ?",
             (ws["id"],),
@@ -579,26 +633,23 @@ def join(store: Store, code: Any, name: Any = None, *, client: str | None = None
     }
 
 
-def rename(store: Store, code: Any, token: Any, name: Any, *,
-           client: str | None = None) -> dict[str, Any]:
+def rename(store: Store, code: Any, token: Any, name: Any) -> dict[str, Any]:
     """Change (or clear) one's display name."""
     display = clean_text(name, "Your name", MAX_NAME_CHARS, required=False) or None
     conn = store.connection()
-    with _code_attempt(store, client, None), store.write():
-        ws = _workshop(conn, code)
-        me = _participant(conn, ws, token)
+    with store.write():
+        _, me = _member(conn, code, token)
         conn.execute("UPDATE participants SET name = ? WHERE id = ?", (display, me["id"]))
     return {"alias": _alias(me["alias_no"]), "name": display}
 
 
-def participant_state(store: Store, code: Any, token: Any, *, client: str | None = None,
+def participant_state(store: Store, code: Any, token: Any, *,
                       now: float | None = None) -> dict[str, Any]:
     """What one participant sees: the KRs, their own latest rewrite of each with the coach's
     review, the round state and timer, and, once revealed, the room's rewrites with votes."""
     conn = store.connection()
-    with _code_attempt(store, client, now), store.read():
-        ws = _workshop(conn, code)
-        me = _participant(conn, ws, token)
+    with store.read():
+        ws, me = _member(conn, code, token)
         items = _items(conn, ws)
         mine = conn.execute(
             """SELECT s.*, (SELECT COUNT(*) FROM submissions c
@@ -668,27 +719,45 @@ def submit(
     engine: Engine | str | None = None,
     *,
     request_id: Any = None,
-    client: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
     """Store one rewrite as a new version and return it with the coach's review.
 
-    `request_id` (optional, chosen by the client) makes a retried request safe: the same id from
-    the same participant returns the stored submission instead of writing a second one.
+    `request_id` (optional, chosen by the client: the participant page makes one per attempt and
+    sends it again when it retries) makes a retried request safe: the same id from the same
+    participant returns the stored submission (`duplicate: true`) instead of writing a second
+    one. It is kept in the database, unique per participant, so it holds across a restart.
+
+    Each participant may send SUBMIT_BURST rewrites at once, then one per SUBMIT_INTERVAL_S
+    (a token bucket kept in the database); the allowance is taken before the coach's review, so
+    a flood of requests costs one review per allowed rewrite, not one per request.
     """
     rewrite = clean_text(text, "Your rewrite", MAX_SUBMISSION_CHARS)
     rid = clean_text(request_id, "request_id", 80, required=False) or None
     conn = store.connection()
-    # Cheap checks first, so a closed round or a flood costs no engine call.
-    with _code_attempt(store, client, now), store.read():
-        ws = _workshop(conn, code)
-        me = _participant(conn, ws, token)
+    # Cheap checks first, in a read: a retry, a closed round or a flood costs no write and no
+    # review, and waits for no writer.
+    with store.read():
+        ws, me = _member(conn, code, token)
         item = _item(conn, ws, kr_number)
         done = _by_request(conn, me, rid)
         if done is None:
-            _check_can_submit(conn, ws, me, _now(now))
+            _check_can_submit(ws, me, _now(now))
     if done is not None:
-        return _submitted(done, item, duplicate=True)
+        return _duplicate(done, item, rewrite)
+    # Take the allowance, checked again in the write: concurrent requests cannot all pass. Not
+    # fsynced by itself (it is made durable by the submission's own commit); a power cut in
+    # between gives back one rewrite's allowance, nothing more.
+    with store.write(durable=False):
+        ws, me = _member(conn, code, token)
+        done = _by_request(conn, me, rid)
+        if done is None:
+            at = _now(now)
+            _check_can_submit(ws, me, at)
+            conn.execute("UPDATE participants SET submit_tat = ? WHERE id = ?",
+                         (max(me["submit_tat"] or at, at) + SUBMIT_INTERVAL_S, me["id"]))
+    if done is not None:
+        return _duplicate(done, item, rewrite)
     try:
         record: dict[str, Any] | None = review_rewrite(engine, ws["title"], item["position"], rewrite)
         review_error = None
@@ -698,8 +767,8 @@ def submit(
         ws = conn.execute("SELECT * FROM workshops WHERE id = ?", (ws["id"],)).fetchone()
         done = _by_request(conn, me, rid)
         if done is None:
-            at = _now(now)
-            _check_can_submit(conn, ws, me, at)
+            if not ws["round_open"]:  # closed while the coach was reviewing
+                raise RoundClosed(ROUND_CLOSED)
             version = conn.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM submissions "
                 "WHERE participant_id = ? AND item_id = ?",
@@ -710,14 +779,15 @@ def submit(
                 " record_json, created_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (ws["id"], item["id"], me["id"], version, rewrite,
                  record["kind"] if record else None,
-                 json.dumps(record, ensure_ascii=False) if record else None, at, rid),
+                 json.dumps(record, ensure_ascii=False) if record else None, _now(now), rid),
             )
             row = conn.execute("SELECT * FROM submissions WHERE id = ?", (cur.lastrowid,)).fetchone()
-            result = _submitted(row, item, duplicate=False)
-        else:
-            result = _submitted(done, item, duplicate=True)
-    result["review_error"] = review_error if not result["duplicate"] else None
-    return result
+    if done is not None:  # the same request, sent twice at once: the other one stored it
+        return _duplicate(done, item, rewrite)
+    return _submitted(row, item, duplicate=False) | {"review_error": review_error}
+
+
+ROUND_CLOSED = "The round is closed: the facilitator is not taking rewrites right now."
 
 
 def _by_request(conn: sqlite3.Connection, me: sqlite3.Row, rid: str | None) -> sqlite3.Row | None:
@@ -728,20 +798,25 @@ def _by_request(conn: sqlite3.Connection, me: sqlite3.Row, rid: str | None) -> s
     ).fetchone()
 
 
-def _check_can_submit(conn: sqlite3.Connection, ws: sqlite3.Row, me: sqlite3.Row, at: float) -> None:
+def _duplicate(done: sqlite3.Row, item: sqlite3.Row, rewrite: str) -> dict[str, Any]:
+    """The stored answer to a request sent again; a request id reused for another rewrite is a
+    client's mistake, refused rather than answered with the wrong submission."""
+    if done["item_id"] != item["id"] or done["text"] != rewrite:
+        raise WorkshopError("This request_id was already used for another rewrite: send a new "
+                            "request_id with each new rewrite, and the same one only to retry.")
+    return _submitted(done, item, duplicate=True) | {"review_error": None}
+
+
+def _check_can_submit(ws: sqlite3.Row, me: sqlite3.Row, at: float) -> None:
+    """Refuse when the round is closed or the participant's allowance is used up. The allowance
+    is a token bucket of SUBMIT_BURST rewrites refilled one per SUBMIT_INTERVAL_S, kept as the
+    time its bucket is full again (`submit_tat`, the GCRA form of a token bucket)."""
     if not ws["round_open"]:
-        raise RoundClosed("The round is closed: the facilitator is not taking rewrites right now.")
-    recent = conn.execute(
-        "SELECT created_at FROM submissions WHERE participant_id = ? AND created_at > ? "
-        "ORDER BY created_at",
-        (me["id"], at - RATE_WINDOW_S),
-    ).fetchall()
-    if len(recent) >= RATE_LIMIT:
-        wait = max(1, int(recent[0]["created_at"] + RATE_WINDOW_S - at + 0.999))
-        raise RateLimited(
-            f"Slow down: at most {RATE_LIMIT} rewrites per {int(RATE_WINDOW_S)} seconds. "
-            f"Try again in {wait} s."
-        )
+        raise RoundClosed(ROUND_CLOSED)
+    full_at = max(me["submit_tat"] or at, at)
+    wait = full_at - at - (SUBMIT_BURST - 1) * SUBMIT_INTERVAL_S
+    if wait > 0:
+        raise Busy(wait, me["id"])
 
 
 def _submitted(row: sqlite3.Row, item: sqlite3.Row, *, duplicate: bool) -> dict[str, Any]:
@@ -762,19 +837,22 @@ def _submitted(row: sqlite3.Row, item: sqlite3.Row, *, duplicate: bool) -> dict[
 def vote(store: Store, code: Any, token: Any, submission_id: Any, *, client: str | None = None,
          now: float | None = None) -> dict[str, Any]:
     """One vote per participant per KR for someone else's rewrite; voting again moves it (so
-    one person can never add more than one vote to any rewrite). `client` (the requester's
-    address) is limited to VOTE_LIMIT votes per workshop."""
+    one person can never add more than one vote to any rewrite). Each participant may vote
+    VOTE_LIMIT times per window; `client` (the requester's address) is limited, coarsely, to
+    VOTE_ADDRESS_LIMIT votes per workshop."""
     conn = store.connection()
     at = _now(now)
-    with _code_attempt(store, client, at), store.write():
-        ws = _workshop(conn, code)
-        me = _participant(conn, ws, token)
+    with store.write():
+        ws, me = _member(conn, code, token)
         if not ws["voting_open"]:
             raise RoundClosed("Voting is not open: wait for the facilitator to open it.")
         sub = _submission_in(conn, ws, submission_id)
         if sub["participant_id"] == me["id"]:
             raise WorkshopError("You cannot vote for your own rewrite.")
-        _take(conn, store, "vote", client, ws["id"], VOTE_LIMIT, at,
+        _take(conn, store, "vote", f"participant:{me['id']}", ws["id"], VOTE_LIMIT, at,
+              f"You voted {VOTE_LIMIT[0]} times in the last {int(VOTE_LIMIT[1] // 60)} minutes: "
+              "wait {wait} and try again.")
+        _take(conn, store, "vote", client, ws["id"], VOTE_ADDRESS_LIMIT, at,
               "Too many votes from your network in this workshop: wait {wait} and try again.")
         conn.execute(
             "INSERT INTO votes (workshop_id, item_id, voter_id, author_id, created_at) "

@@ -9,25 +9,33 @@ Two pages on the drafting app:
   export. The private facilitator link is `/facilitate?code=K7QF2M&key=SECRET`.
 
 Identities live in the browser (`gr.BrowserState`, i.e. localStorage), never in server memory: a
-reload or a server restart keeps everyone who they were. All workshop state is in the database
-(`krcoach.store`); the handlers here are thin calls into `krcoach.workshop` plus HTML rendering,
-in which every user-written string is escaped.
+reload or a server restart keeps everyone who they were. The same storage holds a random device
+id, against which the page's join attempts are limited (API clients: per Gradio session). All
+workshop state is in the database (`krcoach.store`); the handlers here are thin calls into
+`krcoach.workshop` plus HTML rendering, in which every user-written string is escaped.
+Submissions, from the page and the API alike, run through `SubmitPacer`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
 import json
 import os
+import random
 import re
+import secrets
 import tempfile
 import threading
+import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import anyio
 import gradio as gr
 
 from . import validate
@@ -41,9 +49,10 @@ PARTICIPANT_PATH = "workshop"
 FACILITATOR_PATH = "facilitate"
 PARTICIPANT_POLL_S = 4.0
 BOARD_POLL_S = 2.5
-SUBMIT_CONCURRENCY = 16
+SUBMIT_CONCURRENCY = 16  # submissions under review at once (SubmitPacer's own slots)
 POLL_CONCURRENCY = 8
-SUBMIT_GROUP = "krcoach-workshop-submit"
+#: A participant refused "Busy" who sends again within this many seconds is paced (SubmitPacer).
+BUSY_MEMORY_S = 10.0
 POLL_GROUP = "krcoach-workshop-poll"
 ADMIN_GROUP = "krcoach-workshop-admin"
 #: Raw text may run to this many times a workshop field's limit (which the workshop measures
@@ -82,6 +91,36 @@ element.addEventListener('click', (event) => {
 });
 """
 
+# Each "Get feedback" press sends a request id made in the browser: a new one for a new attempt,
+# the same one again when the same text for the same KR is sent after an attempt that got no
+# answer (the connection dropped, the server restarted), so a retry returns the stored rewrite
+# instead of storing it twice. The attempt waits in localStorage until its answer arrives
+# (_REQUEST_DONE_JS). getRandomValues, not randomUUID: a venue's http:// address is no secure
+# context. SLOT is replaced by the KR number.
+_REQUEST_ID_JS = """
+(ident, text, rid) => {
+  const key = 'krcoach_workshop_pending_SLOT';
+  let pending = null;
+  try { pending = JSON.parse(localStorage.getItem(key) || 'null'); } catch (e) { pending = null; }
+  if (!pending || typeof pending.id !== 'string' || pending.text !== text) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    pending = {id: Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(''), text};
+    try { localStorage.setItem(key, JSON.stringify(pending)); } catch (e) { /* private mode */ }
+  }
+  return [ident, text, pending.id];
+}
+"""
+_REQUEST_DONE_JS = """
+(rid) => {
+  const key = 'krcoach_workshop_pending_SLOT';
+  try {
+    const pending = JSON.parse(localStorage.getItem(key) || 'null');
+    if (pending && pending.id === rid) localStorage.removeItem(key);
+  } catch (e) { /* nothing to clear */ }
+  return [];
+}
+"""
+
 # After the facilitator link is opened, drop the secret from the address bar (the page is often
 # projected); the key stays in this browser's localStorage.
 _STRIP_KEY_JS = """
@@ -107,6 +146,7 @@ class _Backend:
     def __init__(self, engine: Engine | str | None):
         self.engine_arg = engine
         self._store: Store | None = None
+        self.pacer = SubmitPacer()
 
     @property
     def store(self) -> Store:
@@ -125,6 +165,68 @@ class _Backend:
             return self.engine.name
         except Exception:
             return None
+
+
+class SubmitPacer:
+    """How the app runs submissions (page and API): `ws.submit` in a worker thread, at most
+    SUBMIT_CONCURRENCY at once, and a participant over their allowance paced rather than let
+    through to cost the room.
+
+    The first request refused "Busy, retry in N s" gets that answer at once. One that follows
+    within BUSY_MEMORY_S (the advice ignored, or many sent in parallel: a flood) is held until
+    the allowance has room (and a random part of an interval more), asleep, holding no worker
+    thread and no slot, and then tried once more; if others of the same participant took the
+    room meanwhile, it is refused "Busy" too. A flooding client thus gets about one answer per
+    connection per SUBMIT_INTERVAL_S, however fast it sends, and the room's submissions do not
+    queue behind it. Gradio's own concurrency limit is off for these events (a held request must
+    not keep a slot); the slots are here.
+
+    The memory of refusals is this process's only: it decides how fast to answer, never what
+    is allowed (that is the database's token bucket, shared by every process).
+    """
+
+    def __init__(self, slots: int = SUBMIT_CONCURRENCY) -> None:
+        self.slots = slots
+        self._sem: asyncio.Semaphore | None = None
+        self._busy: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    async def submit(self, store: Store, code: Any, token: Any, kr_number: Any, text: Any,
+                     engine: Engine, request_id: str | None) -> dict[str, Any]:
+        work = partial(ws.submit, store, code, token, kr_number, text, engine,
+                       request_id=request_id)
+        try:
+            return await self._run(work)
+        except ws.Busy as busy:
+            if not self._again(busy.participant_id):
+                raise
+            # Until there is room, plus a random part of an interval: requests held together
+            # must not all wake together.
+            wait = busy.wait_s + random.uniform(0, ws.SUBMIT_INTERVAL_S)
+        await asyncio.sleep(wait)
+        try:
+            return await self._run(work)
+        except ws.Busy as busy:
+            self._again(busy.participant_id)
+            raise
+
+    async def _run(self, work: Any) -> dict[str, Any]:
+        if self._sem is None:  # made in the server's event loop, on first use
+            self._sem = asyncio.Semaphore(self.slots)
+        async with self._sem:
+            return await anyio.to_thread.run_sync(work)
+
+    def _again(self, participant_id: int | None) -> bool:
+        """Note a refusal; True when the same participant was refused a moment ago."""
+        if participant_id is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            last = self._busy.get(participant_id)
+            self._busy[participant_id] = now
+            if len(self._busy) > 10_000:
+                self._busy = {k: t for k, t in self._busy.items() if now - t < BUSY_MEMORY_S}
+        return last is not None and now - last < BUSY_MEMORY_S
 
 
 def add_picked(current: str, picked: list[str]) -> str:
@@ -168,7 +270,7 @@ def base_url(request: gr.Request | None) -> str:
 
 
 def client_address(request: gr.Request | None) -> str | None:
-    """The requester's address as the server sees it, for the per-address workshop limits.
+    """The requester's address as the server sees it, for the coarse per-address workshop caps.
 
     It is the TCP peer, or the address a trusted proxy forwarded (uvicorn honours
     X-Forwarded-For from --forwarded-allow-ips, 127.0.0.1 by default); a header from anyone
@@ -176,6 +278,13 @@ def client_address(request: gr.Request | None) -> str | None:
     client = getattr(request, "client", None) if request is not None else None
     host = getattr(client, "host", None)
     return str(host) if host else None
+
+
+def session_device(request: gr.Request | None) -> str | None:
+    """An API client's device, for the per-device join limits: its Gradio session (one per
+    gradio_client Client, or the `session_hash` a plain HTTP caller sends with each call)."""
+    session = getattr(request, "session_hash", None) if request is not None else None
+    return str(session)[:100] if session else None
 
 
 def join_url(root: str, code: str) -> str:
@@ -419,7 +528,25 @@ def _ident_with(ident: Any, code: str, token: str | None) -> dict[str, Any]:
     if token:
         tokens[code] = token
     tokens = dict(list(tokens.items())[-20:])  # insertion order: keep the 20 most recent
-    return {"last": code if token else None, "tokens": tokens}
+    out: dict[str, Any] = {"last": code if token else None, "tokens": tokens}
+    device = _ident_device(ident)
+    if device:
+        out["device"] = device
+    return out
+
+
+def _ident_device(ident: Any) -> str | None:
+    device = ident.get("device") if isinstance(ident, dict) else None
+    return device[:100] if isinstance(device, str) and device else None
+
+
+def _with_device(ident: Any) -> dict[str, Any]:
+    """The browser's stored identity, with a device id made on first use: the page's join
+    attempts count against it (not against the address the whole venue shares)."""
+    out = dict(ident) if isinstance(ident, dict) else {}
+    if not _ident_device(out):
+        out["device"] = secrets.token_urlsafe(16)
+    return out
 
 
 def _query_code(request: gr.Request | None) -> str | None:
@@ -462,7 +589,10 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
                                 elem_id=f"ws-submit-{i + 1}")
                 feedback = gr.HTML("", elem_id=f"ws-feedback-{i + 1}")
                 room = gr.HTML("", elem_id=f"ws-roomlist-{i + 1}", js_on_load=_ACTION_JS)
-            slots.append(dict(group=grp, kr=kr, text=text, btn=btn, feedback=feedback, room=room))
+                # The request id of the attempt in flight (made by _REQUEST_ID_JS in the browser).
+                rid = gr.Textbox("", visible=False, elem_id=f"ws-rid-{i + 1}")
+            slots.append(dict(group=grp, kr=kr, text=text, btn=btn, feedback=feedback, room=room,
+                              rid=rid))
         leave_btn = gr.Button("Leave this workshop on this device", size="sm", variant="secondary",
                               elem_id="ws-leave")
     poll = gr.Timer(PARTICIPANT_POLL_S, active=False)
@@ -505,19 +635,20 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
                 ident_out]
 
     def on_load(ident: Any, request: gr.Request) -> list[Any]:
-        code = _query_code(request) or (ident.get("last") if isinstance(ident, dict) else None)
+        had_device = _ident_device(ident) is not None
+        ident = _with_device(ident)
+        code = _query_code(request) or ident.get("last")
         token = _ident_token(ident, code)
         if code and token:
             try:
-                state = ws.participant_state(backend.store, code, token,
-                                             client=client_address(request))
+                state = ws.participant_state(backend.store, code, token)
                 return show_room(state, _ident_with(ident, state["code"], token))
             except ws.WorkshopError:
                 return show_join(code, "", _ident_with(ident, code, None))
-        return show_join(code, "", gr.skip())
+        return show_join(code, "", gr.skip() if had_device else ident)
 
     def on_join(code: str, name: str, ident: Any, request: gr.Request) -> list[Any]:
-        client = client_address(request)
+        ident = _with_device(ident)  # kept even when the join is refused: attempts count on it
         try:
             try:
                 norm = ws.normalize_code(code)
@@ -527,20 +658,22 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
             if token:  # already joined from this browser: continue as the same person
                 try:
                     if (name or "").strip():
-                        ws.rename(backend.store, norm, token, name, client=client)
-                    state = ws.participant_state(backend.store, norm, token, client=client)
+                        ws.rename(backend.store, norm, token, name)
+                    state = ws.participant_state(backend.store, norm, token)
                     return show_room(state, _ident_with(ident, norm, token))
                 except ws.Forbidden:
                     pass
-            joined = ws.join(backend.store, norm, name, client=client)
+            joined = ws.join(backend.store, norm, name, client=client_address(request),
+                             device=_ident_device(ident))
             state = ws.participant_state(backend.store, norm, joined["participant_token"])
             return show_room(state, _ident_with(ident, norm, joined["participant_token"]))
         except ws.WorkshopError as err:
-            return show_join(None, render_message(err.message), gr.skip())
+            return show_join(None, render_message(err.message), ident)
 
     def on_leave(ident: Any) -> list[Any]:
         code = ident.get("last") if isinstance(ident, dict) else None
-        new_ident = _ident_with(ident, code, None) if code else {}
+        device = _ident_device(ident)
+        new_ident = _ident_with(ident, code, None) if code else ({"device": device} if device else {})
         return show_join(code, "", new_ident)
 
     def on_poll(ident: Any, last: str) -> list[Any]:
@@ -559,25 +692,26 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
         return [render_status(state), mark, *live_updates(state)]
 
     def make_submit(i: int):
-        def on_submit(ident: Any, text: str, request: gr.Request) -> Any:
+        async def on_submit(ident: Any, text: str, rid: Any) -> tuple[str, Any]:
             code = ident.get("last") if isinstance(ident, dict) else None
             token = _ident_token(ident, code)
+            rid = rid if isinstance(rid, str) and rid else None
             if not (code and token):
                 return render_error("Join the workshop first (your identity was not found in "
-                                    "this browser).")
+                                    "this browser)."), rid
             try:
-                result = ws.submit(backend.store, code, token, i + 1, text, backend.engine,
-                                   client=client_address(request))
+                result = await backend.pacer.submit(backend.store, code, token, i + 1, text,
+                                                    backend.engine, rid)
             except ws.WorkshopError as err:
-                return render_error(err.message)
-            return render_feedback(result)
+                return render_error(err.message), rid
+            return render_feedback(result), rid
         return on_submit
 
     def make_vote(i: int):
         def on_vote(ident: Any, evt: gr.EventData, request: gr.Request) -> Any:
             code = ident.get("last") if isinstance(ident, dict) else None
             token = _ident_token(ident, code)
-            data = evt._data or {}
+            data = evt._data if isinstance(evt._data, dict) else {}
             try:
                 if data.get("action") == "vote":
                     ws.vote(backend.store, code, token, data.get("id"), client=client_address(request))
@@ -588,6 +722,8 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
                     state = ws.participant_state(backend.store, code, token)
                 except ws.WorkshopError:
                     return gr.skip()
+            if i >= len(state["items"]):  # a slot this workshop does not use
+                return gr.skip()
             return render_room(state["items"][i], state["voting_open"])
         return on_vote
 
@@ -601,9 +737,13 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
     poll.tick(on_poll, inputs=[ident, seen],
               outputs=[status, seen, *live_outputs], **quiet, **polls)
     for i, s in enumerate(slots):
-        s["btn"].click(make_submit(i), inputs=[ident, s["text"]], outputs=s["feedback"],
+        slot_js = str(i + 1)
+        s["btn"].click(make_submit(i), inputs=[ident, s["text"], s["rid"]],
+                       outputs=[s["feedback"], s["rid"]], js=_REQUEST_ID_JS.replace("SLOT", slot_js),
                        api_visibility="private", show_progress="minimal",
-                       concurrency_limit=SUBMIT_CONCURRENCY, concurrency_id=SUBMIT_GROUP)
+                       concurrency_limit=None,  # the pacer holds the slots
+                       ).success(None, inputs=[s["rid"]], js=_REQUEST_DONE_JS.replace("SLOT", slot_js),
+                                 api_visibility="private", queue=False)
         s["room"].click(make_vote(i), inputs=[ident], outputs=s["room"],
                             api_visibility="private", show_progress="minimal", **polls)
 
@@ -779,7 +919,8 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
 
     def on_create(title: str, krs: str, fac_state: Any, request: gr.Request) -> list[Any]:
         try:
-            made = ws.create_workshop(backend.store, title, krs, engine_name=backend.engine_name,
+            made = ws.create_workshop(backend.store, title, krs or "",  # None: an empty box
+                                      engine_name=backend.engine_name,
                                       client=client_address(request))
             view = ws.board(backend.store, made["code"], made["facilitator_token"])
         except ws.WorkshopError as err:
@@ -816,7 +957,7 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
         return board_updates(view)
 
     def on_board_click(fac_state: Any, evt: gr.EventData) -> list[Any]:
-        data = evt._data or {}
+        data = evt._data if isinstance(evt._data, dict) else {}
         on = data.get("action") == "fav"
         sid = data.get("id")
         try:
@@ -921,23 +1062,28 @@ def _api(backend: _Backend) -> None:
         """Join a workshop (name optional). Returns the participant token: keep it."""
         (code,) = keys(code)
         name = one_line(name, "Your name", ws.MAX_NAME_CHARS)
-        return call(ws.join, code, name or None, client=client_address(request))
+        return call(ws.join, code, name or None, client=client_address(request),
+                    device=session_device(request))
 
-    def workshop_state(code: str, participant_token: str, request: gr.Request = None) -> dict:  # type: ignore[assignment]
+    def workshop_state(code: str, participant_token: str) -> dict:
         """What a participant sees: KRs, own latest rewrites with reviews, round state, timer,
         and the room's rewrites once revealed."""
         code, participant_token = keys(code, participant_token)
-        return call(ws.participant_state, code, participant_token, client=client_address(request))
+        return call(ws.participant_state, code, participant_token)
 
-    def workshop_submit(code: str, participant_token: str, kr_number: int, text: str,
-                        request_id: str = "", request: gr.Request = None) -> dict:  # type: ignore[assignment]
+    async def workshop_submit(code: str, participant_token: str, kr_number: int, text: str,
+                              request_id: str = "") -> dict:
         """Submit a rewrite of KR `kr_number` (1-based); returns it with the coach's review.
-        A repeated `request_id` returns the stored submission instead of writing it twice."""
+        A repeated `request_id` returns the stored submission instead of writing it twice.
+        Too many at once: "Busy, retry in N s"."""
         code, participant_token, request_id = keys(code, participant_token, request_id)
         kr_number = check(validate.whole_number, kr_number, "The KR number")
         text = one_line(text, "Your rewrite", ws.MAX_SUBMISSION_CHARS)
-        return call(ws.submit, code, participant_token, kr_number, text, backend.engine,
-                    request_id=request_id or None, client=client_address(request))
+        try:
+            return await backend.pacer.submit(backend.store, code, participant_token, kr_number,
+                                              text, backend.engine, request_id or None)
+        except ws.WorkshopError as err:
+            raise gr.Error(err.message, print_exception=False) from None
 
     def workshop_vote(code: str, participant_token: str, submission_id: int,
                       request: gr.Request = None) -> dict:  # type: ignore[assignment]
@@ -1019,8 +1165,7 @@ def _api(backend: _Backend) -> None:
         gr.api(fn, api_name=fn.__name__, **(write if fn is not workshop_state else
                                             dict(concurrency_limit=POLL_CONCURRENCY,
                                                  concurrency_id=POLL_GROUP)))
-    gr.api(workshop_submit, api_name="workshop_submit", concurrency_limit=SUBMIT_CONCURRENCY,
-           concurrency_id=SUBMIT_GROUP)
+    gr.api(workshop_submit, api_name="workshop_submit", concurrency_limit=None)  # see SubmitPacer
 
 
 # ------------------------------------------------------------------------------------ mounting

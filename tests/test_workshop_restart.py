@@ -74,7 +74,7 @@ def test_sigkill_mid_submissions_loses_nothing_acknowledged(tmp_path: Path,
                     with lock:
                         acked[rid] = done
                     k += 1
-                    time.sleep(2.1)  # stay under the 5-per-10-s rate limit
+                    time.sleep(2.1)  # stay under the rate limit (a burst, then one per 2 s)
 
             threads = [threading.Thread(target=worker, args=(i,)) for i in range(PARTICIPANTS)]
             for t in threads:
@@ -130,3 +130,65 @@ def test_sigkill_mid_submissions_loses_nothing_acknowledged(tmp_path: Path,
             mine = [s for item in board["items"] for s in item["submissions"]
                     if s["participant"] == "Participant 21"]
             assert len(mine) == 2
+
+
+@pytest.mark.slow
+def test_page_retry_after_a_lost_answer_stores_the_rewrite_once(tmp_path: Path) -> None:
+    """The phone's answer to "Get feedback" is lost on the way back (the server stored the
+    rewrite; the browser never heard): pressing the button again sends the same request id, so
+    the stored rewrite comes back instead of a second version. A new text is a new request."""
+    import sqlite3
+
+    text = "Lift demo requests from 80 to 200 per month by Q3"
+    with launch_app(tmp_path) as url, chromium() as chrome:
+        made = call(url, "workshop_create", "Lost answers", KRS)
+        code, key = made["code"], made["facilitator_token"]
+        phone = chrome.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+        phone.goto(f"{url}workshop?code={code}")
+        phone.wait_for_selector("#ws-join-btn:not([disabled])", timeout=20_000)
+        phone.click("#ws-join-btn")
+        phone.fill("#ws-text-1 textarea", text)
+
+        def lose_answer(route: Any) -> None:  # the server gets the call; its answer is dropped
+            route.fetch()
+            route.abort()
+
+        phone.route("**/gradio_api/queue/join**", lose_answer)
+        phone.click("#ws-submit-1")
+        pending = phone.wait_for_function(
+            "() => localStorage.getItem('krcoach_workshop_pending_1')", timeout=20_000).json_value()
+        sent = json.loads(pending)
+        assert sent["text"] == text and len(sent["id"]) == 32
+        db = tmp_path / "data" / "workshops.sqlite3"
+
+        def stored() -> list[tuple[str, str, int]]:
+            with sqlite3.connect(db) as conn:
+                return conn.execute("SELECT text, request_id, version FROM submissions").fetchall()
+
+        deadline = time.monotonic() + 20
+        while not stored() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stored() == [(text, sent["id"], 1)]  # stored, though the phone saw no answer
+        assert phone.locator("#ws-feedback-1 .ws-badge").count() == 0  # no answer shown
+
+        phone.unroute("**/gradio_api/queue/join**")
+        phone.click("#ws-submit-1")  # the retry
+        phone.wait_for_selector("#ws-feedback-1 .ws-badge", timeout=20_000)
+        assert "Version 1 saved" in phone.inner_text("#ws-feedback-1")
+        assert stored() == [(text, sent["id"], 1)]
+
+        phone.fill("#ws-text-1 textarea", text + " (revised)")  # a new text is a new request
+        phone.click("#ws-submit-1")
+        phone.wait_for_function(
+            "() => document.querySelector('#ws-feedback-1').innerText.includes('Version 2')",
+            timeout=20_000)
+        phone.wait_for_function(  # answered: nothing left to retry
+            "() => localStorage.getItem('krcoach_workshop_pending_1') === null", timeout=10_000)
+        phone.click("#ws-submit-1")  # pressed again after its answer came: a new version
+        phone.wait_for_function(
+            "() => document.querySelector('#ws-feedback-1').innerText.includes('Version 3')",
+            timeout=20_000)
+        rows = stored()
+        assert [r[2] for r in rows] == [1, 2, 3] and len({r[1] for r in rows}) == 3
+        board = call(url, "workshop_board", code, key)
+        assert board["submissions_total"] == 3

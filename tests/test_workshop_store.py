@@ -82,12 +82,56 @@ def test_every_version_is_kept_and_latest_shown(store: Store, made: dict, engine
 
 
 def test_request_id_makes_retries_safe(store: Store, made: dict, engine) -> None:
-    p = ws.join(store, made["code"])
-    first = ws.submit(store, made["code"], p["participant_token"], 2, OUTPUT, engine, request_id="r-1")
-    again = ws.submit(store, made["code"], p["participant_token"], 2, OUTPUT, engine, request_id="r-1")
-    assert again["duplicate"] and again["submission_id"] == first["submission_id"]
-    fresh = ws.submit(store, made["code"], p["participant_token"], 2, OUTPUT, engine, request_id="r-2")
+    code, key = made["code"], made["facilitator_token"]
+    p = ws.join(store, code)
+    first = ws.submit(store, code, p["participant_token"], 2, OUTPUT, engine, request_id="r-1")
+    again = ws.submit(store, code, p["participant_token"], 2, OUTPUT, engine, request_id="r-1")
+    assert again["duplicate"] and not first["duplicate"]
+    answer = {k: v for k, v in first.items() if k != "duplicate"}
+    assert {k: v for k, v in again.items() if k != "duplicate"} == answer  # the same answer
+    # after a crash or a restart: a new Store on the same file still knows the request
+    store.close()
+    reopened = Store(store.path)
+    retried = ws.submit(reopened, code, p["participant_token"], 2, OUTPUT, engine, request_id="r-1")
+    assert retried["duplicate"] and {k: v for k, v in retried.items() if k != "duplicate"} == answer
+    assert ws.board(reopened, code, key)["items"][1]["submissions"][0]["versions"] == 1
+    fresh = ws.submit(reopened, code, p["participant_token"], 2, OUTPUT, engine, request_id="r-2")
     assert fresh["version"] == 2 and not fresh["duplicate"]
+    # the id is the participant's own: someone else's r-1 is a new request
+    q = ws.join(reopened, code)
+    theirs = ws.submit(reopened, code, q["participant_token"], 2, OUTPUT, engine, request_id="r-1")
+    assert not theirs["duplicate"] and theirs["submission_id"] != first["submission_id"]
+    # an id reused for another rewrite is refused, not answered with the wrong submission
+    for kr, text in ((2, OUTCOME), (3, OUTPUT)):
+        with pytest.raises(ws.WorkshopError, match="already used for another rewrite"):
+            ws.submit(reopened, code, p["participant_token"], kr, text, engine, request_id="r-1")
+    # a retry takes no allowance: the stored answer comes back even when the burst is used up
+    with pytest.raises(ws.Busy):
+        for i in range(ws.SUBMIT_BURST + 5):
+            ws.submit(reopened, code, p["participant_token"], 1, f"{OUTCOME} {i}", engine)
+    assert ws.submit(reopened, code, p["participant_token"], 2, OUTPUT, engine, request_id="r-1")["duplicate"]
+    exported = json.loads(ws.export(reopened, code, key, "json"))["submissions"]
+    assert sum(s["rewrite"] == OUTPUT for s in exported) == 3  # r-1, r-2 and the other's r-1
+
+
+def test_concurrent_retries_of_one_request_store_it_once(store: Store, made: dict, engine) -> None:
+    """The same request sent from several connections at once (a retry racing the original)."""
+    p = ws.join(store, made["code"])
+    stores = [Store(store.path) for _ in range(8)]
+    results: list[dict] = []
+
+    def send(s: Store) -> None:
+        results.append(ws.submit(s, made["code"], p["participant_token"], 1, OUTCOME, engine,
+                                 request_id="same"))
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r["submission_id"] for r in results}) == 1 and len(results) == 8
+    assert sum(not r["duplicate"] for r in results) == 1
+    assert ws.board(store, made["code"], made["facilitator_token"])["submissions_total"] == 1
 
 
 def test_board_reports_share_issues_and_missing(store: Store, made: dict, engine) -> None:
