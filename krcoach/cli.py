@@ -446,11 +446,22 @@ def review(
                                                    "dated cycle has a deadline.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="LLM requests in flight.")] = 4,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the LLM cache.")] = False,
+    plan: Annotated[bool | None, typer.Option("--plan/--no-plan", help="Add the plan review (conflicts, "
+                                              "duplicates, dependencies between teams, owners, the five-question "
+                                              "audit). Default: when the input names teams or several files "
+                                              "are given.", show_default=False)] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="CODES",
+                                                help="Exit 1 when any KR, objective, set or plan finding has one "
+                                                     "of these comma-separated codes, e.g. activity,conflict "
+                                                     "(for CI).", show_default=False)] = None,
 ) -> None:
-    """Review key results and print a verdict, issues and rewrites for each."""
-    from .coach import iter_review
+    """Review key results and print a verdict, issues and rewrites for each.
+
+    Several files are one plan: each file's stem is the team of the KRs that name none.
+    """
+    from .coach import iter_review, merge_sets, plan_review, wants_plan
     from .engine import make_engine
-    from .formats import WRITERS, CSVWriter, TableWriter, passed_through, read_path
+    from .formats import WRITERS, CSVWriter, TableWriter, name_team, passed_through, read_path, team_from_name
     from .models import OKRReview
     from . import checks
 
@@ -464,9 +475,15 @@ def review(
         sources = files or ["-"]
         if sources == ["-"] and sys.stdin.isatty():
             raise UsageFailure("no input: give a file, or pipe OKRs into `krcoach review -` (see krcoach review -h)")
+        fail_codes = _fail_codes(fail_on)
         # Validate every input before any work starts.
         sets = [_with_cycle(read_path(src, in_fmt), cycle) for src in sources]
+        if len(sources) > 1:  # several files are one plan: a file's stem is its team
+            for src, okrs in zip(sources, sets):
+                name_team(okrs, team_from_name(src))
         _notes(sets)
+        merged = merge_sets(sets)
+        with_plan = wants_plan(merged, plan) or (plan is None and (len(sources) > 1 or bool(fail_codes & _plan_codes())))
         eng = make_engine(engine_name, use_cache=not no_cache)
         total = sum(len(s.key_results()) for s in sets)
         streaming = out_fmt in ("jsonl", "csv")
@@ -486,6 +503,8 @@ def review(
                 writer = CSVWriter(out, columns=passed_through(sets))
             else:
                 writer = WRITERS[out_fmt](out)
+            if with_plan:
+                writer.expect_plan()  # the plan goes first in md and the table: they hold the objectives
             writer.start()
             try:
                 for okrs in sets:
@@ -499,11 +518,49 @@ def review(
                 result = OKRReview(objectives=objectives, findings=set_findings, engine=eng.name, model=eng.model,
                                    skipped=[line for s in sets for line in s.skipped])
                 if len(objectives) == sum(len(s.objectives) for s in sets):
+                    if with_plan:  # once, over every input
+                        try:
+                            result.plan = plan_review(merged, result)
+                        except BaseException:
+                            writer.release()  # what was reviewed still reaches the reader
+                            raise
                     writer.finish(result)
+                else:
+                    writer.release()
         if out_fmt == "table" and not compact and output is None and total > LONG_TABLE:
             sys.stderr.write(f"krcoach: hint: {total:,} key results make a long table: --compact prints one "
                              "line each, -f jsonl or -f csv suit a file or a script\n")
         _summary(result, time.perf_counter() - started)
+        if fail_codes:
+            counts = result.code_counts()
+            hits = [(c, counts[c]) for c in sorted(fail_codes) if counts.get(c)]
+            if hits:
+                sys.stderr.write("krcoach: failing (--fail-on): " + ", ".join(f"{c} {n:,}" for c, n in hits) + "\n")
+                raise typer.Exit(1)
+
+
+def _plan_codes() -> set[str]:
+    from .issue_codes import table
+
+    return {c for c, row in table().items() if row.scope == "plan"}
+
+
+def _fail_codes(value: str | None) -> set[str]:
+    """--fail-on: comma-separated codes, each one known to the issue table (a usage error otherwise)."""
+    if value is None:
+        return set()
+    from .issue_codes import table
+
+    codes = [c.strip().lower() for c in value.split(",") if c.strip()]
+    if not codes:
+        raise UsageFailure("--fail-on needs one or more codes, e.g. --fail-on activity,conflict")
+    known = table()
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise UsageFailure(f"--fail-on: unknown code{'s' if len(unknown) > 1 else ''} "
+                           f"{', '.join(repr(c) for c in unknown)}: use codes from the issue table, e.g. "
+                           "activity, no_metric, conflict, duplicate, dependency, wrong_direction (README 'Issue codes')")
+    return set(codes)
 
 
 def _count(n: int, noun: str) -> str:
@@ -533,6 +590,13 @@ def _summary(result: OKRReview, seconds: float) -> None:
     bare = sum(not k.rewrites and needs_work(k.issue_codes()) for k in result.kr_reviews() if k.engine == "rules")
     if bare:
         sys.stderr.write(f"krcoach: {_count(bare, 'key result')} got no rewrite: {NO_REWRITE_HINT}\n")
+    if result.plan is not None:
+        p = result.plan
+        counts = p.counts()
+        cross = ", ".join(_count(counts.get(c, 0), c) for c in ("conflict", "duplicate", "dependency"))
+        sys.stderr.write(f"krcoach: plan: {_count(len(p.teams), 'team')}: {cross}; audit {p.yes_answers} of 5 yes"
+                         + (f"; active: {', '.join(k.name for k in p.active_killers)}" if p.active_killers else "")
+                         + "\n")
 
 
 @contextmanager
@@ -651,6 +715,11 @@ def eval_cmd(
                                                 "answers/): served from a local OpenAI-compatible "
                                                 "server to the llm engine; only their objectives "
                                                 "are scored.")] = None,
+    plans: Annotated[bool, typer.Option("--plans", help="Score the plan review instead: multi-team plans "
+                                        "with planted conflicts, duplicates, dependencies and ambition "
+                                        "issues (DIR with gold.jsonl; default: the shipped evals/plans/).")] = False,
+    plans_dir: Annotated[Path | None, typer.Argument(metavar="DIR", help="With --plans: the folder of plans.",
+                                                     show_default=False)] = None,
 ) -> None:
     """Measure an engine on a labelled dataset, or compare two runs."""
     import json
@@ -659,6 +728,18 @@ def eval_cmd(
     from .engine import make_engine
 
     with _errors(sigterm=True):
+        if plans_dir is not None and not plans:
+            raise UsageFailure(f"{plans_dir}: a folder is read only with --plans (krcoach eval --plans DIR)")
+        if plans:
+            eng = make_engine(_engine_name(ctx, engine), use_cache=not no_cache)
+            with _plans_folder(plans_dir) as folder:
+                manifest = evaluate.run_plan_eval(folder, eng, report)
+            manifest.pop("rows", None)
+            if as_json:
+                print(json.dumps(manifest, indent=2, ensure_ascii=False))
+            else:
+                _print_plan_metrics(manifest, report)
+            return
         if compare:
             flips = evaluate.compare(*compare)
             if as_json:
@@ -700,6 +781,50 @@ def eval_cmd(
             shown = "n/a" if acc is None else f"{acc:.1%}"
             sys.stderr.write(f"krcoach: accuracy {shown} is below --min-accuracy {bar:.1%}\n")
             raise typer.Exit(1)
+
+
+@contextmanager
+def _plans_folder(path: Path | None) -> Iterator[Path]:
+    """--plans DIR, or the plans shipped inside the package (`evals/plans/` in the repo)."""
+    if path is not None:
+        if not path.is_dir():
+            raise UsageFailure(f"{path}: not a folder of plans (krcoach eval --plans DIR)")
+        yield path
+        return
+    from importlib.resources import as_file, files
+
+    try:
+        bundled = files("krcoach.evals") / "plans"
+    except ModuleNotFoundError:
+        raise UsageFailure("this install has no bundled plans: give a folder, krcoach eval --plans DIR") from None
+    if not bundled.is_dir():
+        raise UsageFailure("this install has no bundled plans: give a folder, krcoach eval --plans DIR")
+    with as_file(bundled) as real:
+        yield Path(real)
+
+
+def _print_plan_metrics(manifest: dict, report: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = manifest["metrics"]
+    c = Console(highlight=False)
+    model = f" {manifest.get('model')}" if manifest.get("model") else ""
+    c.print(f"[bold]{manifest['plans']}[/] — engine {manifest['engine']}{model}: {m['plans']:,} plans "
+            f"({m['seconds']:.2f} s)", soft_wrap=True)
+    for split in ("all", *sorted(k for k in m if k not in ("all", "plans", "seconds"))):
+        block = m[split]
+        n = block.get("plans", m["plans"])
+        t = Table("finding", "precision", "recall", "predicted", "right", "planted", "found",
+                  title=f"{split} ({n:,} plans)", title_justify="left")
+        for kind, v in block.items():
+            if kind == "plans":
+                continue
+            t.add_row(kind, _pct(v["precision"]), _pct(v["recall"]), f"{v['predicted']:,}", f"{v['right']:,}",
+                      f"{v['planted']:,}", f"{v['found']:,}")
+        c.print(t)
+    if report is not None:
+        c.print(f"log and manifest in {report}")
 
 
 def _print_metrics(manifest: dict, folder: Path) -> None:

@@ -1,9 +1,12 @@
 """`review`: the one entry point that turns an OKRSet into an OKRReview.
 
 CLI, app, workshop and eval all call this module. It runs the engine objective by objective (in
-parallel threads for network-bound engines, results still in input order), attaches the objective-
-and set-level findings from `checks.py`, and streams each objective's review as soon as it and all
-before it are ready, so a batch that is interrupted keeps what it finished.
+parallel threads for network-bound engines, results still in input order), adds each KR's ambition
+checks (`plan.ambition_issues`), attaches the objective- and set-level findings from `checks.py`,
+and streams each objective's review as soon as it and all before it are ready, so a batch that is
+interrupted keeps what it finished. `review` adds the plan review (`plan.py`) once over the whole
+run when the input names teams (or when asked); `plan_review` does the same for a caller that
+streamed the objectives itself.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from . import checks
 from .engine import Engine, ReviewContext, make_engine
-from .models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet
+from .models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet, PlanReview
+from .plan import ambition_issues, has_teams, review_plan
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -41,6 +45,13 @@ def _review_one(engine: Engine, objective: Objective, context: ReviewContext) ->
             reviewed.team = kr.team
         if kr.extra and not reviewed.extra:
             reviewed.extra = dict(kr.extra)
+        # Target against baseline (wrong side, equal, a tiny change): arithmetic on the draft's own
+        # numbers, decided in code whichever engine ran.
+        if reviewed.status != "error":
+            codes = set(reviewed.issue_codes())
+            extra = [i for i in ambition_issues(kr, reviewed) if i.code not in codes]
+            if extra:
+                reviewed.issues = [*reviewed.issues, *extra]
     shared = checks.lift_shared_gaps(objective.title, krs)
     return ObjectiveReview(
         objective=objective.title,
@@ -106,22 +117,52 @@ def iter_review(
             yield window.popleft().result()
 
 
+def wants_plan(okrs: OKRSet, plan: bool | None = None) -> bool:
+    """Whether a run gets a plan review: when asked (`plan=True`), else when any KR names a team."""
+    return plan if plan is not None else has_teams(okrs)
+
+
+def plan_review(okrs: OKRSet, result: OKRReview) -> PlanReview:
+    """The plan review of a whole run: `okrs` holds every input of the run (see `merge_sets`),
+    `result` their reviews in the same order."""
+    return review_plan(okrs, result)
+
+
+def merge_sets(sets: list[OKRSet]) -> OKRSet:
+    """Several inputs as one plan: their objectives in order, each keeping its input's cycle."""
+    if len(sets) == 1:
+        return sets[0]
+    objectives = [o if o.cycle or not s.cycle else o.model_copy(update={"cycle": s.cycle})
+                  for s in sets for o in s.objectives]
+    cycles = {s.cycle for s in sets}
+    return OKRSet(objectives=objectives, cycle=cycles.pop() if len(cycles) == 1 else None,
+                  skipped=[line for s in sets for line in s.skipped])
+
+
 def review(
     okrs: OKRSet,
     engine: Engine | str | None = None,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    plan: bool | None = None,
 ) -> OKRReview:
-    """Review a whole set and return the full OKRReview, set-level findings included."""
+    """Review a whole set and return the full OKRReview, set-level findings included.
+
+    The plan review (`OKRReview.plan`) is added when the set names teams, or when `plan` is True;
+    `plan=False` leaves it out.
+    """
     eng = _engine(engine)
     objectives = list(iter_review(okrs, eng, concurrency=concurrency))
-    return OKRReview(
+    result = OKRReview(
         objectives=objectives,
         findings=checks.set_findings(okrs),
         engine=eng.name,
         model=eng.model,
         skipped=list(okrs.skipped),
     )
+    if wants_plan(okrs, plan):
+        result.plan = plan_review(okrs, result)
+    return result
 
 
 def review_text(text: str, engine: Engine | str | None = None) -> OKRReview:

@@ -614,3 +614,152 @@ def compare(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
         flips.append({"id": sid, "kr": ra["kr"], "label": ra["label"], "a": ra["predicted"], "b": rb["predicted"],
                       "change": ("fixed" if rb.get("correct") else "broke" if ra.get("correct") else "changed")})
     return flips
+
+
+# ------------------------------------------------------------------------------------ plan eval
+#
+# `krcoach eval --plans [DIR]`: multi-team plans with their planted findings. DIR holds plans (a
+# file with teams in it, or a folder of files where each file's stem is a team) and gold.jsonl:
+#   {"plan": NAME, "split": "dev"|"heldout", "expect": [
+#      {"kind": "conflict"|"duplicate", "krs": [TEXT, TEXT]},      # a piece of each KR's text
+#      {"kind": "dependency", "kr": TEXT, "on": TEAM},
+#      {"kind": "wrong_direction"|"flat_target"|"sandbagging", "kr": TEXT}]}
+# Each predicted finding is right when it covers a planted one (precision); each planted finding
+# is found when a prediction covers it (recall). Plans with no planted finding count every
+# prediction against precision.
+
+PLAN_KINDS = ("conflict", "duplicate", "dependency", "wrong_direction", "flat_target", "sandbagging")
+PLAN_FILES = (".md", ".markdown", ".txt", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+
+
+def load_plan(path: str | Path) -> OKRSet:
+    """A plan: one file (teams from headings or a team column), or a folder of files, each file's
+    stem the team of the KRs that name none."""
+    from .coach import merge_sets
+    from .formats import name_team, read_path, team_from_name
+
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in PLAN_FILES)
+        if not files:
+            raise InputError(str(p), None, "no plan files in this folder")
+        return merge_sets([name_team(read_path(f), team_from_name(str(f))) for f in files])
+    return read_path(p)
+
+
+def load_plan_gold(folder: str | Path) -> list[dict[str, Any]]:
+    gold_path = Path(folder) / "gold.jsonl"
+    if not gold_path.is_file():
+        raise InputError(str(gold_path), None, "no such file: a plan folder needs gold.jsonl")
+    rows = []
+    for n, line in enumerate(gold_path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(str(gold_path), f"line {n}", f"not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "plan" not in row or not isinstance(row.get("expect"), list):
+            raise InputError(str(gold_path), f"line {n}", "expected {\"plan\": ..., \"expect\": [...]}")
+        for e in row["expect"]:
+            if e.get("kind") not in PLAN_KINDS:
+                raise InputError(str(gold_path), f"line {n}", f"unknown kind {e.get('kind')!r}: use one of "
+                                 + ", ".join(PLAN_KINDS))
+        row.setdefault("split", "dev")
+        rows.append(row)
+    return rows
+
+
+def _team_norm(name: str | None) -> str:
+    return " ".join(re.split(r"[\s_\-]+", (name or "").lower())).strip()
+
+
+def plan_predictions(result: Any) -> list[dict[str, Any]]:
+    """What a reviewed plan predicts, in the gold's terms: KR texts per finding."""
+    preds: list[dict[str, Any]] = []
+    plan = result.plan
+    for f in plan.findings if plan is not None else []:
+        if f.code in ("conflict", "duplicate"):
+            preds.append({"kind": f.code, "krs": [k.kr for k in [*f.krs, *f.also]], "teams": f.teams,
+                          "message": f.message})
+        elif f.code == "dependency":
+            preds.append({"kind": "dependency", "kr": f.krs[0].kr, "on": f.on_team, "message": f.message})
+    for r in result.kr_reviews():
+        for i in r.issues:
+            if i.code in ("wrong_direction", "flat_target", "sandbagging"):
+                preds.append({"kind": i.code, "kr": r.kr, "team": r.team, "message": i.message})
+    return preds
+
+
+def _covers(pred: dict[str, Any], gold: dict[str, Any]) -> bool:
+    if pred["kind"] != gold["kind"]:
+        return False
+    if gold["kind"] in ("conflict", "duplicate"):
+        texts = [t.casefold() for t in pred["krs"]]
+        hits = [next((i for i, t in enumerate(texts) if g.casefold() in t), None) for g in gold["krs"]]
+        return all(h is not None for h in hits) and len(set(hits)) == len(hits)
+    if gold["kr"].casefold() not in pred["kr"].casefold():
+        return False
+    return gold["kind"] != "dependency" or _team_norm(pred.get("on")) == _team_norm(gold.get("on"))
+
+
+def score_plans(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Precision and recall per finding kind, over all plans and per split."""
+    def block(selected: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for kind in PLAN_KINDS:
+            preds = [p for r in selected for p in r["predicted"] if p["kind"] == kind]
+            right = sum(p["right"] for p in preds)
+            gold = [g for r in selected for g in r["expected"] if g["kind"] == kind]
+            found = sum(g["found"] for g in gold)
+            out[kind] = {"predicted": len(preds), "right": right, "planted": len(gold), "found": found,
+                         "precision": round(right / len(preds), 4) if preds else None,
+                         "recall": round(found / len(gold), 4) if gold else None}
+        return out
+
+    splits = sorted({r["split"] for r in rows})
+    return {"plans": len(rows), "all": block(rows),
+            **{split: {"plans": sum(r["split"] == split for r in rows), **block([r for r in rows if r["split"] == split])}
+               for split in splits}}
+
+
+def run_plan_eval(folder: str | Path, engine: Engine, report_dir: str | Path | None = None) -> dict[str, Any]:
+    """Review every plan of `folder` (with the plan review), score against gold.jsonl, and log."""
+    from .coach import review
+
+    gold_rows = load_plan_gold(folder)
+    started = time.time()
+    rows: list[dict[str, Any]] = []
+    for g in gold_rows:
+        okrs = load_plan(Path(folder) / g["plan"])
+        result = review(okrs, engine, plan=True)
+        preds = plan_predictions(result)
+        expected = [dict(e) for e in g["expect"]]
+        for p in preds:
+            p["right"] = any(_covers(p, e) for e in expected)
+        for e in expected:
+            e["found"] = any(_covers(p, e) for p in preds)
+        rows.append({"plan": g["plan"], "split": g["split"], "predicted": preds, "expected": expected,
+                     "teams": [t.team for t in result.plan.teams] if result.plan else [],
+                     "krs": len(result.kr_reviews())})
+    metrics = score_plans(rows)
+    metrics["seconds"] = round(time.time() - started, 3)
+    gold_bytes = (Path(folder) / "gold.jsonl").read_bytes()
+    manifest = {
+        "krcoach_version": __version__,
+        "git_revision": _git_revision(),
+        "plans": str(folder),
+        "gold_sha256": hashlib.sha256(gold_bytes).hexdigest(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        **_engine_manifest(engine),
+        "metrics": metrics,
+    }
+    if report_dir is not None:
+        report = Path(report_dir)
+        report.mkdir(parents=True, exist_ok=True)
+        with (report / "plans.jsonl").open("w", encoding="utf-8") as log:
+            for r in rows:
+                log.write(json.dumps(r, ensure_ascii=False) + "\n")
+        (report / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    manifest["rows"] = rows
+    return manifest

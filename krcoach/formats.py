@@ -376,7 +376,8 @@ def _records_to_set(rows: Iterable[tuple[str, dict[str, Any]]], source: str,
     they are not. With `fill_down` (sheets, where the objective cell is merged over its rows) a
     blank objective cell means the objective of the row above.
     """
-    groups: dict[str | None, list[KeyResult]] = {}
+    # One objective per (title, team): two teams that share an objective title keep their own KRs.
+    groups: dict[tuple[str | None, str | None], list[KeyResult]] = {}
     rows = list(rows)  # all of it is read before any work starts anyway; "Goal" columns need it
     samples: dict[str, list[Any]] = {}
     for _where, rec in rows:
@@ -395,8 +396,8 @@ def _records_to_set(rows: Iterable[tuple[str, dict[str, Any]]], source: str,
         objective, kr = _kr_from_record(rec, cols, source, where, str(row_no), where)
         if fill_down:
             objective = above = objective or above
-        groups.setdefault(objective, []).append(kr)
-    return OKRSet(objectives=[Objective(title=t, krs=krs) for t, krs in groups.items()],
+        groups.setdefault((objective, kr.team), []).append(kr)
+    return OKRSet(objectives=[Objective(title=t, krs=krs) for (t, _team), krs in groups.items()],
                   skipped=cols.report(source, 1))
 
 
@@ -465,6 +466,8 @@ def _read_nested(objectives: list[Any], source: str) -> OKRSet:
             rec = {"kr": kr} if isinstance(kr, str) else dict(kr) if isinstance(kr, dict) else kr
             if isinstance(rec, dict):
                 rec.setdefault("objective", title)
+                if isinstance(obj.get("team"), str) and obj["team"].strip():
+                    rec.setdefault("team", obj["team"])  # {"objective": ..., "team": "Platform", ...}
             flat.append((f"objective {i} key result {j}", rec))
     okrs = _records_to_set(flat, source)
     for o in okrs.objectives:
@@ -556,6 +559,31 @@ _PERIOD = re.compile(
 def _find_period(text: str | None) -> str | None:
     m = _PERIOD.search(text or "")
     return m.group(0) if m else None
+
+
+#: A team heading or section line: "Team: Platform", "Team Platform", "Squad — Payments (Q3 2026)".
+_TEAM_HEAD = re.compile(r"^(?:team|squad)(?:\s*(?P<sep>[:\-–—|])\s*|\s+)(?P<name>\S.*)$", re.I)
+_TEAM_TAIL = re.compile(r"\s*(?:[-–—:|(]\s*)?(?:okrs?|objectives|goals|plan)?\s*\)?\s*$", re.I)
+
+
+def _team_heading(text: str) -> tuple[str, bool] | None:
+    """The team a heading or section line names, and whether it says so with a separator
+    ("Team: Platform") rather than only a capitalised name ("Team Platform")."""
+    m = _TEAM_HEAD.match(text.strip())
+    if not m:
+        return None
+    name = m.group("name")
+    period = _find_period(name)
+    if period:
+        name = name.replace(period, " ")
+    name = re.sub(r"[()\[\]]", " ", name)
+    name = " ".join(_TEAM_TAIL.sub("", " ".join(name.split())).split()).strip(" -–—:|,")
+    if not name or len(name) > 60:
+        return None
+    words = name.split()
+    if not m.group("sep") and (len(words) > 3 or not all(w[:1].isupper() or w[:1].isdigit() for w in words)):
+        return None
+    return name, bool(m.group("sep"))
 
 
 def _split_owner(text: str) -> tuple[str, str | None]:
@@ -914,6 +942,22 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         cands.append((current, line.n, level, period, kind))
         last, notes_under, bullet_objective, mode, last_kr = None, None, None, None, None
 
+    def start_team(name: str, line: _Line, level: int, raw: str) -> None:
+        """A team section ("# Team: Platform", a "Team: Sales" line above objectives): the team of
+        every objective under it, until the next team section or a heading that closes it."""
+        start_objective(None, line, level, "team")
+        cands[-1] = (cands[-1][0], line.n, level, _find_period(raw), "team")
+        defaults[id(current)] = {"team": (name, line)}
+
+    def heads_sections(i: int, line: _Line) -> bool:
+        """The next text line opens an objective or a deeper heading: this line names a section."""
+        nxt = next_text(i)
+        if nxt is None:
+            return False
+        if nxt.heading:
+            return not line.heading or nxt.heading > line.heading or bool(_team_heading(nxt.text))
+        return bool(_OBJ_PREFIX.match(nxt.text)) or (nxt.bold and not nxt.marker)
+
     def add_kr(raw: str, line: _Line, fields: dict[str, str] | None = None) -> bool:
         nonlocal current, count, last_kr
         body, found = _split_fields(_CHECKBOX.sub("", raw.strip()))
@@ -1124,6 +1168,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         elif line.heading:
             if take_label(line, t):
                 pass
+            elif (team := _team_heading(t)) and (team[1] or heads_sections(i, line)):
+                start_team(team[0], line, line.heading, t)
             elif m := _KR_LABEL.match(t):
                 add_bullet(line, t[m.end():], prefixed=True)
             else:
@@ -1132,6 +1178,9 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
                 if (num := _NUMBER.match(title)) and num.group(2):
                     title = title[num.end():]
                 start_objective(_clean_title(title), line, line.heading, "heading")
+        elif (m := _PROPERTY.match(t)) and m.group(1).lower() in ("team", "squad") and not line.marker \
+                and line.indent == 0 and (team := _team_heading(t)) and heads_sections(i, line):
+            start_team(team[0], line, 7, t)  # "Team: Sales" above "Objective: ..." opens Sales' section
         elif (m := _PROPERTY.match(t)) and not (line.marker and mode == "notes"):
             take_property(line, m.group(1), m.group(2).strip())
         elif m := _KR_LABEL.match(t):
@@ -1194,7 +1243,12 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             continue
         if not period and not own and kind != "heading":
             continue
-        while len(stack) > 1 and stack[-1][0] >= level:
+        if kind == "team":
+            # A team section closes the team sections at its level and deeper, not a title or
+            # period above it at the same level ("# 2026 Q3 OKRs", then "# Team: Platform").
+            while len(stack) > 1 and stack[-1][0] >= level and "team" in stack[-1][3]:
+                stack.pop()
+        while kind != "team" and len(stack) > 1 and stack[-1][0] >= level:
             stack.pop()
         if period or own:
             stack.append((level, period, k, own))
@@ -1210,7 +1264,8 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
     for k, (obj, n, level, _period, kind) in enumerate(cands):
         if obj.krs or kind == "none":
             continue
-        reason = ("document title" if k < first_kr_cand and kind in ("heading", "text")
+        reason = ("team heading" if kind == "team"
+                  else "document title" if k < first_kr_cand and kind in ("heading", "text")
                   else "heading with no key results under it" if kind == "heading"
                   else "objective with no key results" if kind in ("line", "bullet", "table")
                   else "text line with no key results under it")
@@ -1246,6 +1301,24 @@ def _tsv_header(raw: str) -> bool:
     return sum(bool(c) for c in cells) >= 2 and any(_column(_markup(c)) == "kr" for c in cells)
 
 
+def team_from_name(name: str) -> str | None:
+    """The team a file stands for when several are reviewed together: its stem ("marketing.md" ->
+    "marketing"); none for standard input."""
+    if not name or name == "-" or name.startswith("<"):
+        return None
+    stem = Path(name).stem.strip()
+    return stem or None
+
+
+def name_team(okrs: OKRSet, team: str | None) -> OKRSet:
+    """Give every KR without a team (no column, no heading) this team, in place; returns `okrs`."""
+    if team:
+        for kr in okrs.key_results():
+            if not kr.team:
+                kr.team = team
+    return okrs
+
+
 def improved_draft(okrs: OKRSet, replacements: dict[str, str]) -> str:
     """The draft as a Markdown outline, with the KRs named in `replacements` rewritten."""
     out: list[str] = []
@@ -1275,13 +1348,42 @@ def _finding_line(f: Finding) -> str:
 
 
 class Writer:
-    """Streams a review: `start()`, then `objective()` per ObjectiveReview, then `finish()`."""
+    """Streams a review: `start()`, then `objective()` per ObjectiveReview, then `finish()`.
+
+    Writers for people (Markdown, the table) put the plan review first. It needs every KR
+    reviewed, so after `expect_plan()` they hold the objectives' text until `finish()`;
+    `release()` writes what they hold without the plan (an interrupted run).
+    """
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self._held: list[str] | None = None
 
     def start(self) -> None:  # noqa: D102 - optional hook
         pass
+
+    def expect_plan(self) -> None:
+        """A plan review will come with `finish()`: hold the objectives so it can go first."""
+        self._held = []
+
+    def _emit(self, text: str) -> None:
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            self.out.write(text)
+            self.out.flush()
+
+    def release(self) -> None:
+        """Write what is held, without the plan (the run stopped before it was complete)."""
+        if self._held:
+            self.out.write("".join(self._held))
+            self.out.flush()
+        self._held = None
+
+    def _plan_then_held(self, plan_text: str) -> None:
+        if plan_text:
+            self.out.write(plan_text)
+        self.release()
 
     def objective(self, review: ObjectiveReview) -> None:
         raise NotImplementedError
@@ -1355,14 +1457,19 @@ class JSONWriter(Writer):
             "findings": [f.model_dump(mode="json") for f in review.all_findings()],
             "records": review.records(),
             "skipped": [s.model_dump(mode="json") for s in review.skipped],
+            # The plan review over every input (models.PlanReview), or null when the run had none.
+            "plan": review.plan.model_dump(mode="json") if review.plan is not None else None,
         }
         self.out.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
 
 class MarkdownWriter(Writer):
     def objective(self, review: ObjectiveReview) -> None:
-        w = self.out.write
-        w(f"## {_md_text(review.objective or 'Key results without an objective')}\n\n")
+        buf = io.StringIO()
+        w = buf.write
+        team = review.krs[0].team if review.krs and all(k.team == review.krs[0].team for k in review.krs) else None
+        w(f"## {_md_text(review.objective or 'Key results without an objective')}"
+          f"{f' ({_md_text(team)})' if team and self._held is not None else ''}\n\n")
         for f in review.findings:
             w(f"> **{f.code}**: {_md_text(f.message)}\n\n")
         for kr in review.krs:
@@ -1382,9 +1489,10 @@ class MarkdownWriter(Writer):
                 w("\n")
             for note in kr.notes:
                 w(f"_Note: {_md_text(note)}_\n\n")
-        self.out.flush()
+        self._emit(buf.getvalue())
 
     def finish(self, review: OKRReview) -> None:
+        self._plan_then_held(plan_markdown(review) if review.plan is not None else "")
         s = review.summary()
         w = self.out.write
         if review.findings:
@@ -1394,6 +1502,97 @@ class MarkdownWriter(Writer):
         w(f"---\n{s['outcomes']} of {s['krs']} key results are outcomes; {s['need_work']} need work"
           f" (engine: {review.engine}{' ' + review.model if review.model else ''}"
           f"{', fallbacks: ' + str(s['fallbacks']) if s['fallbacks'] else ''}).\n")
+
+
+# ------------------------------------------------------------------------------- plan review
+
+_KILLERS_NOTE = ("three or fewer “yes” answers mean at least one silent killer is active")
+
+
+def _plan_kr(k: Any) -> str:
+    """'Team, KR 3: “text” (owner: Ana)' for a quoted KR, as Markdown."""
+    team = f"{_md_text(k.team)}, " if k.team else ""
+    owner = f" (owner: {_md_text(k.owner)})" if k.owner else " (no owner)"
+    return f"{team}KR {_md_text(k.id)}: “{_md_text(k.kr)}”{owner}"
+
+
+def _plan_heading(plan: Any, review: OKRReview) -> str:
+    teams = len(plan.teams)
+    objectives = sum(t.objectives for t in plan.teams)
+    krs = sum(t.krs for t in plan.teams)
+    return (f"{teams} team{'s' if teams != 1 else ''}, {objectives} objective{'s' if objectives != 1 else ''}, "
+            f"{krs} key result{'s' if krs != 1 else ''}")
+
+
+def plan_markdown(review: OKRReview) -> str:
+    """The plan review as the first section of a Markdown review."""
+    plan = review.plan
+    if plan is None:
+        return ""
+    out: list[str] = []
+    w = out.append
+    w(f"## Plan review: {_plan_heading(plan, review)}\n\n")
+    if plan.active_killers:
+        names = "; ".join(f"**{_md_text(k.name)}** (#{k.number}): {_md_text(k.why.rstrip('.'))}"
+                          for k in plan.active_killers)
+        w(f"**Silent killers that look active:** {names}.\n\n")
+    else:
+        w("**Silent killers that look active:** none the document shows.\n\n")
+    w(f"The draft answers “yes” to {plan.yes_answers} of the 5 audit questions; {_KILLERS_NOTE}.\n\n")
+    w("### Cross-team findings\n\n")
+    cross = [f for f in plan.findings if f.code in ("conflict", "duplicate", "dependency")]
+    if not cross:
+        w("No conflicts, duplicates or unanswered dependencies between teams.\n\n")
+    titles = {"conflict": "Conflicts", "duplicate": "Duplicates", "dependency": "Dependencies"}
+    for code, title in titles.items():
+        items = [f for f in cross if f.code == code]
+        if not items:
+            continue
+        w(f"**{title}** (`{code}`)\n\n")
+        for n, f in enumerate(items, 1):
+            if code == "dependency":
+                head = f"{_md_text(f.teams[0])} → {_md_text(f.on_team or '')}"
+                what = "" if f.on_team_in_plan else " (no OKRs in this plan)"
+            else:
+                head = " ↔ ".join(_md_text(t) for t in f.teams)
+                what = f" — {_md_text(f.trade_off or f.measure or '')}" if (f.trade_off or f.measure) else ""
+            w(f"{n}. **{head}**{what}\n")
+            for k in f.krs:
+                w(f"   - {_plan_kr(k)}\n")
+            for k in f.also:
+                w(f"   - also {_plan_kr(k)}\n")
+            if code == "dependency":
+                w(f"   - {_md_text(f.message)}\n")
+            if f.question:
+                w(f"   - **To settle:** {_md_text(f.question)}\n")
+        w("\n")
+    w("### Accountability and standard\n\n")
+    w("| team | objectives | key results | metric from X to Y by date | one named owner | cycle | objectives with numbers | outputs |\n")
+    w("|---|---:|---:|---:|---:|---|---:|---:|\n")
+    for t in plan.teams:
+        w(f"| {_md_text(t.team or '(no team)')} | {t.objectives} | {t.krs} | {t.from_to_by} ({t.from_to_by_share:.0%}) | "
+          f"{t.single_owner} of {t.krs} | {_md_text(', '.join(t.cycles) or 'not stated')} | {t.objectives_with_numbers} | "
+          f"{t.outputs} |\n")
+    w("\n")
+    standard = [f for f in plan.findings if f.code not in titles]
+    for f in standard:
+        q = f" *To settle:* {_md_text(f.question)}" if f.question else ""
+        w(f"- `{f.code}`: {_md_text(f.message)}{q}\n")
+    if standard:
+        w("\n")
+    w("### Ambition and direction\n\n")
+    if plan.ambition:
+        for a in plan.ambition:
+            w(f"- `{a.code}` — {_plan_kr(a.kr)}: {_md_text(a.message)}\n")
+    else:
+        w("No target on the wrong side of its baseline, equal to it, or barely moved from it.\n")
+    w("\n### The five-question audit\n\n")
+    w("| # | question | answer | evidence |\n|---|---|---|---|\n")
+    for a in plan.audit:
+        ev = " ".join(_md_text(e) for e in a.evidence) or "—"
+        w(f"| {a.number} | {_md_text(a.question)} | **{a.answer}** | {ev} |\n")
+    w("\n---\n\n")
+    return "".join(out)
 
 
 def _md_text(text: str) -> str:
@@ -1427,8 +1626,7 @@ class TableWriter(Writer):
     def objective(self, review: ObjectiveReview) -> None:
         lines = self._compact_lines(review) if self.compact else self._lines(review)
         lines.append("")
-        self.out.write("\n".join(lines))
-        self.out.flush()
+        self._emit("\n".join(lines))
 
     def _finding_lines(self, findings: list[Finding], indent: str) -> list[str]:
         lines: list[str] = []
@@ -1487,6 +1685,82 @@ class TableWriter(Writer):
         lines.append("")
         return lines
 
+    def _plan_lines(self, review: OKRReview) -> list[str]:
+        """The plan review as plain text, before the objectives."""
+        plan = review.plan
+        if plan is None:
+            return []
+        paint, width = self._paint, self.width
+        title = f"PLAN REVIEW: {_plan_heading(plan, review)}"
+        lines = [paint(title, "1"), paint("═" * min(len(title), width), "2")]
+
+        def para(text: str, indent: str = "  ") -> None:
+            wrapped = _wrap(_plain(text), width - len(indent))
+            lines.extend(indent + part for part in wrapped)
+
+        if self.compact:
+            for f in plan.findings:
+                lines.append(f"!  {paint(f.code, '1')}: {_plain(f.message)}")
+            for a in plan.ambition:
+                lines.append(f"!  {paint(a.code, '1')}: {_plain(a.kr.team or '')} KR {_plain(a.kr.id)}: {_plain(a.message)}")
+            audit = ", ".join(f"{a.number} {a.answer}" for a in plan.audit)
+            lines.append(f"audit: {audit}; active: {', '.join(k.name for k in plan.active_killers) or 'none'}")
+            lines.append("")
+            return lines
+        killers = "; ".join(f"{k.name} (#{k.number})" for k in plan.active_killers) or "none the document shows"
+        para(f"Silent killers that look active: {killers}. The draft answers yes to {plan.yes_answers} of 5 audit "
+             f"questions; {_KILLERS_NOTE}.")
+        lines.append("")
+
+        def kr_line(k: Any, lead: str) -> None:
+            owner = f" (owner: {k.owner})" if k.owner else " (no owner)"
+            para(f"{lead}{k.team + ', ' if k.team else ''}KR {k.id}: “{k.kr}”{owner}", "      ")
+
+        cross = [f for f in plan.findings if f.code in ("conflict", "duplicate", "dependency")]
+        if not cross:
+            para("No conflicts, duplicates or unanswered dependencies between teams.")
+        for n, f in enumerate(cross, 1):
+            if f.code == "dependency":
+                head = f"{f.teams[0]} → {f.on_team}" + ("" if f.on_team_in_plan else " (no OKRs in this plan)")
+            else:
+                head = " ↔ ".join(f.teams) + (f": {f.trade_off or f.measure}" if (f.trade_off or f.measure) else "")
+            lines.append(f"  {paint(f.code, '1')} {n}. {_plain(head)}")
+            for k in f.krs:
+                kr_line(k, "")
+            for k in f.also:
+                kr_line(k, "also ")
+            if f.code == "dependency":
+                para(f.message, "      ")
+            if f.question:
+                para(f"to settle: {f.question}", "      ")
+        lines.append("")
+        lines.append(paint("Accountability and standard", "1"))
+        for t in plan.teams:
+            para(f"{t.team or '(no team)'}: {t.objectives} objective(s), {t.krs} KRs, {t.from_to_by} "
+                 f"({t.from_to_by_share:.0%}) in metric-from-to-by form, {t.single_owner} with one named owner, "
+                 f"cycle {', '.join(t.cycles) or 'not stated'}, {t.objectives_with_numbers} objective(s) with "
+                 f"numbers, {t.outputs} output(s)")
+        for f in plan.findings:
+            if f.code not in ("conflict", "duplicate", "dependency"):
+                hang = "  " + " " * (len(f.code) + 2)
+                wrapped = _wrap(_plain(f.message), width - len(hang))
+                lines.append(f"  {paint(f.code, '1')}: {wrapped[0]}")
+                lines += [hang + more for more in wrapped[1:]]
+        lines.append("")
+        lines.append(paint("Ambition and direction", "1"))
+        if not plan.ambition:
+            para("No target on the wrong side of its baseline, equal to it, or barely moved from it.")
+        for a in plan.ambition:
+            para(f"{a.code}: {a.kr.team + ', ' if a.kr.team else ''}KR {a.kr.id} “{a.kr.kr}”: {a.message}")
+        lines.append("")
+        lines.append(paint("Five-question audit", "1"))
+        for a in plan.audit:
+            para(f"{a.number}. {a.question} {a.answer.upper()}", "  ")
+            for e in a.evidence:
+                para(e, "       ")
+        lines.append("")
+        return lines
+
     def _compact_lines(self, review: ObjectiveReview) -> list[str]:
         lines = []
         limit = self.width if self.tty else None  # cut to the screen only at a terminal
@@ -1508,6 +1782,7 @@ class TableWriter(Writer):
         return lines
 
     def finish(self, review: OKRReview) -> None:
+        self._plan_then_held("\n".join(self._plan_lines(review)) + "\n" if review.plan is not None else "")
         if not review.findings:
             return
         if self.compact:
@@ -1598,6 +1873,8 @@ def render(review: OKRReview, fmt: str) -> str:
     """A whole review as text in one of OUTPUT_FORMATS."""
     buf = io.StringIO()
     writer = CSVWriter(buf, columns=passed_through([review])) if fmt == "csv" else WRITERS[fmt](buf)
+    if review.plan is not None:
+        writer.expect_plan()
     writer.start()
     for obj in review.objectives:
         writer.objective(obj)

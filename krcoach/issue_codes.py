@@ -20,6 +20,9 @@ class IssueCode:
     meaning: str
     #: A KR with this issue "needs work": what it measures is wrong or missing, not a detail to fill in.
     need_work: bool
+    #: Decided in code for every engine (from the whole set, or from the KR's numbers): never asked
+    #: of a language model.
+    by_code: bool = False
 
 
 @cache
@@ -38,6 +41,11 @@ def labels() -> dict[str, str]:
 
 def kr_codes() -> tuple[str, ...]:
     return tuple(c.code for c in table().values() if c.scope == "kr")
+
+
+def model_kr_codes() -> tuple[str, ...]:
+    """The KR codes a language model may give: every KR code not decided in code."""
+    return tuple(c.code for c in table().values() if c.scope == "kr" and not c.by_code)
 
 
 def needs_work(codes: list[str] | set[str]) -> bool:

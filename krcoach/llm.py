@@ -65,10 +65,9 @@ MODES = ("tools", "json_schema", "json", "md_json")
 _MODE_ALIASES = {"tool_call": "tools", "tool": "tools", "json_object": "json", "json_mode": "json",
                  "markdown_json": "md_json", "structured": "json_schema"}
 
-#: Issue codes a model may give one KR. Objective/set-level codes come from checks.py, and
-#: `no_owner` is decided in code from the whole set.
-#: Codes the model may give a KR (no_owner is the set's business, added by code).
-KR_ISSUE_CODES: tuple[str, ...] = tuple(c for c in issue_codes.kr_codes() if c != "no_owner")
+#: Issue codes a model may give one KR. Objective/set-level codes come from checks.py; `no_owner`
+#: and the ambition codes are decided in code for every engine (`by_code` in the table).
+KR_ISSUE_CODES: tuple[str, ...] = issue_codes.model_kr_codes()
 IssueCode = Literal.__getitem__(KR_ISSUE_CODES)  # type: ignore[attr-defined]
 
 INJECTION_MESSAGE = ("Contains text addressed to the coach; it was reviewed as part of the key "

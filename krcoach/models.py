@@ -8,7 +8,7 @@ are part of the public interface (see DESIGN.md).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from .issue_codes import needs_work
 Kind = Literal["output", "outcome"]
 Status = Literal["ok", "fallback", "error"]
 Confidence = Literal["high", "low"]
+_M = TypeVar("_M", bound="_Model")
 
 MAX_KR_CHARS = 2000
 
@@ -27,6 +28,21 @@ ISSUE_CODES: dict[str, str] = _issue_meanings()
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_set = object.__setattr__
+
+
+def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
+    """`cls.model_construct(**values)` for values that name every field, in field order: the same
+    object, without model_construct's per-field default look-ups (which inspect each default
+    factory's signature, a sixth of the rules engine's time). For data built by the engine only."""
+    m = cls.__new__(cls)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
 
 
 class KeyResult(_Model):
@@ -142,6 +158,118 @@ class ObjectiveReview(_Model):
     findings: list[Finding] = Field(default_factory=list)
 
 
+class PlanKR(_Model):
+    """A key result quoted by a plan finding: enough to find it and to read it without the record."""
+
+    team: str | None = None
+    id: str
+    kr: str
+    owner: str | None = None
+    objective: str | None = None
+    #: Where it came from ("marketing.md:12"), when the reader knows.
+    source: str | None = None
+
+
+class PlanFinding(_Model):
+    """A finding about the plan as a whole (several teams' OKRs together), from `plan.py`.
+
+    Cross-team findings (`conflict`, `duplicate`, `dependency`) quote the KRs on both sides in `krs`
+    and say what to settle in `question`; accountability and standard findings (`no_single_owner`,
+    `krs_per_objective`, `objectives_per_team`, `mixed_cycles`, `mixed_formats`) name the teams.
+    """
+
+    code: str
+    message: str
+    teams: list[str] = Field(default_factory=list)
+    #: The KRs the finding is about; for a conflict the first two are the sharpest pair.
+    krs: list[PlanKR] = Field(default_factory=list)
+    #: More KRs in the same conflict or duplicate, beyond the first two.
+    also: list[PlanKR] = Field(default_factory=list)
+    #: The question the teams should settle before the cycle starts.
+    question: str | None = None
+    #: What trades against what ("release or launch pace vs stability, uptime or change freeze"),
+    #: the measure two teams both own, or the team a dependency is on.
+    trade_off: str | None = None
+    measure: str | None = None
+    on_team: str | None = None
+    #: Whether the team a dependency names has OKRs in this plan at all.
+    on_team_in_plan: bool | None = None
+
+
+class TeamSummary(_Model):
+    """One team's standard: counts the audit and the page's Plan panel show per team."""
+
+    team: str | None = None
+    objectives: int = 0
+    krs: int = 0
+    #: KRs written as "[metric] from [X] to [Y] by [date]" (the date may come from the cycle).
+    from_to_by: int = 0
+    from_to_by_share: float = 0.0
+    #: KRs with one named person as owner.
+    single_owner: int = 0
+    #: The cycle(s) the team's OKRs run in, as read ("2026 Q3"); empty when the document says none.
+    cycles: list[str] = Field(default_factory=list)
+    objectives_with_numbers: int = 0
+    outputs: int = 0
+    #: KRs with an ambition or direction issue (wrong_direction, flat_target, sandbagging).
+    ambition_issues: int = 0
+
+
+AuditAnswerValue = Literal["yes", "no", "cannot tell"]
+
+
+class AuditAnswer(_Model):
+    """One of the seeds' five audit questions, answered from the draft alone."""
+
+    number: int
+    question: str
+    answer: AuditAnswerValue
+    evidence: list[str] = Field(default_factory=list)
+    #: The silent killer this question tests ("Lack of standardization", ...).
+    killer: str
+
+
+class SilentKiller(_Model):
+    number: int
+    name: str
+    #: Why it looks active in this draft.
+    why: str
+
+
+class AmbitionNote(_Model):
+    """A KR's ambition or direction issue, repeated at plan level with its team and question."""
+
+    code: str
+    message: str
+    kr: PlanKR
+
+
+class PlanReview(_Model):
+    """The plan review: cross-team findings, accountability and standard, ambition, the audit.
+
+    Computed once per run over every input (`coach.review`); the rules engine's checks, whichever
+    engine reviewed the KRs. JSON output carries it as `plan`.
+    """
+
+    engine: str = "rules"
+    teams: list[TeamSummary] = Field(default_factory=list)
+    findings: list[PlanFinding] = Field(default_factory=list)
+    ambition: list[AmbitionNote] = Field(default_factory=list)
+    audit: list[AuditAnswer] = Field(default_factory=list)
+    #: How many of the five audit questions the draft answers "yes" (three or fewer: at least one
+    #: silent killer is active).
+    yes_answers: int = 0
+    active_killers: list[SilentKiller] = Field(default_factory=list)
+
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+    def counts(self) -> dict[str, int]:
+        from collections import Counter
+
+        return dict(Counter(f.code for f in self.findings))
+
+
 class OKRReview(_Model):
     objectives: list[ObjectiveReview] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
@@ -149,6 +277,8 @@ class OKRReview(_Model):
     model: str | None = None
     #: Input lines the reader did not take as objective or key result, shown to the user.
     skipped: list[SkippedLine] = Field(default_factory=list)
+    #: The plan review over every input of the run (teams named, or asked for); None otherwise.
+    plan: PlanReview | None = None
 
     def kr_reviews(self) -> list[KRReview]:
         return [kr for o in self.objectives for kr in o.krs]
@@ -158,6 +288,17 @@ class OKRReview(_Model):
 
     def all_findings(self) -> list[Finding]:
         return [f for o in self.objectives for f in o.findings] + list(self.findings)
+
+    def code_counts(self) -> dict[str, int]:
+        """Every code this review raised (KR issues, objective, set and plan findings) with how
+        often: what `krcoach review --fail-on` checks."""
+        from collections import Counter
+
+        counts: Counter[str] = Counter(c for k in self.kr_reviews() for c in set(k.issue_codes()))
+        counts.update(f.code for f in self.all_findings())
+        if self.plan is not None:
+            counts.update(f.code for f in self.plan.findings)
+        return dict(counts)
 
     def common_problems(self, n: int = 3) -> list[tuple[str, int]]:
         """The most common problems that make KRs need work (code, KRs), most frequent first."""
