@@ -8,6 +8,12 @@ activity-shaped metric, a number in another role than they read) becomes a note 
 (`doubts`): the weaker engine never vetoes the stronger one. Rewrites come back as parts and are rendered
 here, so every rewrite has the "[metric] from [X] to [Y] by [date]" shape.
 
+A plan of two or more teams gets one more request (`plan_findings`, prompt `review_plan`): the
+teams, objectives and KRs quoted with ids, the answer its cross-team findings (`PlanCoaching`),
+refused only when certainly wrong (an id not in the plan, a conflict or duplicate not between two
+teams, a dependency on no team or its own). It shares the transport, budget, breaker, cache and
+secrets handling below; a plan it cannot answer keeps the rules findings, marked as a fallback.
+
 Network faults (429 with Retry-After, 5xx, timeouts, refused connections) are retried here with
 backoff and jitter; the SDK's own retries are off so the two never multiply. Every objective has a
 hard budget (at most `RetryPolicy.max_requests` HTTP requests, re-asks included, and about
@@ -47,7 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import issue_codes
 from .cache import AnswerCache, krcoach_version, make_key
 from .engine import EngineConfigError, ReviewContext
-from .models import ISSUE_CODES, MAX_KR_CHARS, Issue, KeyResult, KRReview, Objective, Rewrite
+from .models import (ISSUE_CODES, MAX_KR_CHARS, CrossTeam, Issue, KeyResult, KRReview, Objective, PlanFinding,
+                     PlanKR, Rewrite)
 from .redaction import _KEYLIKE, protect, redact, redact_known, scrub  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -403,6 +410,300 @@ def doubts(item: KRCoaching, kr: str, cycle: str | None = None) -> list[str]:
 RESPONSE_SCHEMA = ObjectiveCoaching.model_json_schema()
 SCHEMA_SHA256 = hashlib.sha256(json.dumps(RESPONSE_SCHEMA, sort_keys=True).encode()).hexdigest()
 
+# --------------------------------------------------------------------------------- plan review
+# The plan's cross-team findings (conflict, duplicate, dependency) in one request per plan: the
+# teams, objectives and KRs quoted as data with ids ("K3"), the answer a list of findings that
+# cite those ids. The validator refuses only what is certainly wrong (an id not in the data; a
+# conflict or duplicate not between two teams; a dependency on nobody or on its own team); the
+# rest of the plan review stays computed in code (`plan.py`).
+
+PLAN_PROMPT = "review_plan"
+PLAN_KINDS = ("conflict", "duplicate", "dependency")
+PlanKind = Literal["conflict", "duplicate", "dependency"]
+#: Over this many KRs a plan is not sent in one request: its cross-team findings stay the rules'
+#: (visibly, as a fallback with the reason).
+MAX_PLAN_KRS = 200
+#: A KR's text in the plan's data block is cut here: what crosses teams is its gist, and a plan
+#: of many long KRs must still fit one request.
+PLAN_KR_CHARS = 500
+_PLAN_KIND_ALIASES = {"conflicts": "conflict", "trade-off": "conflict", "tradeoff": "conflict",
+                      "duplicates": "duplicate", "duplication": "duplicate", "dependencies": "dependency",
+                      "dependent": "dependency", "depends": "dependency"}
+_KR_ID = re.compile(r"^\s*(?:kr|k)?\s*#?\s*(\d+)\s*$", re.I)
+#: Where a refusal of a plan answer is filed in `LLMEngine.rejections` (its "objective").
+PLAN_REJECTION = "(plan: cross-team findings)"
+
+
+@dataclass(frozen=True)
+class _PlanDraft:
+    """What the plan validator compares an answer with: each KR id's team, and the plan's teams."""
+
+    teams: dict[str, str]
+    names: tuple[str, ...]
+
+
+_PLAN_DRAFT: contextvars.ContextVar[_PlanDraft | None] = contextvars.ContextVar("krcoach_llm_plan_draft",
+                                                                                 default=None)
+
+
+def _line(v: Any) -> Any:
+    """Free text from the model as one line (None and non-strings pass through)."""
+    return " ".join(v.split()) if isinstance(v, str) else v
+
+
+class PlanFindingItem(_Lenient):
+    kind: PlanKind = Field(description="conflict, duplicate or dependency, as defined in the instructions.")
+    krs: list[str] = Field(description="The ids of the KRs involved, exactly as in the data (e.g. 'K3'); "
+                                       "for a dependency the dependent KR first.")
+    teams: list[str] = Field(default_factory=list, description="The teams involved, as in the data; for a "
+                                                               "dependency the dependent team, then the team depended on.")
+    on_team: str | None = Field(None, description="dependency: the team depended on (as in the data when it "
+                                                  "is a team of the plan); else null.")
+    message: str = Field(description="One line in the teams' own terms: who pushes what against whom, who "
+                                     "owns what twice, or who waits for whom.")
+    question: str = Field("", description="The one question the teams should settle before the cycle starts.")
+    trade_off: str | None = Field(None, description="conflict: what trades against what, in a few words.")
+    measure: str | None = Field(None, description="duplicate: the measure both teams own.")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            word = v.strip().lower()
+            return _PLAN_KIND_ALIASES.get(word, word)
+        return v
+
+    @field_validator("krs", mode="before")
+    @classmethod
+    def _ids(cls, v: Any) -> Any:
+        """'K3', 'k3', 3, 'KR 3' and {"id": "K3"} all cite K3."""
+        if v is None:
+            return []
+        items = v if isinstance(v, list) else [v]
+        out = []
+        for item in items:
+            if isinstance(item, dict):
+                item = item.get("id", item.get("kr", ""))
+            if isinstance(item, bool):
+                item = str(item)
+            if isinstance(item, int):
+                item = str(item)
+            if isinstance(item, str):
+                m = _KR_ID.match(item)
+                item = f"K{int(m.group(1))}" if m else item.strip()
+            out.append(item)
+        return out
+
+    @field_validator("teams", mode="before")
+    @classmethod
+    def _teams(cls, v: Any) -> Any:
+        """Informative only (the KR ids decide the teams): what is not a name is dropped."""
+        if v is None:
+            return []
+        items = [v] if isinstance(v, str) else v if isinstance(v, list) else []
+        return [t for t in items if isinstance(t, str)]
+
+    @field_validator("on_team", "trade_off", "measure", mode="before")
+    @classmethod
+    def _optional(cls, v: Any) -> Any:
+        v = _line(v)
+        return None if isinstance(v, str) and v.lower() in _NULLISH else v
+
+    @field_validator("message", "question", mode="before")
+    @classmethod
+    def _one_line(cls, v: Any) -> Any:
+        return "" if v is None else _line(v)
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, v: str) -> str:
+        if not v:
+            raise ValueError("message is empty: say in one line what pulls against what, or who waits for whom")
+        return v
+
+
+class PlanCoaching(_Lenient, OpenAISchema):
+    """The cross-team findings of one plan: conflicts, duplicates and dependencies between teams,
+    each citing the ids of the KRs involved. An empty list when the plan has none."""
+
+    model_config = ConfigDict(extra="ignore", ignored_types=OpenAISchema.model_config["ignored_types"])
+
+    findings: list[PlanFindingItem] = Field(default_factory=list)
+
+    @field_validator("findings", mode="before")
+    @classmethod
+    def _findings(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+    @model_validator(mode="after")
+    def _check_against_draft(self) -> PlanCoaching:
+        draft = _PLAN_DRAFT.get()
+        if draft is None:
+            return self
+        problems = check_plan_against_draft(self, draft)
+        if problems:
+            sink = _REJECTIONS.get()
+            if sink is not None:
+                sink.append({"objective": PLAN_REJECTION, "problems": redact_known("; ".join(problems))})
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _canon_team(name: str | None, names: tuple[str, ...]) -> str | None:
+    """A team name as the plan spells it when it is a team of the plan, else as the plan review
+    knows the function ("legal" -> "Legal"), else as given."""
+    from .plan import _team_key, knowledge
+
+    if not name or not name.strip():
+        return None
+    key = _team_key(name)
+    return next((t for t in (*names, *knowledge().functions) if _team_key(t) == key), name.strip())
+
+
+def _depends_on(item: PlanFindingItem, own: str, names: tuple[str, ...]) -> str | None:
+    """The team a dependency is on: `on_team`, else the first of `teams` that is not the KR's own."""
+    from .plan import _team_key
+
+    if item.on_team:
+        return _canon_team(item.on_team, names)
+    return next((_canon_team(t, names) for t in item.teams if t.strip() and _team_key(t) != _team_key(own)), None)
+
+
+def check_plan_against_draft(answer: PlanCoaching, draft: _PlanDraft) -> list[str]:
+    """What is certainly wrong with a plan answer (empty when fine): an id that is not in the
+    data, a conflict or duplicate that is not between KRs of two different teams, a dependency
+    that names no team or the KR's own. Only these are sent back to the model."""
+    from .plan import _team_key
+
+    problems: list[str] = []
+    span = f"K1..K{len(draft.teams)}" if draft.teams else "none"
+    for i, f in enumerate(answer.findings, 1):
+        where = f"finding {i} ({f.kind})"
+        ids = list(dict.fromkeys(f.krs))
+        unknown = [k for k in ids if k not in draft.teams]
+        if unknown:
+            problems.append(f"{where}: {', '.join(_one_line(k, 20) for k in unknown[:5])} "
+                            f"{'is' if len(unknown) == 1 else 'are'} not a KR id in the data; cite only "
+                            f"the ids given there ({span})")
+            continue
+        if not ids:
+            problems.append(f"{where}: cites no KR; give the ids of the KRs involved in krs")
+            continue
+        if f.kind in ("conflict", "duplicate"):
+            teams = list(dict.fromkeys(draft.teams[k] for k in ids))
+            if len(teams) < 2:
+                problems.append(f"{where}: {', '.join(ids)} {'is' if len(ids) == 1 else 'are all'} "
+                                f"{teams[0]}'s; a {f.kind} is between KRs of two different teams: cite "
+                                "at least one KR of each")
+            continue
+        own = draft.teams[ids[0]]
+        on = _depends_on(f, own, draft.names)
+        if on is None:
+            problems.append(f"{where}: name the team {ids[0]} depends on in on_team")
+        elif _team_key(on) == _team_key(own):
+            problems.append(f"{where}: {ids[0]} is {own}'s own KR; on_team must be the other team it "
+                            "depends on")
+    return problems
+
+
+def plan_payload(krs: list[PlanKR]) -> tuple[dict[str, Any], dict[str, PlanKR]]:
+    """The plan as the model reads it, and the KR behind each id: teams in order of first
+    appearance, each with its objectives and KRs (`id` "K<n>" by position in the plan, `text`,
+    `owner`). Ids are krcoach's own: input ids repeat across files."""
+    from .plan import NO_TEAM
+
+    by_id: dict[str, PlanKR] = {}
+    teams: dict[str, dict[str | None, list[dict[str, Any]]]] = {}
+    for n, ref in enumerate(krs, 1):
+        kid = f"K{n}"
+        by_id[kid] = ref
+        entry: dict[str, Any] = {"id": kid, "text": ref.kr[:PLAN_KR_CHARS]}
+        if ref.owner:
+            entry["owner"] = ref.owner
+        teams.setdefault(ref.team or NO_TEAM, {}).setdefault(ref.objective, []).append(entry)
+    payload = {"teams": [{"team": team, "objectives": [{"objective": title, "key_results": entries}
+                                                       for title, entries in objectives.items()]}
+                         for team, objectives in teams.items()]}
+    return payload, by_id
+
+
+def plan_block(payload: dict[str, Any]) -> str:
+    """The plan's data block: JSON with one KR per line (a plan is long; this reads like the
+    document and costs fewer tokens than full indentation). Every piece goes through `_quoted`."""
+    lines = ['{"teams": [']
+    teams = payload["teams"]
+    for ti, team in enumerate(teams):
+        lines.append(' {"team": ' + _quoted(team["team"]) + ', "objectives": [')
+        objectives = team["objectives"]
+        for oi, objective in enumerate(objectives):
+            lines.append('  {"objective": ' + _quoted(objective["objective"]) + ', "key_results": [')
+            krs = objective["key_results"]
+            lines += ["   " + _quoted(kr) + ("," if ki < len(krs) - 1 else "") for ki, kr in enumerate(krs)]
+            lines.append("  ]}" + ("," if oi < len(objectives) - 1 else ""))
+        lines.append(" ]}" + ("," if ti < len(teams) - 1 else ""))
+    lines.append("]}")
+    return "\n".join(lines)
+
+
+def build_plan_messages(prompt: Prompt, payload: dict[str, Any]) -> list[dict[str, str]]:
+    """The plan prompt with the plan quoted as data: team names, objectives, KR text and owners
+    are the authors' words, JSON between the delimiters, never part of the instructions."""
+    user = Template(prompt.user).safe_substitute(data=plan_block(payload))
+    return [{"role": "system", "content": prompt.system}, {"role": "user", "content": user}]
+
+
+_PLAN_QUESTIONS = {
+    "conflict": "Who gives way when {a}'s and {b}'s key results collide, and what guardrail, budget or gate "
+                "decides it?",
+    "duplicate": "Should this be one shared key result with named co-owners from {a} and {b}, and whose "
+                 "target counts?",
+    "dependency": "Does {b} commit to its part in its own OKRs, with a date, or should this be one shared key "
+                  "result with co-owners from {a} and {b}?",
+}
+
+
+def plan_findings_from(answer: PlanCoaching, by_id: dict[str, PlanKR],
+                       names: tuple[str, ...]) -> list[PlanFinding]:
+    """A validated answer as plan findings, in the rules' order (conflicts, duplicates,
+    dependencies). The KRs quoted are the plan's own (never the model's words); the first two of a
+    conflict or duplicate belong to two different teams; repeats of one finding are dropped."""
+    from .plan import NO_TEAM, _team_key
+
+    def team(ref: PlanKR) -> str:
+        return ref.team or NO_TEAM
+
+    plan_keys = {_team_key(t) for t in names}
+    out: list[PlanFinding] = []
+    seen: set[tuple[str, frozenset[str]]] = set()
+    for f in answer.findings:
+        ids = list(dict.fromkeys(f.krs))
+        if (f.kind, frozenset(ids)) in seen:
+            continue
+        seen.add((f.kind, frozenset(ids)))
+        refs = [by_id[k] for k in ids]
+        if f.kind == "dependency":
+            own = team(refs[0])
+            on = _depends_on(f, own, names) or ""
+            out.append(PlanFinding(
+                code="dependency", message=f.message, teams=[own, on], krs=refs[:1], also=refs[1:],
+                question=f.question or _PLAN_QUESTIONS["dependency"].format(a=own, b=on), on_team=on,
+                on_team_in_plan=_team_key(on) in plan_keys))
+            continue
+        first = refs[0]
+        second = next(r for r in refs[1:] if team(r) != team(first))
+        rest = [r for r in refs if r is not first and r is not second]
+        teams = list(dict.fromkeys(team(r) for r in (first, second, *rest)))
+        out.append(PlanFinding(
+            code=f.kind, message=f.message, teams=teams, krs=[first, second], also=rest,
+            question=f.question or _PLAN_QUESTIONS[f.kind].format(a=teams[0], b=teams[1]),
+            trade_off=f.trade_off if f.kind == "conflict" else None,
+            measure=f.measure if f.kind == "duplicate" else None))
+    return sorted(out, key=lambda p: PLAN_KINDS.index(p.code))
+
+
+PLAN_RESPONSE_SCHEMA = PlanCoaching.model_json_schema()
+PLAN_SCHEMA_SHA256 = hashlib.sha256(json.dumps(PLAN_RESPONSE_SCHEMA, sort_keys=True).encode()).hexdigest()
+
 # ------------------------------------------------------------------------------------- secrets
 # The key in every form (whole, quoted prefix…suffix, masked, fragments) is krcoach.redaction'
 # business; redact and scrub stay importable from here for tests, doctor and older callers.
@@ -624,6 +925,7 @@ class LLMEngine:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.prompt = load_prompt(prompt)
+        self.plan_prompt = load_prompt(PLAN_PROMPT)
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=self._base_url,
@@ -681,6 +983,8 @@ class LLMEngine:
             "mode": self.mode,
             "prompt": {"name": self.prompt.name, "version": self.prompt.version,
                        "sha256": self.prompt.sha256},
+            "plan_prompt": {"name": self.plan_prompt.name, "version": self.plan_prompt.version,
+                            "sha256": self.plan_prompt.sha256},
             "schema_sha256": SCHEMA_SHA256,
             "max_retries": self.max_retries,
             "timeout": self.timeout,
@@ -717,6 +1021,11 @@ class LLMEngine:
         return self._records(objective, context, answer)
 
     def _ask(self, objective: Objective, cycle: str | None = None) -> ObjectiveCoaching:
+        return self._structured(ObjectiveCoaching, RESPONSE_SCHEMA, build_messages(self.prompt, objective, cycle))
+
+    def _structured(self, response_model: type[Any], schema: dict[str, Any], messages: list[dict[str, str]]) -> Any:
+        """One structured answer: instructor's re-asks on invalid answers, this engine's network
+        retries and breaker for every request, within one budget (`RetryPolicy`)."""
         create = self._patched.get(self.mode)
         if create is None:
             create = self._patched[self.mode] = self._instructor.patch(
@@ -729,13 +1038,13 @@ class LLMEngine:
             params["max_tokens"] = self.max_tokens
         if self.mode == "json" and not _is_openai(self._base_url):
             # llama.cpp and friends constrain decoding to a schema given beside json_object.
-            params["extra_body"] = {"response_format": {"type": "json_object", "schema": RESPONSE_SCHEMA}}
+            params["extra_body"] = {"response_format": {"type": "json_object", "schema": schema}}
         token = _BUDGET.set(_Budget())
         sink = _REJECTIONS.set(self.rejections)
         try:
             return create(
-                response_model=ObjectiveCoaching,
-                messages=build_messages(self.prompt, objective, cycle),
+                response_model=response_model,
+                messages=messages,
                 max_retries=self.max_retries,
                 strict=False,
                 **params,
@@ -743,6 +1052,77 @@ class LLMEngine:
         finally:
             _BUDGET.reset(token)
             _REJECTIONS.reset(sink)
+
+    # ----------------------------------------------------------------------------- plan review
+
+    def plan_findings(self, krs: list[PlanKR], rules: list[PlanFinding]) -> tuple[list[PlanFinding], CrossTeam]:
+        """The plan's cross-team findings from the model, in one request (`plan.CrossTeamFinder`).
+
+        `krs` is every KR of the plan in input order, `rules` the rules engine's cross-team
+        findings: what the plan keeps, marked as a fallback with the reason, when the model's
+        answer cannot be used (network, breaker, an answer still invalid after the re-asks, a
+        plan too large for one request). Cached like objective answers."""
+        from .plan import NO_TEAM
+
+        if len(krs) > MAX_PLAN_KRS:
+            return self._plan_fallback(rules, f"llm: the plan has {len(krs)} key results; one request "
+                                              f"takes at most {MAX_PLAN_KRS}")
+        payload, by_id = plan_payload(krs)
+        names = tuple(t["team"] for t in payload["teams"])
+        token = _PLAN_DRAFT.set(_PlanDraft(teams={k: r.team or NO_TEAM for k, r in by_id.items()}, names=names))
+        try:
+            key = self._plan_cache_key(payload) if self.cache is not None else None
+            answer = self._plan_from_cache(key) if key is not None else None
+            if answer is None:
+                skipped = self._breaker.open_reason()
+                if skipped is not None:
+                    return self._plan_fallback(rules, f"llm: endpoint unavailable, not tried: {skipped}")
+                try:
+                    messages = build_plan_messages(self.plan_prompt, payload)
+                    # the key out of every string the model returned, before it is cached or shown
+                    answer = scrub(self._structured(PlanCoaching, PLAN_RESPONSE_SCHEMA, messages), self._secret)
+                except Exception as exc:  # every failure ends in the rules findings, never a crash
+                    return self._plan_fallback(rules, self._reason(exc))
+                if key is not None and self.cache is not None:
+                    self.cache.set(key, {"answer": answer.model_dump(mode="json"), "model": self.model})
+        finally:
+            _PLAN_DRAFT.reset(token)
+        return (plan_findings_from(answer, by_id, names),
+                CrossTeam(engine=self.name, model=self.model, status="ok", error=None))
+
+    def _plan_fallback(self, rules: list[PlanFinding], reason: str) -> tuple[list[PlanFinding], CrossTeam]:
+        """The rules engine's cross-team findings, marked as a fallback with the reason."""
+        self._count("fallbacks")
+        reason = redact(reason, self._secret)
+        log.info("llm fallback for the plan's cross-team findings: %s", reason)
+        return list(rules), CrossTeam(engine="rules", model=None, status="fallback", error=reason)
+
+    def _plan_cache_key(self, payload: dict[str, Any]) -> str:
+        p = self.plan_prompt
+        return make_key(
+            kind="plan",
+            base_url=self.base_url,
+            model=self.model,
+            mode=self.mode,
+            prompt={"name": p.name, "version": p.version, "sha256": p.sha256},
+            schema=PLAN_SCHEMA_SHA256,
+            params={"temperature": self.temperature, "max_tokens": self.max_tokens},
+            input=payload,
+            version=krcoach_version(),
+        )
+
+    def _plan_from_cache(self, key: str) -> PlanCoaching | None:
+        """A cached plan answer, checked against this plan again (`_PLAN_DRAFT` is set)."""
+        assert self.cache is not None
+        value = self.cache.get(key)
+        if not value or "answer" not in value:
+            return None
+        try:
+            answer = PlanCoaching.model_validate(value["answer"])
+        except ValueError:
+            return None
+        self._count("cache_hits")
+        return scrub(answer, self._secret)
 
     def _send_current(self, *args: Any, **kwargs: Any) -> Any:
         """What instructor calls for each attempt; the objective's budget rides in a contextvar."""
@@ -952,4 +1332,6 @@ __all__ = [
     "LLMEngine", "RetryPolicy", "EndpointError", "ObjectiveCoaching", "KRCoaching", "RewriteParts",
     "IssueItem", "load_prompt", "build_messages", "data_block", "redact", "scrub",
     "public_url", "default_mode", "MODES", "KR_ISSUE_CODES",
+    "PlanCoaching", "PlanFindingItem", "build_plan_messages", "plan_payload", "check_plan_against_draft",
+    "plan_findings_from", "PLAN_PROMPT",
 ]

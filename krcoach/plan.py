@@ -11,6 +11,10 @@ answered from the document. Per KR, `ambition_issues` checks the target against 
 Knowledge lives in data: `data/tradeoffs.json` (measure families, the pairs that trade against
 each other, synonyms, metric polarity) and `data/plan.json` (levels, thresholds, owner words,
 dependency phrases). The result is one pydantic model, `models.PlanReview`.
+
+With the llm engine the cross-team findings of a plan of two or more teams come from the model
+instead (`review_plan(..., cross_team=engine.plan_findings)`, one request per plan, see `llm.py`);
+the rules findings computed here are its fallback, and `PlanReview.cross_team` says which it is.
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import quantities
 from .anatomy import parse
 from .checks import _OBJECTIVE_NUMBER, _PERIOD
 from .lexicon import lexicon
-from .models import (AmbitionNote, AuditAnswer, Issue, KeyResult, KRReview, OKRReview, OKRSet, PlanFinding,
-                     PlanKR, PlanReview, SilentKiller, TeamSummary)
+from .models import (AmbitionNote, AuditAnswer, CrossTeam, Issue, KeyResult, KRReview, OKRReview, OKRSet,
+                     PlanFinding, PlanKR, PlanReview, SilentKiller, TeamSummary)
 
 AMBITION_CODES = ("wrong_direction", "flat_target", "sandbagging")
 #: At most this many pairs of KRs are collected for one conflict (one pair of teams, one trade-off).
@@ -925,9 +929,20 @@ def has_teams(okrs: OKRSet) -> bool:
     return any(kr.team for kr in okrs.key_results())
 
 
-def review_plan(okrs: OKRSet, result: OKRReview) -> PlanReview:
+#: What finds the cross-team findings instead of the detectors here (the llm engine's
+#: `plan_findings`): given every KR of the plan in input order and the rules' own cross-team
+#: findings, it returns the findings to keep and who produced them (falling back to the rules
+#: findings, visibly, when it cannot do better).
+CrossTeamFinder = Callable[[list[PlanKR], list[PlanFinding]], tuple[list[PlanFinding], CrossTeam]]
+
+
+def review_plan(okrs: OKRSet, result: OKRReview, cross_team: CrossTeamFinder | None = None) -> PlanReview:
     """The plan review of a whole run: `okrs` is every input together (teams on the KRs, cycles on
-    the objectives), `result` their per-KR reviews in the same order."""
+    the objectives), `result` their per-KR reviews in the same order.
+
+    `cross_team`, when given, finds the conflicts, duplicates and dependencies for a plan of two
+    or more teams; accountability, the standard, ambition and the audit stay computed here (the
+    audit's third answer reads whichever cross-team findings the plan ends with)."""
     k = knowledge()
     reviews = result.kr_reviews()
     # Read the KRs last-reviewed first: the parser's cache still holds the most recent ones, and a
@@ -961,6 +976,9 @@ def review_plan(okrs: OKRSet, result: OKRReview) -> PlanReview:
     findings += find_conflicts(infos)
     findings += find_duplicates(infos, names)
     findings += find_dependencies(infos, names)
+    source = CrossTeam()
+    if cross_team is not None and len(teams) >= 2:
+        findings, source = cross_team([info.ref for info in infos], findings)
     summaries, standard = _standard(teams, okrs)
     findings += standard
     ambition = [AmbitionNote(code=i.code, message=i.message, kr=info.ref)
@@ -971,7 +989,7 @@ def review_plan(okrs: OKRSet, result: OKRReview) -> PlanReview:
     audit = _audit(teams, summaries, findings, infos, okrs)
     yes = sum(a.answer == "yes" for a in audit)
     return PlanReview(teams=summaries, findings=findings, ambition=ambition, audit=audit, yes_answers=yes,
-                      active_killers=_killers(audit, findings))
+                      active_killers=_killers(audit, findings), cross_team=source)
 
 
 def _standard(teams: dict[str, _Team], okrs: OKRSet) -> tuple[list[TeamSummary], list[PlanFinding]]:

@@ -45,6 +45,12 @@ def objective_key(objective: str | None, krs: Iterable[str], cycle: str | None =
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
 
 
+def plan_key(data: dict[str, Any]) -> str:
+    """The identity of one plan request's data (teams, objectives, KRs with ids and owners)."""
+    payload = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
 def load(path: str | Path) -> dict[str, dict[str, Any]]:
     """A recording by key. Lines whose answers list is empty are skipped."""
     out: dict[str, dict[str, Any]] = {}
@@ -70,6 +76,8 @@ def find_data(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def data_key(data: dict[str, Any]) -> str:
+    if "teams" in data:  # the plan prompt (krcoach.replay_plans records those answers)
+        return plan_key(data)
     return objective_key(data.get("objective"), [k["text"] for k in data.get("key_results", [])],
                          data.get("cycle"))
 

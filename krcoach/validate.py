@@ -11,6 +11,11 @@ Control characters: the draft (page and `review`) *refuses* NUL and the other C0
 tab, newline and carriage return, naming the first one and where it is; text is reviewed as the
 person sent it or not at all. Workshop fields keep their old behaviour: `workshop.clean_text`
 *strips* control characters from one-line fields (a name, a title, a rewrite).
+
+Lone surrogates (U+D800 to U+DFFF, which JSON's "\\ud800" escape can carry) are refused by
+every text check, naming where the first one is: no UTF-8 text holds one. What Gradio itself
+checks before a handler runs (the body's shape, the count of values, file references) is
+`krcoach.door`'s.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Any
 
 #: C0 controls (and DEL) that are not text: everything below U+0020 except tab, LF and CR.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: A lone surrogate (U+D800 to U+DFFF): JSON's "\\ud800" escape makes one, but it is no character
+#: of any text; UTF-8 cannot encode it, so the database, the log and every JSON answer would fail.
+SURROGATE = re.compile("[\ud800-\udfff]")
 _NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "backspace", 0x0B: "vertical tab", 0x0C: "form feed",
           0x1B: "ESC", 0x7F: "DEL"}
 #: Whole numbers the handlers take (KR numbers, ids, seconds) stay inside what SQLite and
@@ -60,6 +68,20 @@ def control_char(text: str) -> re.Match[str] | None:
     return CONTROL.search(text)
 
 
+def surrogate(text: str) -> re.Match[str] | None:
+    """The first lone surrogate in `text`, if any."""
+    return SURROGATE.search(text)
+
+
+def surrogate_message(text: str, match: re.Match[str], what: str) -> str:
+    """'Your name has a character that is not valid text (a lone surrogate, U+D800, at line 1,
+    column 4).'"""
+    line = text.count("\n", 0, match.start()) + 1
+    column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    return (f"{what} has a character that is not valid text (a lone surrogate, "
+            f"U+{ord(match.group(0)):04X}, at line {line:,}, column {column:,}).")
+
+
 def control_message(text: str, match: re.Match[str], what: str = "The draft") -> str:
     """'The draft has 3 control characters (the first, NUL (U+0000), on line 2, column 9); …'."""
     char = match.group(0)
@@ -79,8 +101,8 @@ def control_message(text: str, match: re.Match[str], what: str = "The draft") ->
 def text(value: Any, field: str, *, limit: int, required: bool = False,
          controls: bool = True, slack: int = 1) -> str:
     """`value` as text: None is "" (or "`field` is missing." when required); anything that is not
-    a string is refused; so is text over `limit` characters (checked first) and, unless
-    `controls` is False, text holding a control character.
+    a string is refused; so is text over `limit` characters (checked first), text holding a lone
+    surrogate (always: it is not text) and, unless `controls` is False, a control character.
 
     `slack` lets raw text run to `slack * limit` characters before the door refuses it, for
     fields whose owner measures `limit` after collapsing whitespace (the workshop's)."""
@@ -92,6 +114,9 @@ def text(value: Any, field: str, *, limit: int, required: bool = False,
         raise InputError(f"{field} must be text; got {describe(value)}.")
     if len(value) > limit * slack:
         raise InputError(f"{field} is {len(value):,} characters long; the limit is {limit:,}.")
+    lone = surrogate(value)
+    if lone:
+        raise InputError(surrogate_message(value, lone, field))
     if controls:
         found = control_char(value)
         if found:
@@ -156,7 +181,9 @@ def opaque(value: Any, *, limit: int = 256) -> str:
     """A join code or token as text for the workshop's own checks, which give one uniform answer
     for every wrong code or token (so none can be told apart): a value that cannot be one (not
     text, over `limit` characters) becomes "" and gets that same answer, without being hashed,
-    stored or echoed."""
+    stored or echoed. Text with a lone surrogate cannot be one either (nor be hashed)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # a code of digits only, sent as a JSON number
-    return value if isinstance(value, str) and len(value) <= limit else ""
+    if not isinstance(value, str) or len(value) > limit or surrogate(value):
+        return ""
+    return value

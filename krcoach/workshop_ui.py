@@ -714,9 +714,10 @@ def _participant_page(demo: gr.Blocks, backend: _Backend) -> None:
             data = evt._data if isinstance(evt._data, dict) else {}
             try:
                 if data.get("action") == "vote":
-                    ws.vote(backend.store, code, token, data.get("id"), client=client_address(request))
+                    sid = validate.whole_number(data.get("id"), "The submission id")
+                    ws.vote(backend.store, code, token, sid, client=client_address(request))
                 state = ws.participant_state(backend.store, code, token)
-            except ws.WorkshopError as err:
+            except (ws.WorkshopError, validate.InputError) as err:
                 gr.Warning(err.message)
                 try:
                     state = ws.participant_state(backend.store, code, token)
@@ -962,6 +963,11 @@ def _facilitator_page(demo: gr.Blocks, backend: _Backend) -> None:
         sid = data.get("id")
         try:
             code, key = current(fac_state)
+            try:
+                sid = validate.whole_number(sid, "The submission id")
+            except validate.InputError as err:  # rights first, as the API judges them
+                ws._check_facilitator(backend.store, code, key)
+                return [render_message(err.message), *([gr.skip()] * len(board_out))]
             ws.set_favourite(backend.store, code, key, sid, on)
             view = ws.board(backend.store, code, key)
         except ws.WorkshopError as err:

@@ -2,7 +2,8 @@
 
 It plays a small deterministic "model": it reads the objective and KRs from the data block of the
 request it receives and answers a valid coaching for them (tool-call style when the request has
-`tools`, JSON in the message content otherwise, fenced for md_json). Tests script faults per
+`tools`, JSON in the message content otherwise, fenced for md_json); a plan request (a data block
+with "teams") gets the findings scripted for it (`plan_answer`, key `PLAN`). Tests script faults per
 objective title (or for every request): delays, 429 with Retry-After, 5xx, hangs past the client's
 timeout, dropped connections, broken JSON, invented numbers, the wrong KR count, unknown issue
 codes, activity-shaped metrics, a 401 that echoes the Authorization header back. Every chat request
@@ -34,6 +35,8 @@ ACTIVITY_VERBS = {"launch", "ship", "publish", "hold", "run", "write", "create",
                   "migrate", "release", "complete", "deliver", "implement", "host", "send", "train",
                   "redesign", "hold", "organise", "organize", "attend", "post", "draft", "finish"}
 FAKE_MODEL = "fake-coach-1"
+#: The script key (and `Recorded.objective`) of a plan request: its data block holds "teams".
+PLAN = "(plan)"
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Act:
 
     kind: str = "ok"  # ok | status | hang | drop | broken_json | length | invent | wrong_count
     #                 # | bad_code | activity_metric | renumber | echo_auth | patch (see `patched`)
+    #                 # | plan (see `plan_answer`)
     delay: float = 0.0
     status: int = 200
     retry_after: str | None = None
@@ -143,6 +147,12 @@ def patched(n: int = 1, rewrite: dict[str, Any] | None = None, **fields: Any) ->
     return Act("patch", body={"n": n, "kr": fields, "rewrite": rewrite or {}})
 
 
+def plan_answer(*findings: dict[str, Any]) -> Act:
+    """The answer to a plan request: these findings (script it with `objective=PLAN`). An
+    unscripted plan request is answered with no findings."""
+    return Act("plan", body={"findings": list(findings)})
+
+
 def apply_patch(answer: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     for entry in answer["key_results"]:
         if entry["n"] != body["n"]:
@@ -218,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = find_data(body)
         objective = data.get("objective") if data else None
+        if data is not None and "teams" in data:
+            objective = PLAN
         with st.lock:
             queue = st.scripts.get(objective) if objective in st.scripts else st.scripts.get(None)
             step = queue.popleft() if queue else st.default
@@ -259,7 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
         if data is None:
             self._send_json(400, {"error": {"message": "no BEGIN_OKR_DATA block in the request"}})
             return
-        answer = spoil(coach(data), step.kind)
+        if "teams" in data:  # the plan prompt: scripted findings, else none
+            answer = step.body if step.kind == "plan" and step.body is not None else {"findings": []}
+        else:
+            answer = spoil(coach(data), step.kind)
         if step.kind == "patch" and step.body:
             answer = apply_patch(answer, step.body)
         content = json.dumps(answer)
