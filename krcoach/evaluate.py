@@ -623,6 +623,8 @@ def compare(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
 #   {"plan": NAME, "split": "dev"|"heldout", "expect": [
 #      {"kind": "conflict"|"duplicate", "krs": [TEXT, TEXT]},      # a piece of each KR's text
 #      {"kind": "dependency", "kr": TEXT, "on": TEAM},
+#      {"kind": "conflict"|"duplicate", "teams": [TEAM, TEAM]},  # or at the team level only
+#      {"kind": "dependency", "from": TEAM, "on": TEAM},
 #      {"kind": "wrong_direction"|"flat_target"|"sandbagging", "kr": TEXT}]}
 # Each predicted finding is right when it covers a planted one (precision); each planted finding
 # is found when a prediction covers it (recall). Plans with no planted finding count every
@@ -683,7 +685,8 @@ def plan_predictions(result: Any) -> list[dict[str, Any]]:
             preds.append({"kind": f.code, "krs": [k.kr for k in [*f.krs, *f.also]], "teams": f.teams,
                           "message": f.message})
         elif f.code == "dependency":
-            preds.append({"kind": "dependency", "kr": f.krs[0].kr, "on": f.on_team, "message": f.message})
+            preds.append({"kind": "dependency", "kr": f.krs[0].kr, "on": f.on_team, "teams": f.teams,
+                          "message": f.message})
     for r in result.kr_reviews():
         for i in r.issues:
             if i.code in ("wrong_direction", "flat_target", "sandbagging"):
@@ -694,6 +697,11 @@ def plan_predictions(result: Any) -> list[dict[str, Any]]:
 def _covers(pred: dict[str, Any], gold: dict[str, Any]) -> bool:
     if pred["kind"] != gold["kind"]:
         return False
+    if gold["kind"] in ("conflict", "duplicate") and "krs" not in gold:  # gold names the two teams only
+        return {_team_norm(t) for t in pred.get("teams") or []} == {_team_norm(t) for t in gold["teams"]}
+    if gold["kind"] == "dependency" and "kr" not in gold:  # gold names the team that depends and on whom
+        return (_team_norm((pred.get("teams") or [None])[0]) == _team_norm(gold["from"])
+                and _team_norm(pred.get("on")) == _team_norm(gold.get("on")))
     if gold["kind"] in ("conflict", "duplicate"):
         texts = [t.casefold() for t in pred["krs"]]
         hits = [next((i for i, t in enumerate(texts) if g.casefold() in t), None) for g in gold["krs"]]

@@ -332,3 +332,15 @@ def test_shipped_plans_meet_the_targets() -> None:
     assert m["plans"] >= 40 and m["heldout"]["plans"] == 10
     for kind, v in m["all"].items():
         assert v["precision"] >= 0.9 and v["recall"] >= 0.8, (kind, v)
+
+
+def test_team_level_gold_is_matched_by_the_teams_of_a_finding() -> None:
+    """evals/plans-independent names only the teams of a conflict or dependency."""
+    from krcoach.evaluate import _covers
+
+    conflict = {"kind": "conflict", "krs": ["Ship weekly", "Keep 99.99% uptime"], "teams": ["Product", "SRE"]}
+    assert _covers(conflict, {"kind": "conflict", "teams": ["sre", "Product"]})
+    assert not _covers(conflict, {"kind": "conflict", "teams": ["Product", "Finance"]})
+    dependency = {"kind": "dependency", "kr": "Launch once Data ships", "on": "Data", "teams": ["Growth"]}
+    assert _covers(dependency, {"kind": "dependency", "from": "Growth", "on": "Data"})
+    assert not _covers(dependency, {"kind": "dependency", "from": "Data", "on": "Growth"})
