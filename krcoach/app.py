@@ -45,7 +45,7 @@ if not os.environ.get("GRADIO_TEMP_DIR"):  # unset or blank: Gradio would use /t
 
 import gradio as gr  # noqa: E402
 
-from . import coach, formats, issue_codes, validate  # noqa: E402
+from . import coach, door, formats, issue_codes, limits, validate  # noqa: E402
 from .engine import NO_REWRITE_HINT, Engine, make_engine  # noqa: E402
 from .examples import EXAMPLES  # noqa: E402
 from .models import (  # noqa: E402
@@ -89,7 +89,13 @@ _PLACEHOLDER = re.compile(r"\[[^\[\]]{1,120}\]")
 
 
 class DraftError(ValueError):
-    """A draft the page refuses to review; `str()` is the message the person sees."""
+    """A draft the page refuses to review; `str()` is the message the person sees. `kind` says
+    why, for callers that answer with a status (the JSON API): "invalid" (not text, control
+    characters), "too_large" (over the page's limits) or "empty" (nothing to review)."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 # ------------------------------------------------------------------------------------- library glue
@@ -98,14 +104,19 @@ class DraftError(ValueError):
 def check_draft(text: Any) -> str:
     """The door of every drafting handler, before any parsing or rendering: the draft must be
     text (None is empty), at most MAX_TEXT_CHARS long (checked first: a 5 MB paste costs one
-    len()), and free of control characters (refused, naming the first and where it is)."""
+    len()), and free of lone surrogates and control characters (refused, naming the first and
+    where it is)."""
     if text is None:
         return ""
     if not isinstance(text, str):
         raise DraftError(f"The draft must be text; got {validate.describe(text)}.")
     if len(text) > MAX_TEXT_CHARS:
         raise DraftError(f"The draft is {len(text):,} characters; at most {MAX_TEXT_CHARS:,} can "
-                         "be reviewed at a time here. Split it, or use `krcoach review`.")
+                         "be reviewed at a time here. Split it, or use `krcoach review`.",
+                         "too_large")
+    lone = validate.surrogate(text)
+    if lone:
+        raise DraftError(validate.surrogate_message(text, lone, "The draft"))
     found = validate.control_char(text)
     if found:
         raise DraftError(validate.control_message(text, found))
@@ -116,18 +127,19 @@ def parse_draft(text: str | None) -> OKRSet:
     """Parse the draft and enforce the page limits, raising DraftError with a readable message."""
     text = check_draft(text)
     if not text.strip():
-        raise DraftError("The draft is empty: paste or type your OKRs first.")
+        raise DraftError("The draft is empty: paste or type your OKRs first.", "empty")
     try:
         okrs = formats.parse_outline(text, source="draft")
     except formats.InputError as exc:
-        raise DraftError(_limit_message(exc)) from None
+        raise DraftError(_limit_message(exc), "too_large") from None  # a KR or title too long
     n = len(okrs.key_results())
     if n == 0:
         raise DraftError("No key results found. Put each key result on its own line, "
-                         "for example as a bullet: “- Raise weekly active teams from 40 to 60”.")
+                         "for example as a bullet: “- Raise weekly active teams from 40 to 60”.",
+                         "empty")
     if n > MAX_KRS:
         raise DraftError(f"The draft has {n} key results; at most {MAX_KRS} can be reviewed at "
-                         "a time here. Split it, or use `krcoach review` for batches.")
+                         "a time here. Split it, or use `krcoach review` for batches.", "too_large")
     return okrs
 
 
@@ -138,19 +150,30 @@ def _limit_message(exc: formats.InputError) -> str:
     return f"{where[:1].upper() + where[1:]}: {message}." if where else f"{message}."
 
 
-def review_records(engine: Engine, outline: str) -> list[dict[str, Any]]:
-    """The `review` API: outline text in, the stable per-KR records out."""
+def review_records(engine: Engine, outline: str, pool: limits.ReviewPool | None = None,
+                   client: str = "") -> list[dict[str, Any]]:
+    """The `review` API: outline text in, the stable per-KR records out (through `pool`, as
+    `client`, when given: a full share is a one-line "Busy: ... retry in N s." error)."""
     try:
         okrs = parse_draft(outline)
     except DraftError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
-    return coach.review(okrs, engine).records()
+    if pool is None:
+        return coach.review(okrs, engine).records()
+    try:
+        with pool.slot(client, limits.draft_weight(len(okrs.key_results()))):
+            return pool.review(okrs, engine, "records")
+    except limits.Busy as busy:
+        raise gr.Error(busy.message, print_exception=False) from None
 
 
 def upload_to_outline(path: str | None) -> str:
-    """Read an uploaded file (any CLI input format) and return it as an editable outline."""
+    """Read an uploaded file (any CLI input format) and return it as an editable outline. Only a
+    file inside Gradio's upload folder is read: never a path a client names (`door.is_uploaded`)."""
     if not path:
         raise DraftError("No file received.")
+    if not door.is_uploaded(path):
+        raise DraftError("That file was not uploaded here: use the Upload button.")
     p = Path(path)
     try:
         okrs = formats.read_bytes(p.read_bytes(), p.name)
@@ -590,6 +613,8 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
     limit, group = ((RULES_CONCURRENCY, RULES_CONCURRENCY_ID) if live
                     else (LLM_CONCURRENCY, LLM_CONCURRENCY_ID))
     private_temp_dir()
+    # Every review on this server (page, `review` endpoint, JSON API) runs in this one pool.
+    pool = review_pool(eng)
     out_dir = Path(tempfile.mkdtemp(prefix="krcoach-downloads-"))  # 0700
     atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     download_names = ("okr-review.md", "okr-review.csv", "okr-review.json", "improved-draft.md")
@@ -606,7 +631,11 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
         return [page, review_state(review), gr.Column(visible=True),
                 *(gr.DownloadButton(value=str(paths[n])) for n in download_names)]
 
-    def review_now(text: str) -> list[Any]:
+    def busy_message(busy: limits.Busy) -> list[Any]:
+        return [render_message(busy.message, title="Busy"), gr.skip(), *(gr.skip() for _ in
+                                                                         download_names), gr.skip()]
+
+    def review_now(text: str, client: str) -> list[Any]:
         """One complete review of the draft, or the page's message for a draft it refuses."""
         if text is None or (isinstance(text, str) and len(text) <= MAX_TEXT_CHARS
                             and not text.strip()):
@@ -615,31 +644,44 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
             okrs = parse_draft(text)
         except DraftError as exc:
             return [render_message(str(exc)), None, *no_downloads()]
-        return outputs_for(text, coach.review(okrs, eng))
+        try:
+            with pool.slot(client, limits.draft_weight(len(okrs.key_results()))):
+                review = pool.review(okrs, eng)
+        except limits.Busy as busy:
+            return busy_message(busy)
+        return outputs_for(text, review)
 
-    def review_page(text: str, progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
+    def review_page(text: str, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
         """UI review: messages on the page (never a traceback), partial results for slow engines."""
+        client = limits.gradio_client_key(request)
         try:
             okrs = parse_draft(text)
         except DraftError:
             okrs = None
         if live or okrs is None:
-            yield review_now(text)
+            yield review_now(text, client)
             return
         # Slow engine: show each objective as soon as it is reviewed.
         total = len(okrs.objectives)
         done: list[ObjectiveReview] = []
-        progress((0, total), desc="Reviewing objectives")
-        yield [render_pending(total, eng), *(gr.skip() for _ in outputs[1:])]
-        for obj in coach.iter_review(okrs, eng):
-            done.append(obj)
-            progress((len(done), total), desc="Reviewing objectives")
-            if len(done) < total:
-                partial = OKRReview(objectives=done, engine=eng.name, model=eng.model)
-                yield outputs_for(text, partial, final=False, pending=total - len(done))
+        try:
+            with pool.slot(client, limits.draft_weight(len(okrs.key_results()))):
+                progress((0, total), desc="Reviewing objectives")
+                yield [render_pending(total, eng), *(gr.skip() for _ in outputs[1:])]
+                for obj in coach.iter_review(okrs, eng):
+                    done.append(obj)
+                    progress((len(done), total), desc="Reviewing objectives")
+                    if len(done) < total:
+                        partial = OKRReview(objectives=done, engine=eng.name, model=eng.model)
+                        yield outputs_for(text, partial, final=False, pending=total - len(done))
+        except limits.Busy as busy:
+            yield busy_message(busy)
+            return
         yield outputs_for(text, _assemble(okrs, done, eng))
 
-    def apply_click(text: str, reviewed: dict[str, Any] | None, evt: gr.EventData) -> list[Any]:
+    def apply_click(text: str, reviewed: dict[str, Any] | None, evt: gr.EventData,
+                    request: gr.Request) -> list[Any]:
         """Put the chosen rewrite into the draft; with the rules engine, review the result."""
         data = evt._data if isinstance(evt._data, dict) else {}
         try:
@@ -649,11 +691,11 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
             gr.Warning(str(exc) if isinstance(exc, DraftError) else "Unknown rewrite.")
             return [gr.skip() for _ in range(len(outputs) + 1)]
         if live:
-            return [new, *review_now(new)]
+            return [new, *review_now(new, limits.gradio_client_key(request))]
         gr.Info("Rewrite applied. Press “Review draft” to check the new draft.")
         return [new, *(gr.skip() for _ in outputs)]
 
-    def load_upload(path: str | None) -> list[Any]:
+    def load_upload(path: str | None, request: gr.Request) -> list[Any]:
         """Turn an uploaded file into the draft; with the rules engine, review it at once."""
         try:
             outline = upload_to_outline(path)
@@ -661,7 +703,7 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
             return [gr.skip(), render_message(str(exc), title="Can’t read that file"), None,
                     *no_downloads()]
         if live:
-            return [outline, *review_now(outline)]
+            return [outline, *review_now(outline, limits.gradio_client_key(request))]
         n = len(formats.parse_outline(outline).key_results())
         note = render_message(f"Loaded {n} key results from {Path(path or '').name}. Press "
                               "“Review draft” to review them.", tone="note")
@@ -730,33 +772,46 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
         upload.upload(load_upload, inputs=upload, outputs=[draft, *outputs], **fast)
         results.click(apply_click, inputs=[draft, reviewed], outputs=[draft, *outputs], **fast)
 
-        def review(outline: str) -> list[dict[str, Any]]:
+        def review(outline: str, request: gr.Request) -> list[dict[str, Any]]:
             """Review an OKR outline (Markdown/text) and return one stable record per key result."""
-            return review_records(eng, outline)
+            return review_records(eng, outline, pool, limits.gradio_client_key(request))
 
         gr.api(review, api_name="review", concurrency_limit=limit, concurrency_id=group)
 
     from .workshop_ui import mount_workshop
 
     mount_workshop(demo, eng)  # one engine (and one LLM client and cache) for both screens
-    _pad_short_api_calls(demo)
+    door.install(demo)  # every event's values are checked before Gradio reads them
+    # No event skips the queue: Gradio's direct `/gradio_api/run/<name>` route refuses queued
+    # events (the page's `queue=False` events only copy text and never review).
+    demo.api_open = False
+    demo.krcoach_pool = pool  # type: ignore[attr-defined]
+    from .api import create_api
+
+    demo.krcoach_api = create_api(eng, pool)  # type: ignore[attr-defined]
     return demo
 
 
-def _pad_short_api_calls(demo: gr.Blocks) -> None:
-    """A named endpoint called with fewer values than it takes (raw HTTP `data: []`) gets None for
-    each missing one, so its own checks answer ("The draft is empty…") instead of Gradio's
-    count check, which logs a traceback and sends an error event with no message. `gradio_client`
-    always sends every value; the pages' own events are left to Gradio's check."""
-    check = demo.validate_inputs
+def review_pool(eng: Engine) -> limits.ReviewPool:
+    """The server's one review pool: rules reviews in two worker processes per core (at least 4,
+    at most 16: more processes than cores, so a client running its full share of large drafts
+    gets its share of the cores, not all of them), llm reviews in LLM_CONCURRENCY threads."""
+    if eng.name == "rules":
+        return limits.ReviewPool(workers=min(16, max(4, 2 * (os.cpu_count() or 2))), processes=True)
+    return limits.ReviewPool(workers=LLM_CONCURRENCY)
 
-    def validate_inputs(block_fn: Any, inputs: list[Any]) -> None:
-        missing = len(block_fn.inputs) - len(inputs) if isinstance(inputs, list) else 0
-        if missing > 0 and block_fn.api_visibility == "public" and block_fn.api_name:
-            inputs.extend([None] * missing)
-        check(block_fn, inputs)
 
-    demo.validate_inputs = validate_inputs  # type: ignore[method-assign]
+def api_routes(demo: gr.Blocks) -> list[Any]:
+    """Routes `serve` puts ahead of Gradio's own: the JSON API at /api, and a refusal for
+    Gradio's deep-link route, which writes a file per call and which krcoach never uses."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    def no_deep_links(request: Any) -> JSONResponse:
+        return JSONResponse({"error": "Deep links are not used by krcoach."}, status_code=404)
+
+    return [Mount("/api", app=demo.krcoach_api),  # type: ignore[attr-defined]
+            Route("/gradio_api/deep_link", no_deep_links)]
 
 
 def _assemble(okrs: OKRSet, done: list[ObjectiveReview], eng: Engine) -> OKRReview:
@@ -790,10 +845,15 @@ def serve(host: str = "127.0.0.1", port: int = 7860, engine: str | None = None) 
     os.umask(0o077)
     eng = make_engine(engine)
     demo = build_app(eng)
-    demo.queue(max_size=QUEUE_MAX_SIZE)
+    demo.queue(max_size=QUEUE_MAX_SIZE, api_open=False)
     # quiet: Gradio's banner suggests share links, which krcoach never makes; say what matters.
     demo.launch(server_name=host, server_port=port, inbrowser=False, quiet=True,
-                prevent_thread_lock=True, **launch_options())
+                prevent_thread_lock=True,
+                app_kwargs={"routes": api_routes(demo), **door.app_kwargs()},  # door: one-line 4xx
+                state_session_capacity=limits.MAX_SESSIONS, **launch_options())
+    limits.bound_sessions(demo.server_app.state_holder)
+    demo.krcoach_pool.start()  # type: ignore[attr-defined]
+    atexit.register(demo.krcoach_pool.close)  # type: ignore[attr-defined]
     url = demo.local_url or f"http://{host}:{port}/"
     print(f"krcoach is running at {url} (engine: {engine_label(eng.name, eng.model)}); "
           f"workshop at {url.rstrip('/')}/facilitate. Press Ctrl-C to stop.",

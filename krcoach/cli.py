@@ -495,6 +495,10 @@ def review(
         started = time.perf_counter()
         objectives = []
         set_findings = []
+        # JSONL and CSV are written as they come: without a plan review nothing needs the reviews
+        # again, so only their counts are kept (`_Tally`) and memory does not grow with the input.
+        keep = with_plan or not streaming
+        tally = _Tally()
         with _open_output(output, streaming=streaming) as out, \
                 _progress(total, enabled=not (output is None and sys.stdout.isatty())) as advance:
             if out_fmt == "table":
@@ -509,18 +513,25 @@ def review(
             try:
                 for okrs in sets:
                     set_findings += checks.set_findings(okrs)
-                    for obj_review in iter_review(okrs, eng, concurrency=concurrency):
+                    for objective, obj_review in zip(okrs.objectives, iter_review(okrs, eng, concurrency=concurrency)):
                         writer.objective(obj_review)
-                        objectives.append(obj_review)
+                        tally.add(obj_review)
+                        if keep:
+                            objectives.append(obj_review)
+                        else:
+                            objective.krs = []  # reviewed and written: its input is not needed again
                         progress["done"] += len(obj_review.krs)
                         advance(len(obj_review.krs))
             finally:
-                result = OKRReview(objectives=objectives, findings=set_findings, engine=eng.name, model=eng.model,
-                                   skipped=[line for s in sets for line in s.skipped])
-                if len(objectives) == sum(len(s.objectives) for s in sets):
+                # Built from reviewed parts: no validation (it would build the schema of every model
+                # the result can hold, the plan review's too, for a check that cannot fail).
+                result = OKRReview.model_construct(objectives=objectives, findings=set_findings, engine=eng.name,
+                                                   model=eng.model, skipped=[line for s in sets for line in s.skipped])
+                tally.findings(set_findings)
+                if tally.objectives == sum(len(s.objectives) for s in sets):
                     if with_plan:  # once, over every input
                         try:
-                            result.plan = plan_review(merged, result)
+                            result.plan = plan_review(merged, result, eng)
                         except BaseException:
                             writer.release()  # what was reviewed still reaches the reader
                             raise
@@ -530,9 +541,9 @@ def review(
         if out_fmt == "table" and not compact and output is None and total > LONG_TABLE:
             sys.stderr.write(f"krcoach: hint: {total:,} key results make a long table: --compact prints one "
                              "line each, -f jsonl or -f csv suit a file or a script\n")
-        _summary(result, time.perf_counter() - started)
+        _summary(result, time.perf_counter() - started, tally)
         if fail_codes:
-            counts = result.code_counts()
+            counts = tally.code_counts(result)
             hits = [(c, counts[c]) for c in sorted(fail_codes) if counts.get(c)]
             if hits:
                 sys.stderr.write("krcoach: failing (--fail-on): " + ", ".join(f"{c} {n:,}" for c, n in hits) + "\n")
@@ -571,10 +582,60 @@ def _seconds(s: float) -> str:
     return f"{s:.2f} s" if s < 1 else f"{s:,.1f} s"
 
 
-def _summary(result: OKRReview, seconds: float) -> None:
-    """The one summary line of a review, on stderr."""
-    s = result.summary()
-    common = ", ".join(f"{code} {n:,}" for code, n in result.common_problems())
+class _Tally:
+    """What the summary line and --fail-on need from a review, counted objective by objective as
+    the records are written: the same numbers as `OKRReview.summary()`, `common_problems()` and
+    `code_counts()`, without keeping the reviews."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        from .issue_codes import table
+
+        self._table = table()
+        self.objectives = self.krs = self.outcomes = self.outputs = self.need_work = 0
+        self.fallbacks = self.errors = self.bare = 0
+        self.problems: Counter[str] = Counter()  # need-work codes, one per KR
+        self.codes: Counter[str] = Counter()  # every code: KR issues, objective and set findings
+
+    def add(self, review: Any) -> None:
+        t = self._table
+        self.objectives += 1
+        for k in review.krs:
+            codes = k.issue_codes()
+            need = any(t[c].need_work for c in codes if c in t)
+            self.krs += 1
+            self.outcomes += k.kind == "outcome"
+            self.outputs += k.kind == "output"
+            self.need_work += need
+            self.fallbacks += k.status == "fallback"
+            self.errors += k.status == "error"
+            self.bare += k.engine == "rules" and not k.rewrites and need
+            distinct = set(codes)
+            self.problems.update(c for c in distinct if c in t and t[c].need_work)
+            self.codes.update(distinct)
+        self.codes.update(f.code for f in review.findings)
+
+    def findings(self, found: list[Any]) -> None:
+        """The set-level findings, counted once at the end."""
+        self.codes.update(f.code for f in found)
+
+    def summary(self) -> dict[str, int]:
+        return {"krs": self.krs, "outcomes": self.outcomes, "outputs": self.outputs, "need_work": self.need_work,
+                "fallbacks": self.fallbacks, "errors": self.errors}
+
+    def code_counts(self, result: OKRReview) -> dict[str, int]:
+        counts = self.codes.copy()
+        if result.plan is not None:
+            counts.update(f.code for f in result.plan.findings)
+        return dict(counts)
+
+
+def _summary(result: OKRReview, seconds: float, tally: _Tally | None = None) -> None:
+    """The one summary line of a review, on stderr (from `tally` when the reviews were not kept)."""
+    s = tally.summary() if tally is not None else result.summary()
+    common = ", ".join(f"{code} {n:,}" for code, n in (
+        tally.problems.most_common(3) if tally is not None else result.common_problems()))
     parts = [_count(s["outcomes"], "outcome"), _count(s["outputs"], "output"),
              f"{s['need_work']:,} need work" + (f" (most often {common})" if common else "")]
     if s["fallbacks"]:
@@ -587,7 +648,8 @@ def _summary(result: OKRReview, seconds: float) -> None:
     from .engine import NO_REWRITE_HINT
     from .issue_codes import needs_work
 
-    bare = sum(not k.rewrites and needs_work(k.issue_codes()) for k in result.kr_reviews() if k.engine == "rules")
+    bare = tally.bare if tally is not None else sum(
+        not k.rewrites and needs_work(k.issue_codes()) for k in result.kr_reviews() if k.engine == "rules")
     if bare:
         sys.stderr.write(f"krcoach: {_count(bare, 'key result')} got no rewrite: {NO_REWRITE_HINT}\n")
     if result.plan is not None:

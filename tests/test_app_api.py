@@ -265,3 +265,55 @@ def test_lines_the_reader_did_not_take_are_shown_on_the_page() -> None:
     page = render_review(review_text("# Team OKRs\n## Grow\n- Grow MAU to 2k\n- ~~Cut churn to 3%~~ (moved to H1)\n"
                                      "- Raise NPS to 40\n"))
     assert "Lines not read" in page and "struck through" in page and "line 4" in page
+
+
+# ------------------------------------------------------------------------------ the review pool
+
+
+def test_run_routes_refuse_the_review_endpoint(server) -> None:
+    """Gradio's direct routes would run `review` outside the queue and the review pool."""
+    import httpx
+
+    for path in ("gradio_api/run/review", "gradio_api/api/review"):
+        r = httpx.post(server[0] + path, json={"data": [DRAFT]}, timeout=60)
+        assert 400 <= r.status_code < 500 and "rewrites" not in r.text
+
+
+def test_review_endpoint_shares_the_pool_with_the_json_api(server, client) -> None:
+    """A client id's share covers every route: with its share busy on the JSON API, the same id
+    gets a one-line "Busy: ... retry in N s." from `review`, and other clients are served."""
+    import re
+    import threading
+
+    import httpx
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    url = server[0]
+    big = "\n".join(f"- Raise weekly active teams in segment {i} from {i} to {i + 40} by Q4"
+                    for i in range(app.MAX_KRS))
+    stop = threading.Event()
+
+    def flood() -> None:
+        with httpx.Client(timeout=120, headers={"X-Client-Id": "busy-team"}) as http:
+            while not stop.is_set():
+                http.post(url + "api/review", json={"text": big})
+
+    threads = [threading.Thread(target=flood) for _ in range(12)]
+    for t in threads:
+        t.start()
+    try:
+        same = Client(url, verbose=False, headers={"X-Client-Id": "busy-team"})
+        messages = []
+        for _ in range(10):
+            try:
+                same.predict(DRAFT, api_name="/review")
+            except AppError as err:
+                messages.append(str(err))
+                break
+        assert messages and re.fullmatch(r"Busy: .*retry in \d+ s\.", messages[0]), messages
+        assert len(client.predict(DRAFT, api_name="/review")) == 5  # another client: served
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
