@@ -1524,6 +1524,17 @@ def _plan_heading(plan: Any, review: OKRReview) -> str:
             f"{krs} key result{'s' if krs != 1 else ''}")
 
 
+def cross_team_note(plan: Any) -> tuple[str, str | None]:
+    """Which engine found the plan's cross-team findings ("rules", "llm · model"), and the
+    fallback reason when the llm plan request could not be used (None otherwise). Plain text;
+    the Markdown and table writers and the page's Plan panel escape it their own way."""
+    ct = plan.cross_team
+    who = f"{ct.engine} · {ct.model}" if ct.model else ct.engine
+    if ct.status == "ok":
+        return who, None
+    return who, ct.error or f"{ct.status}, no reason given"
+
+
 def plan_markdown(review: OKRReview) -> str:
     """The plan review as the first section of a Markdown review."""
     plan = review.plan
@@ -1540,6 +1551,11 @@ def plan_markdown(review: OKRReview) -> str:
         w("**Silent killers that look active:** none the document shows.\n\n")
     w(f"The draft answers “yes” to {plan.yes_answers} of the 5 audit questions; {_KILLERS_NOTE}.\n\n")
     w("### Cross-team findings\n\n")
+    who, fell_back = cross_team_note(plan)
+    w(f"_Found by the {_md_text(who)} engine._\n\n")
+    if fell_back:
+        w(f"_Fallback: the language model's plan review could not be used, so these are the rules "
+          f"engine's findings. Reason: {_md_text(fell_back)}_\n\n")
     cross = [f for f in plan.findings if f.code in ("conflict", "duplicate", "dependency")]
     if not cross:
         w("No conflicts, duplicates or unanswered dependencies between teams.\n\n")
@@ -1705,6 +1721,8 @@ class TableWriter(Writer):
                 lines.append(f"!  {paint(a.code, '1')}: {_plain(a.kr.team or '')} KR {_plain(a.kr.id)}: {_plain(a.message)}")
             audit = ", ".join(f"{a.number} {a.answer}" for a in plan.audit)
             lines.append(f"audit: {audit}; active: {', '.join(k.name for k in plan.active_killers) or 'none'}")
+            who, fell_back = cross_team_note(plan)
+            lines.append(f"cross-team findings: {_plain(who)}" + (f"; fallback: {_plain(fell_back)}" if fell_back else ""))
             lines.append("")
             return lines
         killers = "; ".join(f"{k.name} (#{k.number})" for k in plan.active_killers) or "none the document shows"
@@ -1716,6 +1734,11 @@ class TableWriter(Writer):
             owner = f" (owner: {k.owner})" if k.owner else " (no owner)"
             para(f"{lead}{k.team + ', ' if k.team else ''}KR {k.id}: “{k.kr}”{owner}", "      ")
 
+        who, fell_back = cross_team_note(plan)
+        lines.append(f"  {paint('Cross-team findings', '1')} (found by the {_plain(who)} engine)")
+        if fell_back:
+            para(f"Fallback: the language model's plan review could not be used, so these are the "
+                 f"rules engine's findings. Reason: {fell_back}")
         cross = [f for f in plan.findings if f.code in ("conflict", "duplicate", "dependency")]
         if not cross:
             para("No conflicts, duplicates or unanswered dependencies between teams.")

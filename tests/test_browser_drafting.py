@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from browser import ROOT, chromium, launch_app, screenshot
+from browser import ARTIFACTS, ROOT, chromium, launch_app, screenshot
 from krcoach import coach, formats
 from krcoach.examples import EXAMPLES
 from krcoach.models import MAX_KR_CHARS, OKRReview
@@ -454,3 +454,132 @@ def test_llm_engine_progress_and_fallback(tmp_path: Path, browser: Any) -> None:
             screenshot(page, "drafting-llm-fallback")
             assert v.offsite() == [] and v.dialogs == []
             v.close()
+
+
+PLAN_DRAFT = (ROOT / "examples" / "plan-4-teams.md").read_text(encoding="utf-8")
+PANEL = "#kc-results .kc-plan"
+
+
+def test_plan_panel_shows_conflicts_accountability_and_the_audit(visit: Any) -> None:
+    # A wide window: the results column at its widest (about 1,070 CSS pixels), drawn at a
+    # scale that makes the documentation screenshot of the panel about 1,200 pixels wide.
+    v = visit(viewport={"width": 2000, "height": 1200}, device_scale_factor=1.12)
+    page = v.page
+    page.locator(TEXTAREA).fill(PLAN_DRAFT)
+    page.get_by_role("button", name="Review draft").click()
+    expected = library_review(PLAN_DRAFT)
+    plan = expected.plan
+    assert plan is not None
+    v.wait_cards(len(expected.kr_reviews()))
+    panel = page.locator(PANEL)
+    assert panel.count() == 1 and panel.is_visible()
+    # Above the per-KR cards.
+    assert page.evaluate(f"""() => document.querySelector('{PANEL}').compareDocumentPosition(
+        document.querySelector('{CARD}')) & Node.DOCUMENT_POSITION_FOLLOWING""")
+
+    # The seeds' conflict, both KRs quoted, with its question.
+    conflict = panel.locator(".kc-xf[data-code=conflict]").filter(
+        has_text="Launch game-changing user features").filter(has_text="Maintain 99.99% system stability")
+    assert conflict.count() == 1
+    quoted = conflict.locator(".kc-pkr-text").all_text_contents()
+    assert quoted == ["Launch game-changing user features", "Maintain 99.99% system stability"]
+    seed = next(f for f in plan.findings if f.code == "conflict"
+                and [k.kr for k in f.krs[:2]] == quoted)
+    assert seed.question and seed.question in conflict.locator(".kc-xf-q").text_content()
+    cross = [f for f in plan.findings if f.code in ("conflict", "duplicate", "dependency")]
+    assert panel.locator(".kc-xf").count() == len(cross)
+    assert "Found by the rules engine" in panel.locator(".kc-plan-engine").text_content()
+    assert panel.locator(".kc-fallback").count() == 0
+
+    # Silent killers, the accountability table (one row per team), ambition.
+    killers = panel.locator(".kc-killers .kc-tag").all_text_contents()
+    assert killers == [f"#{k.number} {k.name}" for k in plan.active_killers]
+    teams = panel.locator(".kc-teams tbody th").all_text_contents()
+    assert teams == [t.team for t in plan.teams]
+    owners = panel.locator(".kc-teams tbody td[data-label='One named owner']").all_text_contents()
+    assert owners == [f"{t.single_owner} of {t.krs}" for t in plan.teams]
+    assert panel.locator(".kc-ambition .kc-xfs > li").count() == len(plan.ambition)
+
+    # The five-question audit: question, yes/no/cannot tell, evidence.
+    rows = panel.locator(".kc-audit-table tbody tr").evaluate_all(
+        "rs => rs.map(r => [r.cells[1].firstChild.textContent, r.querySelector('.kc-answer').textContent,"
+        " Array.from(r.cells[3].querySelectorAll('li')).map(li => li.textContent)])")
+    assert rows == [[a.question, a.answer, a.evidence] for a in plan.audit]
+    assert len(rows) == 5
+
+    # Documentation screenshot: the panel alone, about 1200 px wide.
+    screenshot(page, "drafting-plan-full")
+    (ROOT / "docs").mkdir(exist_ok=True)
+    panel.screenshot(path=str(ROOT / "docs" / "plan-panel.png"))
+    assert v.dialogs == []
+
+
+def test_plan_panel_shows_hostile_team_and_kr_text_as_text(visit: Any) -> None:
+    v = visit(viewport={"width": 1280, "height": 900})
+    page = v.page
+    hostile = "<img src=x onerror=alert(1)>"
+    draft = (PLAN_DRAFT + f"\n# Team: Ops {hostile}\n## Keep ops calm\n"
+             f"- Cut incident count from 12 to 6 per month (owner: Ana Ruiz)\n"
+             f"- Reduce {hostile} churn from 5% to 7% (owner: Ana Ruiz)\n")
+    page.locator(TEXTAREA).fill(draft)
+    page.get_by_role("button", name="Review draft").click()
+    expected = library_review(draft)
+    v.wait_cards(len(expected.kr_reviews()))
+    page.wait_for_timeout(500)  # give any injected handler time to fire
+    assert v.dialogs == []
+    assert page.locator("#kc-results img, #kc-results script").count() == 0
+    plan = expected.plan
+    assert plan is not None
+    team = next(t.team for t in plan.teams if t.team and t.team.startswith("Ops"))
+    assert "<img" in team
+    panel = page.locator(PANEL)
+    assert team in panel.locator(".kc-teams tbody th").all_text_contents()
+    hostile_kr = next(k.kr for k in expected.kr_reviews() if "<img" in k.kr)
+    assert hostile_kr in panel.locator(".kc-ambition .kc-pkr-text").all_text_contents()
+    assert page.get_by_text(hostile_kr, exact=True).first.is_visible()
+    screenshot(page, "drafting-plan-hostile")
+
+
+def test_no_plan_panel_without_teams(visit: Any) -> None:
+    v = visit(viewport={"width": 1280, "height": 900})
+    page = v.page
+    page.locator(TEXTAREA).fill(DRAFT)
+    page.get_by_role("button", name="Review draft").click()
+    v.wait_cards(len(library_review(DRAFT).kr_reviews()))
+    assert page.locator(PANEL).count() == 0
+
+
+def test_plan_panel_fits_a_phone(visit: Any) -> None:
+    v = visit(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+              has_touch=True)
+    page = v.page
+    page.locator(TEXTAREA).fill(PLAN_DRAFT)
+    page.get_by_role("button", name="Review draft").click()
+    v.wait_cards(len(library_review(PLAN_DRAFT).kr_reviews()))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    outside = page.locator(f"{PANEL}, {PANEL} :is(table, th, td, li, p, q)").evaluate_all(
+        "els => els.filter(e => { const r = e.getBoundingClientRect(); return r.left < 0 || r.right > 390; })"
+        ".map(e => e.outerHTML.slice(0, 120))")
+    assert outside == []
+    page.locator(PANEL).screenshot(path=str(ARTIFACTS / "drafting-plan-phone.png"))
+
+
+def test_plan_panel_and_writers_say_when_the_llm_plan_fell_back() -> None:
+    from krcoach import app
+
+    review = library_review(PLAN_DRAFT)
+    assert review.plan is not None
+    reason = "llm: answer invalid after 3 tries: <b>K99</b> is not a key result"
+    review.plan.cross_team = review.plan.cross_team.model_copy(
+        update={"engine": "rules", "status": "fallback", "error": reason})
+    panel = app.render_plan(review)
+    assert "<b>Fallback:</b>" in panel and app.esc(reason) in panel and "<b>K99</b>" not in panel
+    assert "Found by the <b>rules</b> engine" in panel
+    md = formats.render(review, "md")
+    assert "_Found by the rules engine._" in md and f"Reason: {md_text(reason)}" in md
+    table = formats.render(review, "table")
+    assert "found by the rules engine" in table and "Fallback:" in table and "K99" in table
+    ok = library_review(PLAN_DRAFT)
+    ok.plan.cross_team = ok.plan.cross_team.model_copy(update={"engine": "llm", "model": "m-1"})
+    assert "Found by the <b>llm · m-1</b> engine" in app.render_plan(ok)
+    assert "Fallback" not in app.render_plan(ok) and "Fallback" not in formats.render(ok, "md")
