@@ -28,3 +28,16 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (from /proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_peak_kib(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> int:
+    """Run `cmd` to the end and return its peak resident memory (ru_maxrss, KiB on Linux), from
+    the kernel's own accounting of that child (wait4), so nothing is sampled or missed."""
+    import subprocess
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
+    return int(usage.ru_maxrss)

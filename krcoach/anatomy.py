@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from . import fastre
-from .lexicon import lexicon
+from .lexicon import PhraseMatcher, lexicon
 
 if TYPE_CHECKING:
     from .quantities import Reading
@@ -39,6 +39,8 @@ NUMBER_RE = fastre.compile(
     r"(?P<suffix>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|\+))?"
     r"(?!(?:st|nd|rd|th)\b)",
 )
+#: How far before its digits a NUMBER_RE match can start: a currency code and a space ("CHF 10k").
+_NUMBER_LEAD = 4
 _WORD_NUMBER_RE = fastre.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
                              re.I)
 
@@ -53,7 +55,7 @@ PLACEHOLDER_RE = fastre.compile(
 
 def _to_float(num: str) -> float | None:
     s = num.replace(" ", "")
-    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", s):
+    if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     elif "," in s and "." not in s:
         # "2,5" in European notation is 2.5; "1,000" was handled above.
@@ -93,9 +95,9 @@ def _values(numbers, word_numbers) -> set[str]:  # type: ignore[no-untyped-def]
     return out
 
 
-_ZERO_WORDS = re.compile(r"\b(?:zero|no|none|never|nothing|nobody|eliminat\w*)\b", re.I)
-_ALL_WORDS = re.compile(r"\b(?:all|every|each|entire(?:ly)?)\b", re.I)
-_DIGITS_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
+_ZERO_WORDS = fastre.lazy(r"\b(?:zero|no|none|never|nothing|nobody|eliminat\w*)\b", re.I)
+_ALL_WORDS = fastre.lazy(r"\b(?:all|every|each|entire(?:ly)?)\b", re.I)
+_DIGITS_RE = fastre.lazy(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?")
 
 
 def invented_numbers(candidate: str, *sources: str) -> set[str]:
@@ -149,16 +151,24 @@ _MIN_CMP = (r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|min
             r"|mindestens|über|au\s+moins|plus\s+de|al\s+menos|más\s+de|pelo\s+menos|acima\s+de|almeno|oltre|minstens|boven)")
 _MAX_CMP = (r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within"
             r"|unter|höchstens|moins\s+de|sous|por\s+debajo\s+de|menos\s+de|abaixo\s+de|sotto|onder|minder\s+dan)")
-FROM_TO_RE = fastre.compile(
-    rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:(?:down|up)\s+)?(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})"
-    rf"|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})",
-    re.I,
-)
-_LEVEL_RE = re.compile(rf"\s(?:of|at|=|:)\s+(?={_VAL})", re.I)
+_FROM_TO = (rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:(?:down|up)\s+)?(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+"
+            rf"(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})")
+FROM_TO_RE = fastre.compile(rf"{_FROM_TO}|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})", re.I)
+#: FROM_TO_RE for a text without an arrow, where its second branch cannot match: same groups, the
+#: second branch one that never does (a NUL, then a failing lookahead).
+_FROM_TO_NO_ARROW = fastre.compile(rf"{_FROM_TO}|(?P<base2>\x00(?!))(?P<target2>\x00)", re.I)
+
+
+def from_to_search(text: str) -> re.Match[str] | None:
+    """`FROM_TO_RE.search(text)`; without an arrow in the text, by the pattern without its arrow branch."""
+    if "→" in text or "->" in text or "=>" in text:
+        return FROM_TO_RE.search(text)
+    return _FROM_TO_NO_ARROW.search(text)
+_LEVEL_RE = fastre.lazy(rf"\s(?:of|at|=|:)\s+(?={_VAL})", re.I)
 CMP_RE = fastre.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
 _MAX_CMP_RE = fastre.compile(_MAX_CMP, re.I)
-TO_RE = re.compile(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
-BY_DELTA_RE = re.compile(
+TO_RE = fastre.lazy(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
+BY_DELTA_RE = fastre.lazy(
     rf"\bby\s+(?P<val>(?:{_CUR}\s?)?\d[\d,.]*\s?(?:k|M)?\s?(?:%|x|pp|pts?|points?|percent)?)(?!\s*(?:/|-)\d)",
     re.I)
 RATE_RE = fastre.compile(
@@ -167,11 +177,11 @@ RATE_RE = fastre.compile(
     r"quarterly|annual|annually|yearly)\b)",
     re.I,
 )
-_LEAD_NOISE = re.compile(
+_LEAD_NOISE = fastre.lazy(
     r"^\s*(?:[-*•]+\s*|[+>]+(?![\d$€£])\s*|\d{1,3}[.)]\s+|\[[ xX]\]\s+|(?:KR|key\s*result)\s*[\d.]*\s*[:.)\-–]\s*|"
     r"[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*)+", re.I)
-_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w'’/-]*")
-_STOP_METRIC = re.compile(
+_WORD_RE = fastre.lazy(r"[A-Za-zÀ-ÿ][\w'’/-]*")
+_STOP_METRIC = fastre.lazy(
     # "time to hire" / "time to first value" name a metric: that "to" does not end it.
     r"(?<!time)\s+to\b|\s+to\b(?=\s*(?:[\d$€£¥\[<{?≤≥]|N0\b|N1\b|X|TBD|$|(?:under|below|above|over|less|"
     r"fewer|more|at|no|within|about|around|roughly|approximately|max|min|just|single|one|two|three|four|five|"
@@ -180,7 +190,7 @@ _STOP_METRIC = re.compile(
     r"through|via|with|while|so\s+that|that|which|and|compared|versus|vs\.?|towards|across)\b"
     r"|\s+(?:de|von|da|van|auf|à|a)\s+(?=[\d$€£¥\[]|N0|X\b|TBD)|[;:(]|,(?!\d)|$",
     re.I)
-_ARTICLES = re.compile(r"^(?:the|our|a|an|all|its|their|my|your|de|la|le|el|les|los|die|der|das)\s+", re.I)
+_ARTICLES = fastre.lazy(r"^(?:the|our|a|an|all|its|their|my|your|de|la|le|el|les|los|die|der|das)\s+", re.I)
 
 
 @lru_cache(maxsize=4096)
@@ -191,7 +201,7 @@ def deadline_match(text: str) -> re.Match[str] | None:
 
 @lru_cache(maxsize=4096)
 def from_to_match(text: str) -> re.Match[str] | None:
-    return FROM_TO_RE.search(text)
+    return from_to_search(text)
 
 
 @lru_cache(maxsize=4096)
@@ -269,6 +279,7 @@ def _first_verb(words: list[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
+@lru_cache(maxsize=4096)
 def _tidy_metric(text: str) -> str | None:
     text = text.strip(" -–—:,.;\"'")
     for _ in range(2):
@@ -287,6 +298,7 @@ def _metric_after(text: str, start: int) -> str | None:
 _INJECTION_HINTS = ("ignor", "answer", "disregard", "forget", "instruction", "anweisung", "system", "you are", "as an ai",
                     "label", "classif", "mark", "rate", "respond", "reply", "print", "jailbreak", "override",
                     "developer", "<|", "###")
+_INJECTION_HINT = fastre.lazy("|".join(re.escape(h) for h in _INJECTION_HINTS))
 _UNIT_RE = fastre.compile(
     rf"(?P<pct>%|percent)|(?P<x>\dx$|×)|(?P<points>pts?|points?|pp|bps)|(?P<ms>\d\s?ms\b)|(?P<s>\d\s?(?:s|sec|seconds)$)"
     rf"|(?P<minutes>min)|(?P<hours>hours|hrs|\dh$)|(?P<days>days)|(?P<currency>{_CUR})", re.I)
@@ -300,11 +312,12 @@ def _unit_of(value: str | None) -> str | None:
     return _UNIT_NAMES.get(m.lastgroup, m.lastgroup) if m and m.lastgroup else None
 
 
-_HIRED_RE = re.compile(r"\b(?:hired|recruited|onboarded)\b|\b(?:hire|recruit|onboard)\s+\d", re.I)
+_STEP = fastre.lazy(r"[\w-]+\s+")
+_HIRED_RE = fastre.lazy(r"\b(?:hired|recruited|onboarded)\b|\b(?:hire|recruit|onboard)\s+\d", re.I)
 _OBJECT_PREPOSITIONS = frozenset({"for", "to", "across", "of", "with", "among", "from", "on", "in"})
 _SHARE_RE = fastre.compile(r"(\d+\s?%|all|every|each)\s+(?:of\s+)?(?:our\s+|the\s+|new\s+|open\s+)*")
-_COVERAGE_RE = re.compile(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b")
-_SIDE_REMARK_RE = re.compile(r"\s*\([^)]*\)")
+_COVERAGE_RE = fastre.lazy(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b")
+_SIDE_REMARK_RE = fastre.lazy(r"\s*\([^)]*\)")
 
 
 def _last_word(text: str) -> str:
@@ -324,7 +337,7 @@ def parse(kr: str) -> Anatomy:
     a = Anatomy(text=text)
     lower = text.lower()
 
-    a.injection = any(h in lower for h in _INJECTION_HINTS) and bool(lex.injection.search(text))
+    a.injection = bool(_INJECTION_HINT.search(lower)) and bool(lex.injection.search(text))
     a.placeholders = [m.group(0) for m in PLACEHOLDER_RE.finditer(text)]
 
     dl = deadline_match(text)
@@ -339,25 +352,28 @@ def parse(kr: str) -> Anatomy:
         return not (deadline_span[0] <= pos < deadline_span[1])
 
     masked = PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text) if a.placeholders else text
-    all_numbers = list(NUMBER_RE.finditer(masked))
+    all_numbers = fastre.digit_led(NUMBER_RE.match, masked, _NUMBER_LEAD)
     number_matches = [m for m in all_numbers if outside_deadline(m.start())]
     a.numbers = [m.group(0).strip() for m in number_matches]
     all_word_numbers = list(_WORD_NUMBER_RE.finditer(masked))
     word_numbers = [m for m in all_word_numbers if outside_deadline(m.start())]
     a.values = _values(all_numbers, all_word_numbers)
 
-    words = _WORD_RE.findall(text)
+    word_matches = list(_WORD_RE.finditer(text))
+    words = [w.group() for w in word_matches]
     a.leading_verb, a.verb_class = _first_verb(words)
 
-    def hits(rx: re.Pattern[str]) -> list[str]:
-        return [m.group(0).lower() for m in rx.finditer(text)]
+    # Every word list's matches, from the one scan of the text's words.
+    found = lex.deliverables.shared.found(text)  # type: ignore[union-attr]
 
-    deliverable_spans = [(m.start(), m.end()) for m in lex.deliverables.finditer(text)]
+    def hits(matcher: PhraseMatcher) -> list[str]:
+        return [text[m._start:m._end].lower() for m in found.get(matcher.slot, ())]
+
+    deliverable_spans = [(m._start, m._end) for m in found.get(lex.deliverables.slot, ())]
     # A verb of two readings ("Hold churn under 2%" / "Hold 8 user interviews") is the team's
     # activity when what it governs, within three words, is a deliverable.
     if deliverable_spans and a.verb_class != "activity" and a.leading_verb in lex.activity_lemmas:
-        verb = next((w for w in _WORD_RE.finditer(text) if lex.verb_lemma.get(w.group(0).lower()) == a.leading_verb),
-                    None)
+        verb = next((w for w in word_matches if lex.verb_lemma.get(w.group(0).lower()) == a.leading_verb), None)
         if verb and lex.deliverables.match_within(text, verb.end(), 3):
             a.verb_class = "activity"
     a.deliverables = [text[s:e].lower() for s, e in deliverable_spans]
@@ -374,8 +390,9 @@ def parse(kr: str) -> Anatomy:
     a.satisfaction = hits(lex.satisfaction)
     a.hiring = hits(lex.hiring)
     a.research = hits(lex.research)
-    a.activity_verbs = [w.lower() for w in words if lex.verb_class.get(w.lower()) == "activity"]
-    a.change_verbs = _change_verbs(text)
+    verb_class = lex.verb_class
+    a.activity_verbs = [low for w in words if verb_class.get(low := w.lower()) == "activity"]
+    a.change_verbs = _change_verbs(text, word_matches)
     # "Onboarding revamped" is the product's onboarding, not staffing: the bare gerund leads no hire.
     gerund_lead = bool(words) and words[0].lower() == "onboarding"
     a.hiring_verb = (a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} and not gerund_lead) or bool(
@@ -392,7 +409,7 @@ def parse(kr: str) -> Anatomy:
         pos, actor = m.end(), None
         for _ in range(3):  # up to two qualifiers: "500+ new paying developers"
             actor = lex.actors.match(text, pos)
-            step = re.compile(r"[\w-]+\s+").match(text, pos)
+            step = _STEP.match(text, pos)
             if actor or not step:
                 break
             pos = step.end()
@@ -406,7 +423,7 @@ def parse(kr: str) -> Anatomy:
 
     # Baseline and target ("(currently 12)" and "(from 35%)" are baselines given on the side).
     # Every value shape needs a digit or a placeholder: skip the costly searches when there is none.
-    valued = bool(re.search(r"\d", text) or a.placeholders)
+    valued = bool(_ANY_DIGIT.search(text) or a.placeholders)
     side = _SIDE_BASELINE_RE.search(text) if valued else None
     ft = from_to_match(text) if valued else None
     if not valued:
@@ -421,14 +438,14 @@ def parse(kr: str) -> Anatomy:
             a.target = cm.group("val").strip()
         else:
             bd = BY_DELTA_RE.search(text)
-            if bd and outside_deadline(bd.start()) and re.search(r"\d", bd.group("val")):
+            if bd and outside_deadline(bd.start()) and _ANY_DIGIT.search(bd.group("val")):
                 a.target = "+" + bd.group("val").strip() if not a.verb_class == "change" or \
                     a.leading_verb not in lex.decrease_verbs else "-" + bd.group("val").strip()
                 a.comparator = "by"
             else:
                 to = TO_RE.search(text)
                 if to and outside_deadline(to.start("val")) and (
-                        re.search(r"\d", to.group("val")) or PLACEHOLDER_RE.fullmatch(to.group("val").strip())):
+                        _ANY_DIGIT.search(to.group("val")) or PLACEHOLDER_RE.fullmatch(to.group("val").strip())):
                     a.target = to.group("val").strip()
                 elif number_matches:
                     a.target = number_matches[0].group(0).strip()
@@ -449,14 +466,14 @@ def parse(kr: str) -> Anatomy:
         lemma = lex.verb_lemma.get(a.change_verbs[0], a.change_verbs[0])
         a.direction = "decrease" if lemma in lex.decrease_verbs else "increase"
     elif a.baseline and a.target:
-        b, t = _to_float(re.sub(r"[^\d.,]", "", a.baseline) or "x"), _to_float(re.sub(r"[^\d.,]", "", a.target) or "x")
+        b, t = _to_float(_NOT_NUMERIC.sub("", a.baseline) or "x"), _to_float(_NOT_NUMERIC.sub("", a.target) or "x")
         if b is not None and t is not None and b != t:
             a.direction = "increase" if t > b else "decrease"
     elif a.comparator:
         a.direction = "decrease" if _MAX_CMP_RE.fullmatch(a.comparator) else "increase"
 
     # Metric: the measured quantity.
-    a.metric = _find_metric(text, a, number_matches, word_numbers)
+    a.metric = _find_metric(text, a, number_matches, word_numbers, word_matches)
 
     # Activity count: a number of the team's own deliverables ("Hold five interviews").
     for m in list(number_matches) + word_numbers:
@@ -473,12 +490,12 @@ def parse(kr: str) -> Anatomy:
         a.own_share = True
     for d_start, d_end in deliverable_spans:
         tail = lower[d_end: d_end + 80]
-        if re.match(r"\s+(?:\w+\s+){0,1}(?:for|on|across|in)\s+(?:\d+\s?%|all|every|each)\b", tail) and (
+        if _FOR_ALL_OF.match(tail) and (
                 lex.completion.search(tail[:30]) or lex.completion.search(lower[max(0, d_start - 30):d_start])
-                or re.match(r"\s+(?:\w+ed)\b", tail)):
+                or _PARTICIPLE_NEXT.match(tail)):
             a.own_share = True
     if "number of" in lower:
-        m = re.search(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?((?:[\w-]+ ){0,3}[\w-]+)", lower)
+        m = _NUMBER_OF_WITH.search(lower)
         if m and lex.deliverables.search(m.group(1)):
             a.own_share = True
     a.rollout = bool(_ROLLOUT_RE.search(text))
@@ -487,10 +504,10 @@ def parse(kr: str) -> Anatomy:
     return a
 
 
-_DOWN_WORDS = re.compile(r"\b(?:down|lower|less|fewer|cut|reduc\w*|decreas\w*|drop\w*|shrink\w*|halve)\b")
+_DOWN_WORDS = fastre.lazy(r"\b(?:down|lower|less|fewer|cut|reduc\w*|decreas\w*|drop\w*|shrink\w*|halve)\b")
 
 
-_DESTINATION = re.compile(r"\bto\s+(?:the\s+|a\s+|an\s+|our\s+)?(?:new\s+|latest\s+|shared\s+|central\s+)?(?=[a-z])", re.I)
+_DESTINATION = fastre.lazy(r"\bto\s+(?:the\s+|a\s+|an\s+|our\s+)?(?:new\s+|latest\s+|shared\s+|central\s+)?(?=[a-z])", re.I)
 
 
 def _slots_from_reading(a: Anatomy) -> None:
@@ -502,7 +519,7 @@ def _slots_from_reading(a: Anatomy) -> None:
         if not (a.baseline and r.baseline.text in a.baseline):
             a.baseline = r.baseline.text
     elif a.baseline is not None and not any(q.role == "baseline" for q in r.quantities) and \
-            re.search(r"\d", a.baseline):
+            _ANY_DIGIT.search(a.baseline):
         a.baseline = None
     if r.target is not None:
         if not (a.target and r.target.text in a.target and len(a.target) <= len(r.target.text) + 12):
@@ -513,37 +530,39 @@ def _slots_from_reading(a: Anatomy) -> None:
         near = a.text[max(0, r.delta.start - 24): r.delta.start].lower()
         after = a.text[r.delta.end: r.delta.end + 14].lower()
         down = a.leading_verb in lexicon().decrease_verbs or bool(_DOWN_WORDS.search(near)) or bool(
-            re.match(r"\s*(?:lower|less|fewer|down|decrease|reduction|drop|cut)\b", after))
+            _DOWNWARD_AFTER.match(after))
         sign = "-" if down else "+"
         if r.delta.value is None and not any(c.isdigit() for c in r.delta.text):
             a.target = _quantities.word_delta_target(r.delta.text, down)
         else:
             a.target = r.delta.text if r.delta.text.startswith(("+", "-")) else sign + r.delta.text
         a.comparator = "by"
-    elif a.target is not None and re.search(r"\d", a.target):
+    elif a.target is not None and _ANY_DIGIT.search(a.target):
         a.target, a.comparator = None, None  # the only numbers the draft has are not levels
     if a.target is None and a.placeholders:
         a.target = a.placeholders[0]
 
 
-def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbers: list[re.Match[str]]) -> str | None:
+def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbers: list[re.Match[str]],
+                 words: list[re.Match[str]] | None = None) -> str | None:
+    """`words`: the text's `_WORD_RE` matches, when the caller has them."""
     lex = lexicon()
     # Side remarks in parentheses are not part of the metric's name.
     if "(" in text:
         text = _SIDE_REMARK_RE.sub("", text)
         numbers = list(NUMBER_RE.finditer(PLACEHOLDER_RE.sub(lambda x: " " * len(x.group(0)), text)))
         word_numbers = list(_WORD_NUMBER_RE.finditer(text))
-    ft = FROM_TO_RE.search(text) if a.baseline is not None else None
-    words = list(_WORD_RE.finditer(text))
+        words = None
+    ft = from_to_match(text) if a.baseline is not None else None
     # "Increase <metric> from/to/by ..." : the phrase after the leading change/reach/maintain verb.
-    if a.verb_class in ("change", "reach", "maintain") and words:
+    if a.verb_class in ("change", "reach", "maintain") and (
+            words := words if words is not None else list(_WORD_RE.finditer(text))):
         first = next((w for w in words[:3] if lex.verb_class.get(w.group(0).lower())), None)
         if first is not None:
             start = first.end()
-            lead = re.match(r"\s+(?:the\s+)?(?:number|amount|share|percentage|rate|count)\s+of\s+", text[start:], re.I)
+            lead = _NUMBER_OF_LEAD.match(text[start:])
             metric = _metric_after(text, start)
-            if lead and metric and not re.match(r"(?:the\s+)?(?:number|amount|share|percentage|rate|count)\b",
-                                                metric, re.I):
+            if lead and metric and not _COUNT_NOUN_LEAD.match(metric):
                 metric = _tidy_metric(lead.group(0)) + " " + metric
             if metric and not NUMBER_RE.fullmatch(metric):
                 # "Get 500 sign ups": the phrase starts with the number; take what follows it.
@@ -555,12 +574,12 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
     # "<metric> from X to Y" / "<metric> of 45" / "<metric> >= 110%" : the phrase before.
     anchor = ft.start() if ft else None
     if anchor is None:
-        cm = (CMP_RE.search(text) if a.comparator else None) or _LEVEL_RE.search(text)
+        cm = (cmp_match(text) if a.comparator else None) or _LEVEL_RE.search(text)
         anchor = cm.start() if cm else None
     if anchor:
         before = text[:anchor]
-        before = re.sub(r"^(?:\w+\s+)?(?:increase|grow|raise|improve|reduce|decrease|cut|lower)\s+", "", before, flags=re.I)
-        head = next((p for p in reversed(re.split(r"[;:(]|,(?!\d)", before)) if p.strip()), "")
+        before = _LEAD_CHANGE_VERB.sub("", before)
+        head = next((p for p in reversed(_CLAUSE_BREAK.split(before)) if p.strip()), "")
         metric = _tidy_metric(head)
         if metric and len(metric.split()) <= 10 and not lex.activity_any.fullmatch(metric.split()[0]):
             return metric
@@ -574,16 +593,16 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
     for m in numbers + word_numbers:
         after = text[m.end():]
         metric = _metric_after(after, 0)
-        if metric and re.match(r"of\b", metric, re.I) and "%" in m.group(0):
+        if metric and _OF_WORD.match(metric) and "%" in m.group(0):
             return _share_of(m.group(0), metric)
-        if metric and _WORD_RE.match(metric) and not re.match(r"(?:of|to|by|in)\b", metric, re.I):
+        if metric and _WORD_RE.match(metric) and not _PREPOSITION_LEAD.match(metric):
             return metric
     if a.results:
         return _result_phrase(text, a.results[0])
     return None
 
 
-_LABEL_VALUE_RE = re.compile(r"\d|\b(?:zero|none|no|TBD|N0|X)\b|\[", re.I)
+_LABEL_VALUE_RE = fastre.lazy(r"\d|\b(?:zero|none|no|TBD|N0|X)\b|\[", re.I)
 #: Words that never belong to a metric's noun phrase: function words, comparisons, auxiliaries.
 _NOT_NOUN = frozenset(
     "a an the our their its my your this there of to in on at by for from with within without using through "
@@ -599,6 +618,7 @@ def _nouny(word: str) -> bool:
     return low not in _NOT_NOUN and not lexicon().verb_class.get(low)
 
 
+@lru_cache(maxsize=4096)
 def is_short_noun_phrase(text: str, max_words: int = 6) -> bool:
     """Short, led by a noun-like word, with no function word or auxiliary in it: "API uptime",
     not "There are 10 users" or "Reconcile bank accounts". Safe to put an adjective in front."""
@@ -616,7 +636,7 @@ def _verb_after_group(prev: str, word: str) -> bool:
 def _share_of(number: str, metric: str | None) -> str | None:
     """"25% of incoming tickets": the metric is the share of them, not "of incoming tickets";
     "15% of trials pick the Pro plan" reads "share of trials that pick the Pro plan"."""
-    if not metric or not re.match(r"of\b", metric, re.I):
+    if not metric or not _OF_WORD.match(metric):
         return metric
     if "%" not in number and "percent" not in number.lower():
         return _tidy_metric(metric[2:])
@@ -666,23 +686,23 @@ _ACTOR_COUNT_RE = fastre.compile(
 
 
 # "(currently 12)", "(baseline: ~31)", "(today about 40%)": a baseline given on the side, approximate or not.
-_SIDE_BASELINE_RE = re.compile(
+_SIDE_BASELINE_RE = fastre.lazy(
     rf"\((?:currently|today|now|baseline|from|was)\s*:?\s*"
     rf"(?P<val>(?:~\s?|≈\s?|about\s+|around\s+|approx(?:\.|imately)?\s+)?{_VAL})\s*\)", re.I)
 _ROLLOUT_RE = fastre.compile(
     r"\b(?:roll(?:ed)?[- ]?out|launch(?:ed)?|release[d]?|ship(?:ped)?|enable[d]?|expose[d]?|ramp(?:ed)?(?: up)?)\b"
     r"[^.;]{0,60}\bto\s+\d+\s?%\s+of\s+(?:\w+\s+){0,2}(?:traffic|users|customers|accounts|tenants|requests|fleet)",
     re.I)
-_METRIC_HEAD_RE = re.compile(
+_METRIC_HEAD_RE = fastre.lazy(
     r"\b[\w-]+[\s-](?:rate|ratio|score|index|time|times|variance|frequency|latency|duration|level|nps|csat)\b"
     r"|\btime[- ]to[- ][\w-]+|\b(?:average|median|mean|p\d\d)\s+[\w-]+", re.I)
-_MODIFIER_NEXT = re.compile(r"\s+(?:staff|team|teams|reps?|org|department|leaders?|managers?|people|training|"
+_MODIFIER_NEXT = fastre.lazy(r"\s+(?:staff|team|teams|reps?|org|department|leaders?|managers?|people|training|"
                             r"enablement|playbooks?|deck|collateral|kickoff|process)\b", re.I)
 
 
 def words_end_after_lead(text: str) -> int:
     """End offset of the first three words: a count right after an activity verb is its object."""
-    m = re.match(r"\s*(?:\S+\s+){0,2}\S+", text)
+    m = _FIRST_THREE_WORDS.match(text)
     return m.end() if m else -1
 
 
@@ -706,25 +726,27 @@ def _result_hits(text: str, deliverable_spans: list[tuple[int, int]]) -> list[st
     return found
 
 
-def _change_verbs(text: str) -> list[str]:
-    """Change verbs that govern the KR: leading, or used as a predicate ("is increased by")."""
+def _change_verbs(text: str, words: list[re.Match[str]] | None = None) -> list[str]:
+    """Change verbs that govern the KR: leading, or used as a predicate ("is increased by").
+    `words`: the text's `_WORD_RE` matches, when the caller has them."""
     lex = lexicon()
     found: list[str] = []
-    words = list(_WORD_RE.finditer(text))
+    if words is None:
+        words = list(_WORD_RE.finditer(text))
     for i, w in enumerate(words):
         word = w.group(0).lower()
         if lex.verb_class.get(word) != "change":
             continue
         nxt = text[w.end(): w.end() + 12].lower()
         prev = words[i - 1].group(0).lower() if i else ""
-        if i < 3 or i == len(words) - 1 or re.match(r"\s+(?:by|to|from|the|our|a|\d)", nxt) or \
+        if i < 3 or i == len(words) - 1 or _AFTER_CHANGE_VERB.match(nxt) or \
                 re.fullmatch(_BE, prev) or prev in ("to", "and", "will", "must", "should"):
             found.append(word)
     found += [m.group(0).lower() for m in lex.change_phrases.finditer(text)]
     return found
 
 
-_GOAL_SPLIT = re.compile(r"\s(?:and|&|\+|as\s+well\s+as|plus|y|et|und|e)\s|;|\s/\s", re.I)
+_GOAL_SPLIT = fastre.lazy(r"\s(?:and|&|\+|as\s+well\s+as|plus|y|et|und|e)\s|;|\s/\s", re.I)
 
 
 def _is_multi_goal(text: str, a: Anatomy) -> bool:
@@ -745,7 +767,15 @@ def _is_multi_goal(text: str, a: Anatomy) -> bool:
 
 
 def about_a_metric(a: Anatomy) -> bool:
-    """Research, measuring, surveying, "understand X": work about a metric, not a change to it."""
+    """Research, measuring, surveying, "understand X": work about a metric, not a change to it.
+    Asked five times per KR: kept on the anatomy (which nothing changes after `parse`)."""
+    known = a.__dict__.get("_about")
+    if known is None:
+        known = a.__dict__["_about"] = _about_a_metric(a)
+    return known
+
+
+def _about_a_metric(a: Anatomy) -> bool:
     lex = lexicon()
     first = a.text.split(" ", 1)[0].lower() if a.text else ""
     if _NOUN_COMPOUND_LEAD.match(a.text) and not a.research:
@@ -755,10 +785,11 @@ def about_a_metric(a: Anatomy) -> bool:
 
 
 #: A verb-looking first word that is the first half of a noun: "Audit logs", "Survey tool", "Report builder".
-_NOUN_COMPOUND_LEAD = re.compile(r"^\s*(?:audit|survey|report|benchmark|measurement)\s+(?:logs?|trails?|tools?|builder|"
+_NOUN_COMPOUND_LEAD = fastre.lazy(r"^\s*(?:audit|survey|report|benchmark|measurement)\s+(?:logs?|trails?|tools?|builder|"
                                  r"templates?|module|service|api|dashboard|suite|harness|framework)\b", re.I)
 
 
+@lru_cache(maxsize=4096)
 def is_activity_shaped_metric(metric: str) -> bool:
     """True when a proposed metric counts the team's own work rather than its effect.
 
@@ -779,13 +810,13 @@ def is_activity_shaped_metric(metric: str) -> bool:
     return bool(lex.deliverables.search(m) or lex.completion.search(m))
 
 
-REWRITE_RE = re.compile(r"^(?P<metric>.+)\s+from\s+(?P<baseline>.+?)\s+to\s+(?P<target>.+?)\s+by\s+(?P<deadline>.+?)\.?$")
+REWRITE_RE = fastre.lazy(r"^(?P<metric>.+)\s+from\s+(?P<baseline>.+?)\s+to\s+(?P<target>.+?)\s+by\s+(?P<deadline>.+?)\.?$")
 
 
 #: The draft as written with only its missing baseline (and date) added: `render_as_written`.
-AS_WRITTEN_RE = re.compile(r"^(?P<metric>.+?)\s+\(from\s+(?P<baseline>[^()]+)\)(?:\s+by\s+(?P<deadline>.+?))?\.?$")
+AS_WRITTEN_RE = fastre.lazy(r"^(?P<metric>.+?)\s+\(from\s+(?P<baseline>[^()]+)\)(?:\s+by\s+(?P<deadline>.+?))?\.?$")
 #: A draft that states its baseline (in numbers or words) and lacks only a date: "<KR> by [date]".
-AS_WRITTEN_DATED_RE = re.compile(r"^(?P<metric>.+?)\s+by\s+(?P<deadline>\[date\]|[^()\[\]]{1,40})$")
+AS_WRITTEN_DATED_RE = fastre.lazy(r"^(?P<metric>.+?)\s+by\s+(?P<deadline>\[date\]|[^()\[\]]{1,40})$")
 
 
 def parse_rewrite(text: str) -> dict[str, str] | None:
@@ -842,7 +873,7 @@ def render_as_written(kr: str, baseline: str | None, deadline: str | None, basel
     return kr + tail
 
 
-_NUMBER_LIST = re.compile(r"\d\s*(?:,\s*\d+\s*)*(?:&|and|\+)\s*\d+\b(?!\s*%)")
+_NUMBER_LIST = fastre.lazy(r"\d\s*(?:,\s*\d+\s*)*(?:&|and|\+)\s*\d+\b(?!\s*%)")
 
 
 def split_goals(text: str) -> list[str]:
@@ -855,3 +886,21 @@ def split_goals(text: str) -> list[str]:
 
 
 from . import quantities as _quantities  # noqa: E402  (quantities builds on this module's patterns)
+
+
+# Short patterns the functions above use, compiled on first use.
+_THOUSANDS = fastre.lazy(r"\d{1,3}(,\d{3})+(\.\d+)?")
+_FIRST_THREE_WORDS = fastre.lazy(r"\s*(?:\S+\s+){0,2}\S+")
+_NUMBER_OF_WITH = fastre.lazy(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?((?:[\w-]+ ){0,3}[\w-]+)")
+_LEAD_CHANGE_VERB = fastre.lazy(r"^(?:\w+\s+)?(?:increase|grow|raise|improve|reduce|decrease|cut|lower)\s+", re.I)
+_ANY_DIGIT = fastre.lazy(r"\d")
+_FOR_ALL_OF = fastre.lazy(r"\s+(?:\w+\s+){0,1}(?:for|on|across|in)\s+(?:\d+\s?%|all|every|each)\b")
+_NUMBER_OF_LEAD = fastre.lazy(r"\s+(?:the\s+)?(?:number|amount|share|percentage|rate|count)\s+of\s+", re.I)
+_OF_WORD = fastre.lazy(r"of\b", re.I)
+_AFTER_CHANGE_VERB = fastre.lazy(r"\s+(?:by|to|from|the|our|a|\d)")
+_PARTICIPLE_NEXT = fastre.lazy(r"\s+(?:\w+ed)\b")
+_PREPOSITION_LEAD = fastre.lazy(r"(?:of|to|by|in)\b", re.I)
+_DOWNWARD_AFTER = fastre.lazy(r"\s*(?:lower|less|fewer|down|decrease|reduction|drop|cut)\b")
+_COUNT_NOUN_LEAD = fastre.lazy(r"(?:the\s+)?(?:number|amount|share|percentage|rate|count)\b", re.I)
+_CLAUSE_BREAK = fastre.lazy(r"[;:(]|,(?!\d)")
+_NOT_NUMERIC = fastre.lazy(r"[^\d.,]")

@@ -53,7 +53,9 @@ def _review_one(engine: Engine, objective: Objective, context: ReviewContext) ->
             if extra:
                 reviewed.issues = [*reviewed.issues, *extra]
     shared = checks.lift_shared_gaps(objective.title, krs)
-    return ObjectiveReview(
+    # Assembled from reviewed parts (engines and checks build them): no validation, which only
+    # re-checked each part's type and built the schema of every model a review can hold.
+    return ObjectiveReview.model_construct(
         objective=objective.title,
         krs=krs,
         findings=checks.objective_findings(objective, krs) + shared,
@@ -122,10 +124,16 @@ def wants_plan(okrs: OKRSet, plan: bool | None = None) -> bool:
     return plan if plan is not None else has_teams(okrs)
 
 
-def plan_review(okrs: OKRSet, result: OKRReview) -> PlanReview:
+def plan_review(okrs: OKRSet, result: OKRReview, engine: Engine | None = None) -> PlanReview:
     """The plan review of a whole run: `okrs` holds every input of the run (see `merge_sets`),
-    `result` their reviews in the same order."""
-    return review_plan(okrs, result)
+    `result` their reviews in the same order.
+
+    With an engine that finds cross-team findings itself (the llm engine's `plan_findings`: one
+    request per plan of two or more teams, falling back visibly to the rules findings), the
+    plan's conflicts, duplicates and dependencies come from it; without one (or with the rules
+    engine) every part is the rules engine's."""
+    finder = getattr(engine, "plan_findings", None)
+    return review_plan(okrs, result, cross_team=finder if callable(finder) else None)
 
 
 def merge_sets(sets: list[OKRSet]) -> OKRSet:
@@ -161,7 +169,7 @@ def review(
         skipped=list(okrs.skipped),
     )
     if wants_plan(okrs, plan):
-        result.plan = plan_review(okrs, result)
+        result.plan = plan_review(okrs, result, eng)
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from functools import cache, lru_cache
 from importlib import resources
 
@@ -27,7 +28,9 @@ def _inflections(verb: str) -> set[str]:
         forms |= {verb[:-1] + "ing", verb + "d"}
     if verb.endswith("y") and len(verb) > 2 and verb[-2] not in "aeiou":
         forms |= {verb[:-1] + "ied", verb[:-1] + "ies"}
-    if re.fullmatch(r".*[^aeiou][aeiou][bdgklmnprt]", verb) and len(verb) <= 5:
+    # re.fullmatch(r".*[^aeiou][aeiou][bdgklmnprt]", verb): consonant, vowel, consonant at the end
+    if 3 <= len(verb) <= 5 and verb[-1] in "bdgklmnprt" and verb[-2] in "aeiou" and verb[-3] not in "aeiou" \
+            and "\n" not in verb:
         forms |= {verb + verb[-1] + "ed", verb + verb[-1] + "ing"}
     irregular = {"build": {"built"}, "write": {"wrote", "written"}, "hold": {"held"}, "run": {"ran"},
                  "do": {"did", "done"}, "make": {"made"}, "get": {"got", "gotten"}, "win": {"won"},
@@ -40,12 +43,23 @@ def _inflections(verb: str) -> set[str]:
     return forms
 
 
-_TOKEN = re.compile(r"[\w'’][\w'’/:.+-]*[\w+]|[\w]")
+_TOKEN = fastre.lazy(r"[\w'’][\w'’/:.+-]*[\w+]|[\w]")
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
+def _split(text: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+    """A text's tokens, lower-cased, with their start and end offsets: read once per text."""
+    if text.isascii():  # lower-casing keeps every offset: do it once
+        found = list(_TOKEN.finditer(text.lower()))
+        words = tuple([m.group() for m in found])
+    else:
+        found = list(_TOKEN.finditer(text))
+        words = tuple([m.group().lower() for m in found])
+    return words, tuple([m.start() for m in found]), tuple([m.end() for m in found])
+
+
 def _tokens(text: str) -> tuple[tuple[str, int, int], ...]:
-    return tuple((m.group(0).lower(), m.start(), m.end()) for m in _TOKEN.finditer(text))
+    return tuple(zip(*_split(text)))
 
 
 class PhraseMatch:
@@ -75,40 +89,72 @@ class SharedScan:
     """
 
     def __init__(self) -> None:
-        self.first: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        #: A trie of every list's phrases: word -> [slots of the phrases that end here, next words].
+        self.trie: dict[str, list] = {}
         self.slots = 0
         self.scan = lru_cache(maxsize=512)(self._scan)
+        self._last: tuple[str | None, dict[int, list[PhraseMatch]]] = (None, {})
+
+    def found(self, text: str) -> dict[int, list[PhraseMatch]]:
+        """Every list's matches in `text`: `scan`, with the last text's answer kept at hand (the
+        parser asks a dozen lists about the same text in a row)."""
+        last, out = self._last
+        if text is not last:
+            out = self.scan(text)
+            self._last = (text, out)
+        return out
 
     def share(self, matchers: list[PhraseMatcher]) -> None:
-        """Answer every whole-text search of `matchers` from one scan."""
+        """Answer every whole-text search of `matchers` from one scan (texts scanned before are
+        scanned again: their answers lack the new lists)."""
+        self.scan.cache_clear()
+        self._last = (None, {})
         for matcher in matchers:
             matcher.shared, matcher.slot = self, self.slots
             self.slots += 1
-            for word, keys in matcher.first.items():
-                self.first.setdefault(word, []).extend((key, matcher.slot) for key in keys)
-        for cands in self.first.values():
-            if len(cands) > 1:
-                cands.sort(key=lambda c: len(c[0]), reverse=True)  # stable: each list keeps its order
+            for keys in matcher.first.values():
+                for key in keys:
+                    level, node = self.trie, None
+                    for word in key:
+                        node = level.get(word)
+                        if node is None:
+                            node = level[word] = [(), {}]
+                        level = node[1]
+                    node[0] += (matcher.slot,)  # type: ignore[index]
 
-    def _scan(self, text: str) -> tuple[tuple[PhraseMatch, ...], ...]:
-        toks = _tokens(text)
-        out: list[list[PhraseMatch]] = [[] for _ in range(self.slots)]
-        next_free = [0] * self.slots  # a list's matches do not overlap
-        first = self.first
-        for i, (word, start, _) in enumerate(toks):
-            cands = first.get(word)
-            if not cands:
+    def _scan(self, text: str) -> dict[int, list[PhraseMatch]]:
+        """slot -> that list's matches in `text` (lists with none are absent)."""
+        words, starts, ends = _split(text)
+        out: dict[int, list[PhraseMatch]] = {}
+        next_free: dict[int, int] = {}  # a list's matches do not overlap
+        trie = self.trie
+        count = len(words)
+        for i, word in enumerate(words):
+            node = trie.get(word)
+            if node is None:
                 continue
-            matched: set[int] = set()
-            for key, slot in cands:  # longest first: a list's first hit here is its longest
-                if slot in matched or next_free[slot] > i:
-                    continue
-                n = len(key)
-                if n == 1 or tuple(t for t, _, _ in toks[i:i + n]) == key:
-                    out[slot].append(PhraseMatch(text, start, toks[i + n - 1][2]))
+            found = []  # (length, slots) of the phrases starting here, shortest first
+            n = 1
+            while True:
+                if node[0]:
+                    found.append((n, node[0]))
+                if i + n >= count:
+                    break
+                node = node[1].get(words[i + n])
+                if node is None:
+                    break
+                n += 1
+            for n, slots in reversed(found):  # longest first: a list's first hit here is its longest
+                for slot in slots:
+                    if next_free.get(slot, 0) > i:  # inside its last match, or matched longer here already
+                        continue
+                    match = PhraseMatch(text, starts[i], ends[i + n - 1])
+                    if slot in out:
+                        out[slot].append(match)
+                    else:
+                        out[slot] = [match]
                     next_free[slot] = i + n
-                    matched.add(slot)
-        return tuple(tuple(found) for found in out)
+        return out
 
 
 class PhraseMatcher:
@@ -122,38 +168,40 @@ class PhraseMatcher:
         self.first: dict[str, list[tuple[str, ...]]] = {}
         seen: set[tuple[str, ...]] = set()
         for p in phrases:  # thousands of phrases at start-up: keep this loop lean
-            key = tuple(t.lower() for t in _TOKEN.findall(p))
+            # Words and spaces only (nearly all): the tokens are the words; else the token pattern.
+            key = tuple(p.lower().split()) if p.replace(" ", "").isalnum() else \
+                tuple(t.lower() for t in _TOKEN.findall(p))
             if key and key not in seen:
                 seen.add(key)
                 self.first.setdefault(key[0], []).append(key)
         for keys in self.first.values():
             keys.sort(key=len, reverse=True)
 
-    def _at(self, toks: tuple[tuple[str, int, int], ...], i: int) -> int:
+    def _at(self, words: tuple[str, ...], i: int) -> int:
         """Length in tokens of the longest phrase starting at token i (0 when none)."""
-        keys = self.first.get(toks[i][0])
+        keys = self.first.get(words[i])
         if not keys:
             return 0
         for key in keys:
             n = len(key)
-            if n == 1 or tuple(t for t, _, _ in toks[i:i + n]) == key:
+            if n == 1 or words[i:i + n] == key:
                 return n
         return 0
 
     def finditer(self, text: str, pos: int = 0) -> list[PhraseMatch]:
         if pos == 0 and self.shared is not None:
-            return list(self.shared.scan(text)[self.slot])
-        toks = _tokens(text)
+            return list(self.shared.found(text).get(self.slot, ()))
+        words, starts, ends = _split(text)
         out: list[PhraseMatch] = []
-        i = 0
+        i = bisect_left(starts, pos)  # the tokens before `pos` are skipped
         first = self.first
-        while i < len(toks):
-            if toks[i][0] not in first or toks[i][1] < pos:
+        while i < len(words):
+            if words[i] not in first:
                 i += 1
                 continue
-            n = self._at(toks, i)
+            n = self._at(words, i)
             if n:
-                out.append(PhraseMatch(text, toks[i][1], toks[i + n - 1][2]))
+                out.append(PhraseMatch(text, starts[i], ends[i + n - 1]))
                 i += n
             else:
                 i += 1
@@ -165,25 +213,21 @@ class PhraseMatcher:
 
     def match(self, text: str, pos: int = 0) -> PhraseMatch | None:
         """A phrase starting exactly at `pos` (after optional spaces, like the regexes did not)."""
-        toks = _tokens(text)
-        for i, (_, start, _) in enumerate(toks):
-            if start == pos:
-                n = self._at(toks, i)
-                return PhraseMatch(text, start, toks[i + n - 1][2]) if n else None
-            if start > pos:
-                return None
-        return None
+        words, starts, ends = _split(text)
+        i = bisect_left(starts, pos)
+        if i == len(starts) or starts[i] != pos:
+            return None
+        n = self._at(words, i)
+        return PhraseMatch(text, pos, ends[i + n - 1]) if n else None
 
     def match_within(self, text: str, pos: int, skip: int) -> PhraseMatch | None:
         """A phrase starting at one of the first `skip` + 1 words at or after `pos`."""
-        toks = _tokens(text)
-        first = next((i for i, (_, start, _) in enumerate(toks) if start >= pos), None)
-        if first is None:
-            return None
-        for i in range(first, min(first + skip + 1, len(toks))):
-            n = self._at(toks, i)
+        words, starts, ends = _split(text)
+        first = bisect_left(starts, pos)
+        for i in range(first, min(first + skip + 1, len(words))):
+            n = self._at(words, i)
             if n:
-                return PhraseMatch(text, toks[i][1], toks[i + n - 1][2])
+                return PhraseMatch(text, starts[i], ends[i + n - 1])
         return None
 
     def fullmatch(self, text: str) -> PhraseMatch | None:
@@ -201,7 +245,7 @@ class CompoundMatcher(PhraseMatcher):
     def finditer(self, text: str, pos: int = 0) -> list[PhraseMatch]:
         found = super().finditer(text, pos)
         taken = {m.start() for m in found}
-        for word, start, end in _tokens(text):
+        for word, start, end in zip(*_split(text)):
             if start >= pos and start not in taken and len(word) > 8 and word.endswith(self.suffixes):
                 found.append(PhraseMatch(text, start, end))
         return sorted(found, key=lambda m: m.start())
@@ -234,6 +278,12 @@ class Lexicon:
                 for form in _inflections(verb) if " " not in verb else {verb}:
                     self.verb_lemma[form] = verb
                     self.verb_class[form] = cls
+        #: The word lists the rules test words against, as sets (a list is scanned at every test).
+        self.activity_verb_set = frozenset(data["activity_verbs"])
+        self.actor_action_set = frozenset(data["actor_actions"])
+        self.hiring_verb_set = frozenset(data["hiring_verbs"])
+        #: Every verb the lexicon knows in its base form (lemmas and people's actions).
+        self.base_verbs = self.actor_action_set | frozenset(self.verb_lemma.values())
         self.decrease_verbs = set(data["decrease_verbs"])
         self.about_metric_verbs = frozenset(data["work_about_a_metric_verbs"])
         self.acquisition_verbs = frozenset(data["acquisition_verbs"])
@@ -259,7 +309,7 @@ class Lexicon:
         self.vague = PhraseMatcher(data["vague_words"])
         #: result word -> (kind, verb): who changes when it moves, for the outcome why.
         self.effects: dict[str, tuple[str, str]] = {
-            " ".join(t for t, _, _ in _tokens(k)): (v[0], v[1]) for k, v in data.get("why_effects", {}).items()
+            " ".join(_split(k)[0]): (v[0], v[1]) for k, v in data.get("why_effects", {}).items()
             if not k.startswith("_")}
         self.effect_terms = PhraseMatcher(list(self.effects))
         # Whole words only: "respond with" must not fire on "respond within 1 hour", nor "override"
@@ -293,5 +343,7 @@ def catalogue_index() -> tuple[PhraseMatcher, dict[str, list[int]]]:
     owners: dict[str, list[int]] = {}
     for i, entry in enumerate(catalogue()["entries"]):
         for term in entry["match"]:
-            owners.setdefault(" ".join(t for t, _, _ in _tokens(term)), []).append(i)
-    return PhraseMatcher(list(owners)), owners
+            owners.setdefault(" ".join(_split(term)[0]), []).append(i)
+    matcher = PhraseMatcher(list(owners))
+    lexicon().deliverables.shared.share([matcher])  # type: ignore[union-attr] - answered by the KR's one scan
+    return matcher, owners

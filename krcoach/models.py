@@ -27,16 +27,34 @@ ISSUE_CODES: dict[str, str] = _issue_meanings()
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 _set = object.__setattr__
+
+
+def _plain(value: Any) -> Any:
+    """What `model_dump(mode="json")` makes of a value of these models (see `KRReview.record`)."""
+    if isinstance(value, _Model):
+        return _plain_fields(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _plain_fields(model: _Model, exclude: str | None = None) -> dict[str, Any]:
+    d = model.__dict__
+    return {name: _plain(d[name]) for name in type(model).model_fields if name != exclude}
 
 
 def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     """`cls.model_construct(**values)` for values that name every field, in field order: the same
     object, without model_construct's per-field default look-ups (which inspect each default
     factory's signature, a sixth of the rules engine's time). For data built by the engine only."""
+    if len(values) != len(cls.model_fields):  # a field added since the caller was written: its default
+        return cls.model_construct(**values)
     m = cls.__new__(cls)
     _set(m, "__dict__", values)
     _set(m, "__pydantic_fields_set__", set(values))
@@ -133,8 +151,12 @@ class KRReview(_Model):
     extra: dict[str, str] = Field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        """The stable per-KR record (a JSONL line): stable fields first, then passed-through columns."""
-        rec = self.model_dump(mode="json", exclude={"extra"})
+        """The stable per-KR record (a JSONL line): stable fields first, then passed-through columns.
+
+        `model_dump(mode="json", exclude={"extra"})` written out: every value these models hold is
+        a string, a number, None, a list or another of them, which JSON mode leaves as it is, so the
+        record is the same without building the serializer (a third of writing a record)."""
+        rec = _plain_fields(self, exclude="extra")
         for k, v in self.extra.items():
             rec.setdefault(k, v)
         return rec
@@ -215,6 +237,19 @@ class TeamSummary(_Model):
     ambition_issues: int = 0
 
 
+class CrossTeam(_Model):
+    """Who found the plan's cross-team findings (`conflict`, `duplicate`, `dependency`).
+
+    `engine` is "rules" (`plan.py`'s detectors) or "llm" (one request per plan, `llm.py`); a
+    model answer that could not be used leaves the rules findings with `status` "fallback" and
+    the reason in `error`, as a KR record does."""
+
+    engine: str = "rules"
+    model: str | None = None
+    status: Status = "ok"
+    error: str | None = None
+
+
 AuditAnswerValue = Literal["yes", "no", "cannot tell"]
 
 
@@ -248,7 +283,9 @@ class PlanReview(_Model):
     """The plan review: cross-team findings, accountability and standard, ambition, the audit.
 
     Computed once per run over every input (`coach.review`); the rules engine's checks, whichever
-    engine reviewed the KRs. JSON output carries it as `plan`.
+    engine reviewed the KRs, except the cross-team findings: with the llm engine and two or more
+    teams those come from the model (`cross_team` says which engine found them, and why it fell
+    back). JSON output carries it as `plan`.
     """
 
     engine: str = "rules"
@@ -260,6 +297,9 @@ class PlanReview(_Model):
     #: silent killer is active).
     yes_answers: int = 0
     active_killers: list[SilentKiller] = Field(default_factory=list)
+    #: Which engine produced the cross-team findings and, on a fallback, why (the rest of the
+    #: plan review is computed in code whichever engine ran).
+    cross_team: CrossTeam = Field(default_factory=CrossTeam)
 
     def codes(self) -> set[str]:
         return {f.code for f in self.findings}

@@ -18,7 +18,12 @@ from typing import Literal
 
 from .anatomy import (_CUR, DEADLINE_RE, PLACEHOLDER_RE, WORD_NUMBERS, _to_float, _verb_after_group, clean_kr, cmp_match,
                       deadline_match, from_to_match, split_goals)
+from . import fastre
+from .fastre import boundary, occurrences
 from .lexicon import lexicon
+
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ASCII_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 #: Function words that never start or end a metric's name.
 _NOT_NOUN_LEAD = frozenset(
@@ -34,38 +39,38 @@ NEVER_IN_SLOT = frozenset({"definition", "threshold", "scale", "version", "year"
 
 _DURATION = r"(?:\d+\s?h(?:\s?\d+\s?m(?:in)?)?|\d+\s?m(?:in)?\s?\d+\s?s|\d+\s?h\d+)"
 #: One written quantity: currency, number, multiplier, unit. "2m45s" and "1h30" are one duration.
-QTY_RE = re.compile(
+QTY_RE = fastre.lazy(
     rf"(?:(?:(?<=\s)|^)[\-−](?=\d)|(?<![\w.\-/]))(?:(?P<dur>{_DURATION})(?![\w])|(?P<cur>{_CUR})?\s?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
     rf"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B)(?![\w])|\s(?:thousand|million|billion)\b|m(?![\w]))?"
     r"(?P<unit>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|ms\b|s\b|secs?\b|seconds?\b|mins?\b|minutes?\b|"
     r"h\b|hrs?\b|hours?\b|d\b|days?\b|weeks?\b|wks?\b|months?\b|years?\b|stars?\b|/\s?\d+(?:\.\d+)?|\+))?)"
     r"(?!(?:st|nd|rd|th)\b)(?(dur)|(?![A-Za-z0-9]))",
     re.I)
-_WINDOW_BEFORE = re.compile(
+_WINDOW_BEFORE = fastre.lazy(
     r"(?:within|in\s+(?:under|less\s+than)|in|after|first|last|over\s+(?:the\s+)?(?:first|last|past)|"
     r"past|next|every|each|per|day|d|week|month)\s*$", re.I)
-_TIME_UNIT = re.compile(r"^\s?(?:ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|weeks?|wks?|months?|years?)$",
+_TIME_UNIT = fastre.lazy(r"^\s?(?:ms|s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|d|days?|weeks?|wks?|months?|years?)$",
                         re.I)
-_HYPHEN_WINDOW = re.compile(r"^-?\s?(?:day|week|month|hour|minute|year|d|h)\b", re.I)
-_VERSION_BEFORE = re.compile(r"(?:\bv|\bversion\s|\brelease\s|\bphase\s|\bstep\s|\blevel\s|\btier\s|\bstage\s|"
+_HYPHEN_WINDOW = fastre.lazy(r"^-?\s?(?:day|week|month|hour|minute|year|d|h)\b", re.I)
+_VERSION_BEFORE = fastre.lazy(r"(?:\bv|\bversion\s|\brelease\s|\bphase\s|\bstep\s|\blevel\s|\btier\s|\bstage\s|"
                              r"\bgrade\s|\btype\s|\bsev\s?|\bp)$", re.I)
-_PRODUCT_BEFORE = re.compile(r"\b([A-Z][A-Za-z.+#]*|[a-z]+(?:SQL|sql|JS|js|OS))\s$")
-_SCALE = re.compile(r"(?:\d+\s?(?:-|–|to)\s?\d+\s+scale|on\s+a\s+\d+\s?(?:-|–|to)\s?\d+|out\s+of\s+\d+|\(\d+\s?-\s?\d+\))",
+_PRODUCT_BEFORE = fastre.lazy(r"\b([A-Z][A-Za-z.+#]*|[a-z]+(?:SQL|sql|JS|js|OS))\s$")
+_SCALE = fastre.lazy(r"(?:\d+\s?(?:-|–|to)\s?\d+\s+scale|on\s+a\s+\d+\s?(?:-|–|to)\s?\d+|out\s+of\s+\d+|\(\d+\s?-\s?\d+\))",
                     re.I)
-_RATED = re.compile(r"\b(?:rat(?:ed|ing|e)|scor(?:ed|ing|e)|stars?|gave|give)\s+(?:of\s+)?(?:at\s+least\s+)?$", re.I)
-_RATED_PAIR = re.compile(r"\b(?:rat(?:ed|ing|e)|scor(?:ed|ing|e)|gave|give)\s+\d+(?:\.\d+)?\s*(?:or|and|/|-|–|to)\s*$", re.I)
-_OR_NEXT = re.compile(r"^\s*(?:or|and|/)\s*(?:above|higher|better|more|\d)", re.I)
-_BASE_BEFORE = re.compile(
+_RATED = fastre.lazy(r"\b(?:rat(?:ed|ing|e)|scor(?:ed|ing|e)|stars?|gave|give)\s+(?:of\s+)?(?:at\s+least\s+)?$", re.I)
+_RATED_PAIR = fastre.lazy(r"\b(?:rat(?:ed|ing|e)|scor(?:ed|ing|e)|gave|give)\s+\d+(?:\.\d+)?\s*(?:or|and|/|-|–|to)\s*$", re.I)
+_OR_NEXT = fastre.lazy(r"^\s*(?:or|and|/)\s*(?:above|higher|better|more|\d)", re.I)
+_BASE_BEFORE = fastre.lazy(
     r"(?:\(\s*(?:currently|today|now|baseline|from|was|vs\.?|last\s+\w+)\s*:?\s*(?:~|≈|about|around|approx\.?)?\s*|"
     r"\b(?:up|down)\s+from\s+|\bcurrently\s+(?:at\s+)?(?:~|about|around)?\s*|\btoday\s*:?\s*|\bbaseline\s*:?\s*|"
     r"\bcurrent(?:ly)?\s+(?:\w+\s+){0,2}(?:is|are|at|of|stands\s+at)\s+|"
     r"(?:last\s+(?:year|quarter|month|cycle)|prior\s+\w+|previous\s+\w+)(?:'s)?\s+(?:baseline\s+)?(?:of\s+)?|"
     r"\bvs\.?\s+|\bversus\s+|\bcompared\s+(?:to|with)\s+)$", re.I)
-_DELTA_BEFORE = re.compile(r"(?:\bby\s+(?:at\s+least\s+|about\s+|around\s+|~)?|^\s*[+]|\s[+]|\bextra\s+|\badditional\s+)$", re.I)
-_DELTA_AFTER = re.compile(r"^\s*(?:more|fewer|less|increase|decrease|reduction|growth|uplift|lift|improvement|"
+_DELTA_BEFORE = fastre.lazy(r"(?:\bby\s+(?:at\s+least\s+|about\s+|around\s+|~)?|^\s*[+]|\s[+]|\bextra\s+|\badditional\s+)$", re.I)
+_DELTA_AFTER = fastre.lazy(r"^\s*(?:more|fewer|less|increase|decrease|reduction|growth|uplift|lift|improvement|"
                           r"higher|lower|up|down|year[- ]over[- ]year|yoy|qoq|mom)\b", re.I)
-_SHARE_OF = re.compile(r"^\s*of\s+", re.I)
-_COMPARISON_PERIOD = re.compile(r"\b(?:vs\.?|versus|than|compared\s+(?:to|with)|over|relative\s+to|from)\s+"
+_SHARE_OF = fastre.lazy(r"^\s*of\s+", re.I)
+_COMPARISON_PERIOD = fastre.lazy(r"\b(?:vs\.?|versus|than|compared\s+(?:to|with)|over|relative\s+to|from)\s+"
                                 r"(?:the\s+)?(?:same\s+)?(?:period\s+)?(?:in\s+)?(?:last\s+)?$", re.I)
 
 
@@ -121,7 +126,7 @@ def _is_year(m: re.Match[str], text: str) -> bool:
         return False
     # "2000 readers", "Reach 2000 Twitter followers", '2000 "Readers"' count; "in 2026", "2026
     # roadmap", "FY 2026", "2026 Q3" name a year.
-    nxt = re.match(r"\s+[\"“'‘]?([A-Za-z][\w-]*)", text[m.end():])
+    nxt = _NEXT_WORD.match(text[m.end():])
     if nxt and (nxt.group(1)[:1].isupper() or text[m.end():].lstrip()[:1] in "\"“'‘"):
         word = nxt.group(1)
         counted = _COUNT_LEAD.search(text[max(0, m.start() - 24):m.start()])
@@ -131,8 +136,8 @@ def _is_year(m: re.Match[str], text: str) -> bool:
 
 
 #: A count's lead-in: "Reach 2000 Twitter followers", "Get 2000 "Readers"", "at least 2000 Members".
-_COUNT_LEAD = re.compile(r"(?:\b(?:reach|get|have|hit|gain|grow\s+to|at\s+least|over|more\s+than)|[>≥+~])\s*$", re.I)
-_PERIOD_WORD = re.compile(r"Q[1-4]|H[12]|FY\w*|[A-Z][a-z]+(?:uary|ruary|ch|il|ay|une|uly|ust|ber)", re.I)
+_COUNT_LEAD = fastre.lazy(r"(?:\b(?:reach|get|have|hit|gain|grow\s+to|at\s+least|over|more\s+than)|[>≥+~])\s*$", re.I)
+_PERIOD_WORD = fastre.lazy(r"Q[1-4]|H[12]|FY\w*|[A-Z][a-z]+(?:uary|ruary|ch|il|ay|une|uly|ust|ber)", re.I)
 
 
 def _deliverable_after(text: str, end: int) -> bool:
@@ -140,16 +145,16 @@ def _deliverable_after(text: str, end: int) -> bool:
     return bool(lex.deliverables.match_within(text, end, 2))
 
 
-_DOT_VERSION = re.compile(r"\.\d+(?:\.\d+)?\b")
-_NOT_PRODUCT_AFTER = re.compile(r"\s*(?:%|of\b|to\s+\d|\+)")
-_PER_BEFORE = re.compile(r"\b(?:per|every|each|out\s+of)\s*$")
-_RATED_AFTER = re.compile(r"\s*(?:\+|stars?|or\s+(?:above|higher|more))")
-_THRESHOLD_BEFORE = re.compile(r"\b(?:older|newer|longer|shorter|larger|bigger|smaller|worth|valued\s+at)\s+(?:than\s+)?"
+_DOT_VERSION = fastre.lazy(r"\.\d+(?:\.\d+)?\b")
+_NOT_PRODUCT_AFTER = fastre.lazy(r"\s*(?:%|of\b|to\s+\d|\+)")
+_PER_BEFORE = fastre.lazy(r"\b(?:per|every|each|out\s+of)\s*$")
+_RATED_AFTER = fastre.lazy(r"\s*(?:\+|stars?|or\s+(?:above|higher|more))")
+_THRESHOLD_BEFORE = fastre.lazy(r"\b(?:older|newer|longer|shorter|larger|bigger|smaller|worth|valued\s+at)\s+(?:than\s+)?"
                                r"[$€£]?$", re.I)
-_GROUP_BEFORE = re.compile(r"\b(?:top|among|aged|ages|over\s+the\s+age\s+of)\s*$", re.I)
-_FROM_BEFORE = re.compile(r"\bfrom\s+(?:[+\-~≈]\s?|about\s+|around\s+|approx(?:\.|imately)?\s+)?$", re.I)
-_ARROW_AFTER = re.compile(r"\s*(?:→|->|=>)|\s+(?:[a-z]+\s+)?(?:today|now|currently|at\s+present)\b")
-_SIGNED_LEVEL_BEFORE = re.compile(r"\b(?:to|reach|hit|at|of)\s+[+-]$", re.I)
+_GROUP_BEFORE = fastre.lazy(r"\b(?:top|among|aged|ages|over\s+the\s+age\s+of)\s*$", re.I)
+_FROM_BEFORE = fastre.lazy(r"\bfrom\s+(?:[+\-~≈]\s?|about\s+|around\s+|approx(?:\.|imately)?\s+)?$", re.I)
+_ARROW_AFTER = fastre.lazy(r"\s*(?:→|->|=>)|\s+(?:[a-z]+\s+)?(?:today|now|currently|at\s+present)\b")
+_SIGNED_LEVEL_BEFORE = fastre.lazy(r"\b(?:to|reach|hit|at|of)\s+[+-]$", re.I)
 
 
 def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end: int, activity_lead: bool,
@@ -213,7 +218,7 @@ def _role(m: re.Match[str], text: str, deadline: tuple[int, int], first_word_end
     return "other"
 
 
-_LEAD_WORD = re.compile(r"^\s*([A-Za-z][\w'-]*)")
+_LEAD_WORD = fastre.lazy(r"^\s*([A-Za-z][\w'-]*)")
 
 
 @lru_cache(maxsize=4096)
@@ -223,7 +228,7 @@ def read(text: str) -> Reading:
     masked = PLACEHOLDER_RE.sub(lambda x: "\0" * len(x.group(0)), text) if "[" in text or "TBD" in text else text
     dl = deadline_match(text)
     span = (-1, -1)
-    if dl and not re.match(r"within\s+(?:the\s+)?(?:next\s+)?\d", dl.group(0), re.I) and \
+    if dl and not _WITHIN_NEXT.match(dl.group(0)) and \
             not _COMPARISON_PERIOD.search(text[max(0, dl.start() - 40): dl.start()] + " ") and not _is_definition_period(text, dl):
         span = (dl.start(), dl.end())
         r.deadline = dl.group(0).strip()
@@ -231,10 +236,10 @@ def read(text: str) -> Reading:
     lex = lexicon()
     activity_lead = bool(lead and lex.verb_class.get(lead.group(1).lower()) == "activity")
     first_end = lead.end() if lead else 0
-    hiring_lead = bool(lead and lead.group(1).lower() in lex.data["hiring_verbs"])
+    hiring_lead = bool(lead and lead.group(1).lower() in lex.hiring_verb_set)
     acquire_lead = bool(lead and not hiring_lead and lex.verb_lemma.get(lead.group(1).lower(), lead.group(1).lower())
                         in lex.acquisition_verbs)
-    for m in (QTY_RE.finditer(masked) if _DIGIT.search(masked) else ()):
+    for m in _quantity_matches(masked):
         if not any(c.isdigit() for c in m.group(0)):
             continue
         role = _role(m, text, span, first_end, activity_lead, hiring_lead, acquire_lead)
@@ -244,10 +249,21 @@ def read(text: str) -> Reading:
     return r
 
 
+#: How far before its first digit a quantity can start: a minus sign or a currency (a symbol, or a
+#: three-letter code and a space) and a space: "-5", "$ 5", "CHF 10k".
+_LEAD_MAX = 4
+
+
+def _quantity_matches(text: str) -> list[re.Match[str]]:
+    """`list(QTY_RE.finditer(text))`: every quantity has a digit within `_LEAD_MAX` characters of
+    its start and none starts inside a run of digits (see `fastre.digit_led`)."""
+    return fastre.digit_led(QTY_RE.match, text, _LEAD_MAX)
+
+
 def _is_definition_period(text: str, dl: re.Match[str]) -> bool:
     """"40% of Q1 first-timers contribute again in Q2": a period naming a cohort is not the deadline."""
     after = text[dl.end(): dl.end() + 20]
-    return bool(re.match(r"\s+(?:first[- ]timers|cohort|sign[- ]?ups|signups|users|customers|hires|joiners)", after, re.I))
+    return bool(_COHORT_AFTER.match(after))
 
 
 def _assign_slots(r: Reading, text: str) -> None:
@@ -340,7 +356,7 @@ def word_delta_target(written: str, down: bool) -> str:
 
 
 def _joined_goal(text: str, a: int, b: int) -> bool:
-    return bool(re.search(r"\s(?:and|&|as well as|plus)\s|;", text[a:b]))
+    return bool(_GOAL_JOIN.search(text[a:b]))
 
 
 def _threshold_phrase(text: str, cmp_start: int, q: Quantity) -> bool:
@@ -353,9 +369,9 @@ def _threshold_phrase(text: str, cmp_start: int, q: Quantity) -> bool:
         return True  # "Grants that raise >$5k/quarter by 50%": a condition on what is counted
     # A plural noun right before the comparison, counted before it or described after it:
     # "10 deals over $40k", "deals over $40k closed per month".
-    counted = bool(re.search(r"\d", " ".join(before[-4:-1])))
+    counted = bool(_ANY_DIGIT.search(" ".join(before[-4:-1])))
     return prev.endswith("s") and prev not in ("is", "was", "stays", "remains", "keeps", "hours", "days", "ms") and (
-        counted or (bool(re.match(r"[a-z]", after)) and not re.match(r"(?:by|in|before|until|per)\b", after)))
+        counted or (bool(_LOWER_LETTER.match(after)) and not _TIME_PREPOSITION.match(after)))
 
 
 def _with_role(q: Quantity, role: Role) -> Quantity:
@@ -364,7 +380,7 @@ def _with_role(q: Quantity, role: Role) -> Quantity:
 
 # ------------------------------------------------------------------------------------ slot checks
 
-_NUM_IN = re.compile(r"\d+(?:[.,]\d+)*")
+_NUM_IN = fastre.lazy(r"\d+(?:[.,]\d+)*")
 
 
 def _digits(text: str) -> list[str]:
@@ -426,7 +442,11 @@ def _digit_roles(q: Quantity) -> list[tuple[str, str]]:
 
 def _in_metric_words(num: str, metric: str, draft: str) -> bool:
     """A number glued to a word in both draft and metric ("p95", "D30") is part of a name."""
-    return bool(re.search(rf"[A-Za-z]{re.escape(num)}\b|\b{re.escape(num)}-[a-z]", metric))
+    n = len(num)
+    return any((i and metric[i - 1] in _ASCII_LETTERS and boundary(metric, i + n))
+               or (boundary(metric, i) and metric[i + n:i + n + 1] == "-" and metric[i + n + 1:i + n + 2] in _ASCII_LOWER
+                   and i + n + 1 < len(metric))
+               for i in occurrences(metric, num))  # [A-Za-z]num\b|\bnum-[a-z]
 
 
 _ROLE_WORDS = {"target": "target", "baseline": "baseline", "delta": "change", "deadline": "deadline",
@@ -440,7 +460,7 @@ def _role_words(roles: set[str]) -> str:
 
 # ------------------------------------------------------------------------------------ the metric
 
-_LEAD_FILLER = re.compile(
+_LEAD_FILLER = fastre.lazy(
     r"^(?:(?:we\s+)?(?:will\s+)?(?:make\s+sure|ensure|ensuring|guarantee|get|have|achieve|reach|hit|attain|keep|"
     r"maintain|sustain|hold|stay|increase|grow|raise|improve|boost|lift|double|triple|reduce|decrease|cut|lower|"
     r"generate|add|close|win|sign(?![\s-]?(?:ups?|ins?)\b)|land|acquire|secure|source|attract|gain|earn|"
@@ -448,63 +468,63 @@ _LEAD_FILLER = re.compile(
     r"reducing|decreasing|lowering|having|maintaining|keeping|achieving|reaching|getting|reduced|increased|improved|"
     r"grown|raised|lowered|halved|doubled|cut)(?=\s|$)\s*"
     r"(?:that\s+|the\s+|our\s+)?)+", re.I)
-_SLOT_GLUE_BEFORE = re.compile(
+_SLOT_GLUE_BEFORE = fastre.lazy(
     r"(?:(?:\b(?:from|to|of|at|by|reach(?:es|ing)?|hit|up\s+from|down\s+from|down\s+to|up\s+to|currently|today|"
     r"baseline|at\s+least|at\s+most|no\s+more\s+than|no\s+less\s+than|more\s+than|less\s+than|fewer\s+than|under|"
     r"below|above|over|about|around|approx\.?|de|a|à)\b|[=:→≥≤<>~≈+]|->|>=|<=)\s*)+$", re.I)
-_OR_MORE = re.compile(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
-_CMP_BEFORE = re.compile(r"(?:[<>≤≥]=?|\b(?:under|below|over|above|at\s+least|at\s+most|less\s+than|fewer\s+than|"
+_OR_MORE = fastre.lazy(r"\s*(?:\+|or\s+(?:more|less|fewer|higher|lower|better|above|below|over|under))\b", re.I)
+_CMP_BEFORE = fastre.lazy(r"(?:[<>≤≥]=?|\b(?:under|below|over|above|at\s+least|at\s+most|less\s+than|fewer\s+than|"
                          r"more\s+than|no\s+more\s+than|max(?:imum)?|min(?:imum)?))\s*$", re.I)
-_NAME_PLUS = re.compile(r"\+\d")
-_NAME_PLUS_BEFORE = re.compile(r"\d\+$")
-_SAMPLE_BEFORE = re.compile(r"\b(?:tested|interviewed|surveyed|trained|piloted|validated)\s+(?:with|on|by)?\s*$", re.I)
-_QUALIFIER_CMP_BEFORE = re.compile(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\s+than|over|under|fewer\s+than|less\s+than)\s*$",
+_NAME_PLUS = fastre.lazy(r"\+\d")
+_NAME_PLUS_BEFORE = fastre.lazy(r"\d\+$")
+_SAMPLE_BEFORE = fastre.lazy(r"\b(?:tested|interviewed|surveyed|trained|piloted|validated)\s+(?:with|on|by)?\s*$", re.I)
+_QUALIFIER_CMP_BEFORE = fastre.lazy(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\s+than|over|under|fewer\s+than|less\s+than)\s*$",
                                    re.I)
-_COMPARED_TO = re.compile(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
-_DIGIT = re.compile(r"\d")
+_COMPARED_TO = fastre.lazy(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
+_DIGIT = fastre.lazy(r"\d")
 #: "Average rating of 4.5 or higher": a statistic's level is its target, not a rating threshold.
-_STATISTIC_BEFORE = re.compile(r"\b(?:average|avg\.?|median|mean)\s+(?:[\w-]+\s+){0,3}rat(?:ing|e)\s+(?:of\s+)?$", re.I)
+_STATISTIC_BEFORE = fastre.lazy(r"\b(?:average|avg\.?|median|mean)\s+(?:[\w-]+\s+){0,3}rat(?:ing|e)\s+(?:of\s+)?$", re.I)
 _RATED_WORDS = ("rat", "scor", "star", "gave", "give")
-_VERSION_HINT = re.compile(r"(?:v|version|release|phase|step|level|tier|stage|grade|type|sev|p)\s?$", re.I)
+_VERSION_HINT = fastre.lazy(r"(?:v|version|release|phase|step|level|tier|stage|grade|type|sev|p)\s?$", re.I)
 _BASE_WORDS = ("current", "today", "now", "baseline", "from", "was", "vs", "versus", "compared", "last", "prior",
                "previous", "(", "~", "about", "around", "approx")
 _DELTA_WORDS = ("by", "+", "extra", "additional")
-_RESULT_CLAUSE = re.compile(r"(?:^|,?\s)(?:resulting\s+in|leading\s+to|which\s+(?:drives|leads\s+to)|so\s+that)\s+", re.I)
-_ASIDE = re.compile(r"\s*\((?:or|e\.g\.|eg|i\.e\.|ie|incl\.?|including|see|like)\b[^()]*\)", re.I)
-_FINITE_BE = re.compile(r"\b(?:is|are|was|were)\b(?!\s+(?:not\s+)?(?:\w+ed|\w+en)\b)", re.I)
-_ARROW_TARGET = re.compile(r"(?:(?P<from>\b[A-Za-z][\w-]*(?:\s[A-Za-z][\w-]*)?)\s*)?(?:→|->|=>)\s*"
+_RESULT_CLAUSE = fastre.lazy(r"(?:^|,?\s)(?:resulting\s+in|leading\s+to|which\s+(?:drives|leads\s+to)|so\s+that)\s+", re.I)
+_ASIDE = fastre.lazy(r"\s*\((?:or|e\.g\.|eg|i\.e\.|ie|incl\.?|including|see|like)\b[^()]*\)", re.I)
+_FINITE_BE = fastre.lazy(r"\b(?:is|are|was|were)\b(?!\s+(?:not\s+)?(?:\w+ed|\w+en)\b)", re.I)
+_ARROW_TARGET = fastre.lazy(r"(?:(?P<from>\b[A-Za-z][\w-]*(?:\s[A-Za-z][\w-]*)?)\s*)?(?:→|->|=>)\s*"
                            r"(?P<to>(?:same|next)\s+day|daily|weekly|monthly|hourly|real[- ]time|instant(?:ly)?|none|zero)\b",
                            re.I)
 _WORD_TIME = (r"(?:business\s+|working\s+|calendar\s+)?(?:seconds?|minutes?|hours?|days?|weeks?|months?)")
-_WORD_LIMIT = re.compile(
+_WORD_LIMIT = fastre.lazy(
     rf"\b(?P<q>(?P<num>{'|'.join(w for w in WORD_NUMBERS if ' ' not in w)}|an?)\s+{_WORD_TIME}\s+or\s+"
     rf"(?:less|fewer|under|sooner|faster|better))\b"
     rf"|\b(?:within|in\s+under|in\s+less\s+than|under)\s+(?P<q2>(?P<num2>{'|'.join(w for w in WORD_NUMBERS if ' ' not in w)}"
     rf"|an?)\s+{_WORD_TIME})\b", re.I)
-_ZERO = re.compile(r"\b(?:zero|no\s+more\s+than\s+zero)\b", re.I)
-_TIME_LIMIT_BEFORE = re.compile(r"\b(?:within|in\s+under|in\s+less\s+than|under)\s+$", re.I)
-_TIME_LIMIT_AFTER = re.compile(r"\s+(?:within|in\s+under|in\s+less\s+than|under)$", re.I)
-_UNIT_WORDS = re.compile(r"\s+((?:working|business|calendar)\s+days|days?|hours?|weeks?|months?|minutes?|mins?|"
+_ZERO = fastre.lazy(r"\b(?:zero|no\s+more\s+than\s+zero)\b", re.I)
+_TIME_LIMIT_BEFORE = fastre.lazy(r"\b(?:within|in\s+under|in\s+less\s+than|under)\s+$", re.I)
+_TIME_LIMIT_AFTER = fastre.lazy(r"\s+(?:within|in\s+under|in\s+less\s+than|under)$", re.I)
+_UNIT_WORDS = fastre.lazy(r"\s+((?:working|business|calendar)\s+days|days?|hours?|weeks?|months?|minutes?|mins?|"
                          r"seconds?|points?|pts|per\s+(?:day|week|month|year))\b", re.I)
-_GUARDRAIL = re.compile(r"\s+(?:without|while\s+(?:keeping|not))\s+(?:raising|increasing|hurting|reducing|lowering|"
+_GUARDRAIL = fastre.lazy(r"\s+(?:without|while\s+(?:keeping|not))\s+(?:raising|increasing|hurting|reducing|lowering|"
                         r"dropping|losing|harming|affecting|worsening)\b.*$", re.I)
-_DIRECTION_WORD = re.compile(r"(?::\s*|\s+)(?:down|up|cut|reduced?|increased?|raised?|lowered?|grown|halved|doubled)$", re.I)
-_WORD_DELTA = re.compile(r"\b(?:double|doubl(?:e|ing)|triple|halve|by\s+(?:a|one)\s+(?:third|quarter|fifth)|by\s+half)\b", re.I)
+_DIRECTION_WORD = fastre.lazy(r"(?::\s*|\s+)(?:down|up|cut|reduced?|increased?|raised?|lowered?|grown|halved|doubled)$", re.I)
+_WORD_DELTA = fastre.lazy(r"\b(?:double|doubl(?:e|ing)|triple|halve|by\s+(?:a|one)\s+(?:third|quarter|fifth)|by\s+half)\b", re.I)
 _AFTER_GROUP = frozenset("without within from in on by that which who with to for per across during".split())
-_TRAIL = re.compile(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
-_HEAD = re.compile(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
-_HEAD_KEEP_OF = re.compile(r"^[\s,;:\-–—→().~]+|^(?:to|by|in|the|our|a|an)\s+", re.I)
+_TRAIL = fastre.lazy(r"[\s,;:\-–—→()+.]+$|\s+(?:from|to|of|at|by|and|with|in|for|on|a|de)$", re.I)
+_HEAD = fastre.lazy(r"^[\s,;:\-–—→().~]+|^(?:of|to|by|in|the|our|a|an)\s+", re.I)
+_HEAD_KEEP_OF = fastre.lazy(r"^[\s,;:\-–—→().~]+|^(?:to|by|in|the|our|a|an)\s+", re.I)
 #: A finite verb of change after the subject: "claims submitted increases by X%", "CSAT has increased
 #: by 5 points", "error rate goes down": the subject is the metric, the verb is its direction.
-_FINITE_CHANGE = re.compile(
+_FINITE_CHANGE = fastre.lazy(
     r"\s+(?:(?:has|have)\s+(?:been\s+)?(?:increased|decreased|reduced|improved|grown|risen|fallen|dropped|declined|"
     r"doubled|halved|gone\s+(?:up|down))|(?:increases|decreases|grows|rises|falls|drops|improves|declines|doubles|"
     r"halves|shrinks|goes\s+(?:up|down)|will\s+(?:increase|decrease|grow|rise|fall|drop|improve|decline|double|halve)))"
     r"\b.*$|\s+(?:goes|go|comes|come|gets|get|is|are|stays|remains|grow|increase|rise|fall|drop|decline|improve)$",
     re.I)
-_PASSIVE_CHANGE = re.compile(r"\s+(?:is|are|was|were|gets?|will\s+be|should\s+be)\s+(?:increased|decreased|reduced|improved|"
+_PASSIVE_CHANGE = fastre.lazy(r"\s+(?:is|are|was|were|gets?|will\s+be|should\s+be)\s+(?:increased|decreased|reduced|improved|"
                              r"grown|raised|lowered|cut|doubled|halved|maintained|kept)\b.*$", re.I)
-_TRAILING_ADVERB = re.compile(r"\s+(?:consistently|always|reliably|steadily|continuously|sustainably)$", re.I)
+_TRAILING_ADVERB = fastre.lazy(r"\s+(?:consistently|always|reliably|steadily|continuously|sustainably)$", re.I)
 
 
 def _uncap_first(text: str) -> str:
@@ -514,12 +534,12 @@ def _uncap_first(text: str) -> str:
 
 #: "invoices are paid", "claims that get approved": a passive after a counted group reads as a
 #: participle in a noun phrase ("invoices paid within 30 days").
-_PASSIVE_AFTER_GROUP = re.compile(
+_PASSIVE_AFTER_GROUP = fastre.lazy(
     r"\b(?P<group>[A-Za-z][\w-]*s)\s+(?:that\s+|which\s+)?(?:are|were|is|was|get|gets|got)\s+"
     r"(?P<part>[a-z]+(?:ed|en)|paid|done|seen|sent|built|made|held|kept|won|met|read|sold|bought|found|told|run|"
     r"set|put|cut|shut|spent|brought|taught|left|lost|known|shown)\b")
 #: Marks of a sentence or a list rather than a metric's name.
-_NOT_A_NAME = re.compile(r"\be\.g\.?|\betc\b|\bi\.e\.?|\s/\s|/\s*or\b|\?|\.\.\.|…|\b(?:is|are|was|were|has|have|had|because)\b"
+_NOT_A_NAME = fastre.lazy(r"\be\.g\.?|\betc\b|\bi\.e\.?|\s/\s|/\s*or\b|\?|\.\.\.|…|\b(?:is|are|was|were|has|have|had|because)\b"
                          r"|\bthan\s+(?:those|these|the|it|they|before|last|previous|ever)\b",
                          re.I)
 #: Words that leave a phrase hanging when it ends on them ("views w", "ratio at a min").
@@ -529,11 +549,12 @@ _SHORTHAND = frozenset({"w", "w/", "&"})
 _CADENCE_ADJ = frozenset("daily weekly monthly quarterly yearly early hourly family only".split())
 #: Verbs that end a clause rather than a name: "... appear", "... happen".
 _INTRANSITIVE = frozenset("appear appears happen happens exist exists occur occurs work works".split())
-_CMP_ONLY = re.compile(r"(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|over|under|"
+_CMP_ONLY = fastre.lazy(r"(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|over|under|"
                        r"above|below|[<>≤≥]=?)", re.I)
-_SIGN_UPS = re.compile(r"\s*sign[- ]?ups?\b", re.I)
+_SIGN_UPS = fastre.lazy(r"\s*sign[- ]?ups?\b", re.I)
 
 
+@lru_cache(maxsize=4096)
 def noun_phrase(metric: str | None) -> str | None:
     """`metric` as a clean noun phrase a team could track, or None when its words do not make one.
 
@@ -552,8 +573,8 @@ def noun_phrase(metric: str | None) -> str | None:
     words = phrase.split()
     # A relative clause names who is counted ("New entrants who understand why public goods are
     # good"): its verbs belong to the name; only the words before it must not be a clause.
-    rel = re.search(r"\s(?:who|that)\s", phrase) if len(words) > 2 else None
-    if not words or not re.search(r"[A-Za-z]{2}", phrase) or len(words) > 16:
+    rel = _WHO_THAT.search(phrase) if len(words) > 2 else None
+    if not words or not _TWO_LETTERS.search(phrase) or len(words) > 16:
         return None
     lex = lexicon()
     for i in range(1, len(words)):
@@ -561,7 +582,7 @@ def noun_phrase(metric: str | None) -> str | None:
         if any(w.lower() in ("that", "which", "who", "how", "why", "what", "when") for w in words[:i]):
             break  # already inside a clause: "who understand how student loans work"
         if word.islower() and prev.lower() not in ("that", "which", "who") and (
-                lex.verb_lemma.get(word) or word in lex.data["actor_actions"] or word in ("have", "has", "are")) and \
+                lex.verb_lemma.get(word) or word in lex.actor_action_set or word in ("have", "has", "are")) and \
                 not word.endswith(("ed", "ing")) and _verb_after_group(prev, word):
             words.insert(i, "that")  # "new developers join our community"
             break
@@ -571,10 +592,10 @@ def noun_phrase(metric: str | None) -> str | None:
         len(words) > 1 and (words[1].lower().lstrip("-") in ("up", "ups", "ins", "outs")
                             or lex.results.fullmatch(words[1]) or lex.service_levels.fullmatch(words[1])))
     lead_verb = lead_verb or (first.endswith("ly") and len(words) > 1 and bool(lex.verb_lemma.get(words[1].lower())))
-    if last in _INTRANSITIVE and len(words) > 1 and not re.search(r"\s(?:who|that)\s", phrase):
+    if last in _INTRANSITIVE and len(words) > 1 and not _WHO_THAT.search(phrase):
         return None  # "a person's worth of time appear": a clause, not a name
     balanced = all(phrase.count(o) == phrase.count(c) for o, c in ("()", "[]", "{}")) and phrase.count('"') % 2 == 0
-    rel = re.search(r"\s(?:who|that)\s", phrase) if len(words) > 2 else None
+    rel = _WHO_THAT.search(phrase) if len(words) > 2 else None
     if len(words) > (16 if rel else 12):
         return None
     if rel and len(phrase[rel.end():].split()) < 2:
@@ -587,7 +608,7 @@ def noun_phrase(metric: str | None) -> str | None:
             words[1][:1].islower():
         return None  # "Properly address support SLA": an adverb and its verb
     if (not balanced or _NOT_A_NAME.search(head) or (rel and _NOT_A_NAME.search(
-            re.sub(r"\b(?:is|are|was|were|has|have|had)\b", " ", phrase[rel.end():])))
+            _BE_HAVE.sub(" ", phrase[rel.end():])))
             or first in _NOT_NOUN_LEAD or lead_verb
             or last in _NOT_NOUN_LEAD or any(w.lower() in _DANGLING for w in (words[-1], *_SHORTHAND & set(words)))
             or phrase[-1:] in "&+/-(,#"):
@@ -625,7 +646,7 @@ def metric_phrase(text: str) -> str | None:
     dl = deadline_match(text)
     if r.deadline and dl:
         cut.append((dl.start(), dl.end()))
-    for m in re.finditer(r"\((?:[^()]*\d[^()]*)\)", text):  # "(today: 80k)", "(currently ~31)"
+    for m in _NUMBER_IN_BRACKETS.finditer(text):  # "(today: 80k)", "(currently ~31)"
         if any(m.start() <= q.start < m.end() and q.role in ("baseline", "target") for q in r.quantities):
             cut.append((m.start(), m.end()))
     for m in PLACEHOLDER_RE.finditer(text):  # "X claims", "by X%": a placeholder fills a slot
@@ -653,23 +674,26 @@ def metric_phrase(text: str) -> str | None:
         phrase = phrase[: phrase.rfind("(")]
     head = _HEAD_KEEP_OF if share_lead else _HEAD
     for _ in range(3):
-        phrase = _TRAILING_ADVERB.sub("", _TRAIL.sub("", head.sub("", phrase))).strip()
+        trimmed = _TRAILING_ADVERB.sub("", _TRAIL.sub("", head.sub("", phrase))).strip()
+        if trimmed == phrase:
+            break  # nothing left to trim: another round would change nothing either
+        phrase = trimmed
     if phrase.count("(") == phrase.count(")") + 1 and phrase.rfind("(") > phrase.rfind(")"):
         phrase += ")"  # "Student satisfaction (NSS) ≥ 4.2/5": the trim took the bracket that closes a name
-    phrase = re.sub(r"\s+(?:from|to)\s+(?=(?:by|in)\b|$)", " ", phrase).strip()
-    if share_lead and not re.match(r"of\s", phrase, re.I):
+    phrase = _DANGLING_FROM_TO.sub(" ", phrase).strip()
+    if share_lead and not _OF_LEAD.match(phrase):
         # "We process 99.95% of uploads without a retry": the group goes first, the verb after it.
         pre, of, post = phrase.partition(" of ")
         if of and _CMP_ONLY.fullmatch(pre.strip()):
             phrase = "of " + post  # "At least 80% of contributors ...": the comparison stays with the target
-        elif not of or re.search(r"\bby$", pre):
+        elif not of or _ENDS_WITH_BY.search(pre):
             share_lead = False
         else:
             words = post.split()
             stop = next((i for i, w in enumerate(words) if w.lower() in _AFTER_GROUP), len(words))
             phrase = "of " + " ".join(words[:stop] + [pre.lower() if pre.split()[0].lower() in ("we", "i") else pre]
                                       + words[stop:])
-    if share_lead and re.match(r"of\s", phrase, re.I):
+    if share_lead and _OF_LEAD.match(phrase):
         phrase = phrase[3:]
     if share_lead:
         words = phrase.split()
@@ -688,6 +712,23 @@ def metric_phrase(text: str) -> str | None:
         # "Returns processed within 3 days": the time it takes is the metric, the limit its target.
         phrase = "time until " + _uncap_first(phrase[: limit.start()])
     phrase = _PASSIVE_AFTER_GROUP.sub(lambda m: f"{m.group('group')} {m.group('part')}", phrase)  # "invoices paid"
-    if not phrase or not re.search(r"[A-Za-z]{2}", phrase) or len(phrase.split()) > 14 or _FINITE_BE.search(phrase):
+    if not phrase or not _TWO_LETTERS.search(phrase) or len(phrase.split()) > 14 or _FINITE_BE.search(phrase):
         return None  # a clause ("membership is , goal is members"), not a noun phrase
     return phrase
+
+
+# Short patterns the functions above use, compiled on first use.
+_NEXT_WORD = fastre.lazy(r"\s+[\"“'‘]?([A-Za-z][\w-]*)")
+_NUMBER_IN_BRACKETS = fastre.lazy(r"\((?:[^()]*\d[^()]*)\)")
+_COHORT_AFTER = fastre.lazy(r"\s+(?:first[- ]timers|cohort|sign[- ]?ups|signups|users|customers|hires|joiners)", re.I)
+_GOAL_JOIN = fastre.lazy(r"\s(?:and|&|as well as|plus)\s|;")
+_ANY_DIGIT = fastre.lazy(r"\d")
+_WHO_THAT = fastre.lazy(r"\s(?:who|that)\s")
+_OF_LEAD = fastre.lazy(r"of\s", re.I)
+_WITHIN_NEXT = fastre.lazy(r"within\s+(?:the\s+)?(?:next\s+)?\d", re.I)
+_TWO_LETTERS = fastre.lazy(r"[A-Za-z]{2}")
+_DANGLING_FROM_TO = fastre.lazy(r"\s+(?:from|to)\s+(?=(?:by|in)\b|$)")
+_BE_HAVE = fastre.lazy(r"\b(?:is|are|was|were|has|have|had)\b")
+_ENDS_WITH_BY = fastre.lazy(r"\bby$")
+_LOWER_LETTER = fastre.lazy(r"[a-z]")
+_TIME_PREPOSITION = fastre.lazy(r"(?:by|in|before|until|per)\b")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import fastre
+from .fastre import boundary, is_word, occurrences
 from .anatomy import (
     _CUR,
     _NOUN_COMPOUND_LEAD,
@@ -34,7 +35,7 @@ from .anatomy import (
 )
 from .engine import ReviewContext
 from .lexicon import catalogue, catalogue_index, lexicon
-from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite
+from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite, trusted
 from .quantities import metric_phrase, noun_phrase, slot_errors
 from .verdict import (_GET_OTHERS_TO, _HEALTH_LEVEL, _OTHERS_ACT, _OWN_OFFERING, _SIGNS_UP_OWN, LOW_CONFIDENCE_MARGIN, VerdictModel,
                       default_model, features)
@@ -60,6 +61,16 @@ class Verdict:
     external_result: bool = False
 
 
+def _issue(code: str, message: str) -> Issue:
+    return trusted(Issue, {"code": code, "message": message})
+
+
+def _rewrite(text: str, metric: str, baseline: str | None, target: str | None, deadline: str | None,
+             assumptions: list[str]) -> Rewrite:
+    return trusted(Rewrite, {"text": text, "metric": metric, "baseline": baseline, "target": target,
+                             "deadline": deadline, "assumptions": assumptions})
+
+
 def _metric_is_deliverable(a: Anatomy) -> bool:
     lex = lexicon()
     if not a.metric:
@@ -75,11 +86,11 @@ def _external_result(a: Anatomy) -> bool:
         if m.start() == 0:
             continue
         tail = a.text[m.start():]
-        if not re.search(r"\d|\b(?:N0|X|TBD)\b", tail):
+        if not _MEASURED_TAIL.search(tail):
             continue
         # Search the whole text from the clause on: the matchers cache the text's words.
         if lex.results.search(a.text, m.start()) or lex.actors.search(a.text, m.start()) or \
-                lex.satisfaction.search(a.text, m.start()) or re.search(r"\d\s?%", tail):
+                lex.satisfaction.search(a.text, m.start()) or _PERCENT.search(tail):
             return True
     return False
 
@@ -126,7 +137,7 @@ def classify(a: Anatomy) -> Verdict:
         inn += 2
     if a.by_actor:
         inn += 2
-    if re.search(r"\bactive\s+[a-z]", a.text, re.I) and not staffing:
+    if _ACTIVE_PEOPLE.search(a.text) and not staffing:
         inn += 1.5
     if a.change_verbs:
         if deliverable_metric and a.direction != "decrease":
@@ -139,7 +150,7 @@ def classify(a: Anatomy) -> Verdict:
         inn += 2
     if a.verb_class == "maintain" and (a.comparator or a.numbers):
         inn += 2
-    shaped = a.is_from_to or (a.comparator not in (None, "by")) or bool(re.search(r":\s*\S*\d", a.text))
+    shaped = a.is_from_to or (a.comparator not in (None, "by")) or bool(_LABEL_VALUE.search(a.text))
     if shaped and a.verb_class != "activity" and not deliverable_metric and not a.own_share:
         inn += 1.5
     if _COMPARATIVE.search(a.text) and a.verb_class != "activity":
@@ -175,14 +186,14 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-_SUBJECT_END = re.compile(r"\s(?:by|in|within|before|until|for)\b|[,;(]")
+_SUBJECT_END = fastre.lazy(r"\s(?:by|in|within|before|until|for)\b|[,;(]")
 
 
 def _subject(a: Anatomy) -> str:
     """What the work is about: the words after the leading verb, or the KR itself."""
     words = a.text.split()
     activity_lead = a.verb_class == "activity" or (
-        a.leading_verb is not None and a.leading_verb in lexicon().data["activity_verbs"])
+        a.leading_verb is not None and a.leading_verb in lexicon().activity_verb_set)
     if activity_lead and len(words) > 1 and not _NOUN_COMPOUND_LEAD.match(a.text):
         if len(words) > 3 and words[1].lower() in ("and", "&", "/") and lexicon().verb_lemma.get(words[2].lower()):
             words = words[2:]  # "Research and prototype part of a CMS": both verbs lead the work
@@ -200,8 +211,8 @@ def _object_head(a: Anatomy) -> str | None:
     """The head noun of what an activity KR works on: "Launch the new campaign" -> "campaign"."""
     if a.verb_class != "activity":
         return None
-    first_part = re.split(r"\s(?:and|&|plus|as well as)\s", _subject(a), maxsplit=1)[0]  # "X and start Y": X
-    words = [w.lower() for w in re.findall(r"[A-Za-z][\w-]*", first_part)]
+    first_part = _AND_PLUS.split(_subject(a), maxsplit=1)[0]  # "X and start Y": X
+    words = [w.lower() for w in _LETTER_WORD.findall(first_part)]
     while words and (words[-1].endswith("ly") or words[-1] in ("well", "again", "live", "out", "up", "on", "time")):
         words.pop()  # "Launch the campaign well": the adverb is not what the work is on
     return words[-1] if words else None
@@ -263,16 +274,31 @@ def _fits(metric: str, text: str, objective: str | None) -> bool:
     """Whether the KR or its objective uses a word the catalogue metric needs (`metric_needs` in
     catalogue.json): no sales leads for a volunteer events committee, no hiring funnel for adding
     a developer, no "weekly active users of the new capability" where nobody speaks of users."""
+    needed = _needed_words(metric)
+    return True if needed is None else bool(needed.search(_fits_context(text, objective)))
+
+
+@lru_cache(maxsize=1024)
+def _fits_context(text: str, objective: str | None) -> str:
+    # A word capitalised in mid-sentence is a name ("the Patient Lists project"), not the domain.
+    return " ".join(_TITLE_WORD.sub(" ", f". {part}") for part in (text, objective or "")).lower()
+
+
+_PLURAL_S = fastre.lazy(r"(?<=[a-z]{3})s$")
+
+
+@lru_cache(maxsize=None)
+def _needed_words(metric: str) -> re.Pattern[str] | None:
+    """The words a catalogue metric needs (`metric_needs`), any of them, singular or plural: one
+    pattern per metric (it matches where one of the words' own patterns would)."""
     needs = catalogue().get("metric_needs", {}).get(metric)
     if needs is None:
-        return True
-    # A word capitalised in mid-sentence is a name ("the Patient Lists project"), not the domain.
-    context = " ".join(_TITLE_WORD.sub(" ", f". {part}") for part in (text, objective or "")).lower()
-    return any(re.search(rf"(?<![\w-]){re.escape(re.sub(r'(?<=[a-z]{3})s$', '', w.lower()))}(?:e?s)?(?![\w-])", context)
-               for w in needs)
+        return None
+    stems = "|".join(re.escape(_PLURAL_S.sub("", w.lower())) for w in needs)
+    return fastre.guarded(rf"(?<![\w-])(?:{stems})(?:e?s)?(?![\w-])")
 
 
-_TITLE_WORD = re.compile(r"(?:(?<=[A-Za-z0-9,;:\"“”'’()] )|(?<=[\"“‘'(]))[A-Z][a-z]+(?:[- ][A-Z][a-z]+)*")
+_TITLE_WORD = fastre.lazy(r"(?:(?<=[A-Za-z0-9,;:\"“”'’()] )|(?<=[\"“‘'(]))[A-Z][a-z]+(?:[- ][A-Z][a-z]+)*")
 
 
 def _audience(a: Anatomy, objective: str | None) -> str | None:
@@ -292,7 +318,7 @@ def _objective_audience(objective: str) -> str | None:
 
 #: People words that name a group in the singular: "the community responds".
 _COLLECTIVE = frozenset("people staff community public press audience workforce children".split())
-_POST_SCOPE = re.compile(r"\s+(?:in|from|across)\s+(?:the\s+)?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)?")
+_POST_SCOPE = fastre.lazy(r"\s+(?:in|from|across)\s+(?:the\s+)?[A-Z][\w-]*(?:\s+[A-Z][\w-]*)?")
 
 
 def _people_phrase(text: str, people: str) -> str | None:
@@ -303,8 +329,8 @@ def _people_phrase(text: str, people: str) -> str | None:
         return None
     end = at + len(people)
     after = text[end:]
-    nxt = re.match(r"\s+([\w-]+)", after)
-    if re.match(r"[\w'’-]", after[:1]) or (nxt and not after.startswith((",", ";")) and _nouny_adjective(nxt.group(1))
+    nxt = _NEXT_WORD.match(after)
+    if _WORD_CHAR_NEXT.match(after[:1]) or (nxt and not after.startswith((",", ";")) and _nouny_adjective(nxt.group(1))
                                             and not lexicon().actor_actions.fullmatch(nxt.group(1))
                                             and nxt.group(1)[:1].islower() == text[at:end][:1].islower()
                                             and not nxt.group(1).lower().endswith(("ed", "ing"))):
@@ -314,7 +340,7 @@ def _people_phrase(text: str, people: str) -> str | None:
     if not (low.endswith("s") or low in _COLLECTIVE):
         return None  # one person ("the contributor"), not an audience
     start = at
-    for w in reversed(list(re.finditer(r"[\w-]+", text[max(0, at - 40):at]))[-3:]):
+    for w in reversed(list(_WORD.finditer(text[max(0, at - 40):at]))[-3:]):
         gap = text[max(0, at - 40) + w.end(): start]
         if gap.strip() or not _nouny_adjective(w.group(0)) or max(0, at - 40) + w.start() == 0 or (
                 head[:1].isupper() and w.group(0)[:1].islower()):
@@ -333,7 +359,7 @@ def _nouny_adjective(word: str) -> bool:
     return low not in {"the", "our", "of", "to", "for", "and", "with", "from", "by", "in", "on", "at", "all", "more",
                        "new", "a", "an", "every", "each", "any", "some", "no", "most", "many", "their", "its",
                        "your", "my", "this", "that", "these", "those", "or", "is", "are", "get", "help"} \
-        and not lexicon().verb_class.get(low) and not low.isdigit() and not re.search(r"\d", low)
+        and not lexicon().verb_class.get(low) and not low.isdigit() and not _ANY_DIGIT.search(low)
 
 
 def _why_output(a: Anatomy, audience: str | None, question: str) -> str:
@@ -391,7 +417,7 @@ def _task_in(objective: str | None) -> str | None:
     """The sentence of an objective that is a task (led by an activity verb: "Ship X", "Build Y")."""
     if not objective:
         return None
-    for sentence in re.split(r"(?<=[.!;:])\s+", objective.strip()):
+    for sentence in _SENTENCE_END.split(objective.strip()):
         first = sentence.split(" ", 1)[0].lower()
         if lexicon().verb_class.get(first) == "activity" and len(sentence.split()) > 1:
             return sentence.rstrip(".")
@@ -399,8 +425,8 @@ def _task_in(objective: str | None) -> str | None:
 
 
 #: Group words that take a verb in the singular: "the community chooses".
-_SINGULAR_GROUP = re.compile(r"^(?:the\s+)?(?:[\w-]+\s+){0,3}(?:community|public|audience|staff|workforce|press)$", re.I)
-_MAX_WORDS = re.compile(r"^(?:under|below|less\s+than|fewer\s+than|at\s+most|no\s+more\s+than|max(?:imum)?|<=?|≤)\b", re.I)
+_SINGULAR_GROUP = fastre.lazy(r"^(?:the\s+)?(?:[\w-]+\s+){0,3}(?:community|public|audience|staff|workforce|press)$", re.I)
+_MAX_WORDS = fastre.lazy(r"^(?:under|below|less\s+than|fewer\s+than|at\s+most|no\s+more\s+than|max(?:imum)?|<=?|≤)\b", re.I)
 #: What a result word says about who changes and how (`lexicon.json` "why_effects"). {who}, {verb}
 #: and {choose} are filled from the KR; {default} is who it is when the KR names no one.
 _EFFECTS = {
@@ -443,12 +469,12 @@ def _effect_sentence(a: Anatomy, metric: str | None, audience: str | None) -> st
     hit = None
     # The metric's own head word first ("Gross MRR churn rate" is churn, not revenue), then the
     # KR's first sentence without its side remarks.
-    first_sentence = _SIDE.sub("", re.split(r"(?<=[a-z])\.\s", a.text, maxsplit=1)[0])
+    first_sentence = _SIDE.sub("", _SENTENCE_STOP.split(a.text, maxsplit=1)[0])
     if metric:
         # The head of the metric's noun phrase: the words before its first preposition, after a
         # "number of" or "share of" ("Inquiries towards funding methods" is about inquiries).
-        name = re.sub(r"^(?:the\s+)?(?:number|share|percentage|count|amount|total)\s+of\s+", "", metric, flags=re.I)
-        head = re.split(r"\s(?:of|for|from|to|towards|on|in|across|at|by|with|per|that|who|which)\s", name, maxsplit=1)[0]
+        name = _COUNT_OF_LEAD.sub("", metric)
+        head = _HEAD_END.split(name, maxsplit=1)[0]
         hits = lex.effect_terms.finditer(head.replace("/", " "))
         hit = hits[-1] if hits else None
     if hit is None and not metric:
@@ -458,7 +484,7 @@ def _effect_sentence(a: Anatomy, metric: str | None, audience: str | None) -> st
         rank = ("rate", "feel", "learn", "wait", "fail", "rely", "handle")
         judged_hits = [h for h in hits if lex.effects.get(" ".join(h.group(0).lower().split()), ("", ""))[0] in rank]
         hit = (judged_hits or hits or [None])[0]
-    clause = re.search(r"\s(?:who|that)\s(?P<vp>.+)$", metric or "")
+    clause = _RELATIVE_CLAUSE.search(metric or "")
     if hit is None and clause:
         # "Share of respondents who feel burned out": a judgement in the clause says who changes.
         hits = [h for h in lex.effect_terms.finditer(clause.group("vp"))
@@ -466,8 +492,8 @@ def _effect_sentence(a: Anatomy, metric: str | None, audience: str | None) -> st
         hit = hits[0] if hits else None
     kind, verb = lex.effects.get(" ".join(hit.group(0).lower().split()), ("", "")) if hit else ("", "")
     acting = _people_acting(a)
-    rel = re.match(r"(?:share\s+of\s+)?(?P<group>.+?)\s(?:who|that)\s(?P<vp>.+)$", metric or "", re.I)
-    done = None if re.match(r"(?:share|number|percentage)\s+of\b", metric or "", re.I) else _PEOPLE_DONE.match(metric or "")
+    rel = _GROUP_WHO.match(metric or "")
+    done = None if _SHARE_OF_LEAD.match(metric or "") else _PEOPLE_DONE.match(metric or "")
     done = done if done and lex.actors.search(done.group("people")) else None
     judged = ("wait", "fail", "rely", "handle", "rate", "feel", "learn")
     if acting and kind not in judged:
@@ -495,8 +521,8 @@ def _effect_sentence(a: Anatomy, metric: str | None, audience: str | None) -> st
         head = hit.group(0).lower() if hit else ""
         # The people the metric counts are who acts, unless they are the result itself ("followers").
         last = head.split()[-1] if head else ""
-        who = next((c for c in (_people_in(metric or "", a.text), audience) if c and not re.search(
-            rf"\b{re.escape(last)}\b", c.lower())), default) if last else (audience or default)
+        who = next((c for c in (_people_in(metric or "", a.text), audience) if c and not _whole_word(
+            c.lower(), last)), default) if last else (audience or default)
     who = _with_article(who)
     if kind == "act" and verb.startswith("join") and _SINGULAR_GROUP.match(who):
         who = "people"  # people join the community; the community does not join itself
@@ -505,18 +531,18 @@ def _effect_sentence(a: Anatomy, metric: str | None, audience: str | None) -> st
                            understand=_agree(who, "understand"))
 
 
-_SIDE = re.compile(r"\s*\([^()]*\)")
+_SIDE = fastre.lazy(r"\s*\([^()]*\)")
 
 
 def _with_article(who: str) -> str:
     """"devoted community" -> "the devoted community": a group named in the singular takes "the"."""
-    if _SINGULAR_GROUP.match(who) and not re.match(r"(?:the|our|a|an|this|that)\s", who, re.I):
+    if _SINGULAR_GROUP.match(who) and not _DETERMINER.match(who):
         return f"the {who.strip(' ,')}"
     return who
 
 
 #: "Developers converted to Wechaty Developer": people and what was done with them.
-_PEOPLE_DONE = re.compile(r"^(?P<people>(?:[\w-]+\s){0,3}?[\w-]+s)\s+(?P<part>[a-z]+ed|won|brought|made|built|got|reached)"
+_PEOPLE_DONE = fastre.lazy(r"^(?P<people>(?:[\w-]+\s){0,3}?[\w-]+s)\s+(?P<part>[a-z]+ed|won|brought|made|built|got|reached)"
                           r"(?P<rest>(?:\s+.+)?)$")
 
 
@@ -526,14 +552,16 @@ def _people_in(metric: str, kr: str = "") -> str | None:
     if not m or not m.group(0).lower().endswith("s"):
         return None
     phrase = _people_phrase(metric, m.group(0))
-    return _as_in(phrase, kr) if phrase and not re.search(r"\d", phrase) else None
+    return _as_in(phrase, kr) if phrase and not _ANY_DIGIT.search(phrase) else None
 
 
 def _as_in(phrase: str, kr: str) -> str:
     """`phrase` for the middle of a sentence: lower-cased unless the draft capitalises its first word
     mid-sentence too ("eligible Veterans", "Content Curators")."""
     first = phrase.split(" ", 1)[0]
-    if first[:1].isupper() and re.search(rf"(?<=[a-z,;:] ){re.escape(first)}\b", kr):
+    if first[:1].isupper() and any(
+            i >= 2 and kr[i - 1] == " " and kr[i - 2] in _LOWER_OR_COMMA and boundary(kr, i + len(first))
+            for i in occurrences(kr, first)):  # (?<=[a-z,;:] )first\b
         return phrase
     return _uncap(phrase)
 
@@ -548,7 +576,7 @@ def _people_acting(a: Anatomy) -> tuple[str, str] | None:
         people = _people_phrase(a.text, m.group(0))
         if not people:
             continue
-        nxt = re.match(r"\s+(?:(?:who|that|which)\s+)?(?:will\s+|to\s+)?(?=[a-z])", a.text[m.end():])
+        nxt = _ACTOR_VERB_GAP.match(a.text[m.end():])
         if not nxt:
             continue
         action = lex.actor_actions.match(a.text, m.end() + nxt.end())
@@ -562,12 +590,12 @@ def _people_acting(a: Anatomy) -> tuple[str, str] | None:
         obj = []
         for w in after.split()[:4]:
             bare = w.strip(",.;:")
-            if bare.lower() in _OBJECT_STOP or re.search(r"\d", bare) or bare.lower().endswith("ed") or not bare:
+            if bare.lower() in _OBJECT_STOP or _ANY_DIGIT.search(bare) or bare.lower().endswith("ed") or not bare:
                 break
             obj.append(bare)
             if bare != w:
                 break
-        return re.sub(r"^\d[\d,.]*\+?\s+", "", _as_in(people, a.text)), " ".join([lemma, *rest, *obj])
+        return _COUNT_PREFIX.sub("", _as_in(people, a.text)), " ".join([lemma, *rest, *obj])
     return None
 
 
@@ -575,10 +603,11 @@ _OBJECT_STOP = frozenset("by in within before after until from via through per a
                          "because since than who that which is are was were has have will".split())
 
 
+@lru_cache(maxsize=4096)
 def _lemma(word: str) -> str:
     """"attending" -> "attend", "joins" -> "join", "reaches" -> "reach"."""
     lex = lexicon()
-    known = set(lex.data["actor_actions"]) | set(lex.verb_lemma.values())
+    known = lex.base_verbs
     lemma = lex.verb_lemma.get(word)
     if lemma:
         return lemma
@@ -588,13 +617,50 @@ def _lemma(word: str) -> str:
     return word
 
 
+_LOWER_OR_COMMA = frozenset("abcdefghijklmnopqrstuvwxyz,;:")
+
+
+def _whole_word(text: str, word: str) -> bool:
+    """`re.search(rf"\\b{re.escape(word)}\\b", text)`."""
+    return any(boundary(text, i) and boundary(text, i + len(word)) for i in occurrences(text, word))
+
+
+def _inside_word(text: str, word: str) -> bool:
+    """`re.search(rf"(?<!^)(?<![.!?]\\s)\\b{re.escape(word)}\\b", text)`: the word as a whole word
+    that does not start the text or a sentence."""
+    return any(i and not (i >= 2 and text[i - 2] in ".!?" and text[i - 1].isspace()) and boundary(text, i)
+               and boundary(text, i + len(word)) for i in occurrences(text, word))
+
+
+def _compared_as_written(text: str, cmp_: str, target: str) -> bool:
+    """`re.search(rf"(?<![\\w]){re.escape(cmp_)}\\s*{re.escape(target)}", text, re.I)`; compared in
+    lower case where all three are ASCII (where `re.I` is exactly that), else by the pattern itself."""
+    if not (text.isascii() and cmp_.isascii() and target.isascii()):
+        return bool(_cmp_target_pattern(cmp_, target).search(text))
+    low, c, t = text.lower(), cmp_.lower(), target.lower()
+    for i in occurrences(low, c):
+        if i and is_word(low[i - 1]):
+            continue
+        j = k = i + len(c)
+        while k < len(low) and low[k].isspace():
+            k += 1
+        if any(low.startswith(t, p) for p in range(j, k + 1)):
+            return True
+    return False
+
+
+@lru_cache(maxsize=256)
+def _cmp_target_pattern(cmp_: str, target: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w]){re.escape(cmp_)}\s*{re.escape(target)}", re.I)
+
+
 def _subject_of(metric: str, kr: str) -> str:
     """The metric as the subject of a sentence: lower-cased only where the draft writes it so
     ("Twitter followers", "CSAT", "eNPS" keep their capitals)."""
     first = metric.split(" ", 1)[0]
     if not first[:1].isupper() or not first[1:].islower():
         return metric
-    if re.search(rf"(?<!^)(?<![.!?]\s)\b{re.escape(first)}\b", kr.strip()) and not kr.strip().startswith(first):
+    if _inside_word(kr.strip(), first) and not kr.strip().startswith(first):
         return metric  # capitalised inside the draft too: a name
     return metric[:1].lower() + metric[1:]
 
@@ -603,23 +669,23 @@ def _change_phrase(a: Anatomy, rw: Rewrite) -> str:
     """How the metric moves, grammatical for a singular or plural subject: "will reach 500",
     "will rise by 30%", "will go from 5k to 7k", "will stay above 90"."""
     target, baseline = rw.target, rw.baseline
-    conditional = re.fullmatch(r"\[target: (.+?) if (.+)\]", target or "")
+    conditional = _CONDITIONAL_TARGET.fullmatch(target or "")
     if conditional:
         return f"will reach {conditional.group(1)} (if it counts what others do)"
-    worded = re.fullmatch(r"\[target: (within .+)\]", target or "")
+    worded = _WORDED_TARGET.fullmatch(target or "")
     if worded:
         return f"will be {worded.group(1)}"  # "within industry norms": the level in the draft's words
     if a.direction == "maintain" or (a.service_levels and a.comparator and not a.change_verbs and not baseline):
         if not target:
             return "will hold its level"
-        return f"will stay {target}" if re.match(r"[^\d$€£¥]", target) else f"will stay at {target}"
+        return f"will stay {target}" if _NOT_A_NUMBER_START.match(target) else f"will stay at {target}"
     if baseline and target:
         return f"will go from {baseline} to {target}"
     if target and target[:1] in "+-" and len(target) > 1:
         return f"will {'rise' if target[0] == '+' else 'fall'} by {target[1:]}"
     if target and rw.assumptions and any("change (" in x for x in rw.assumptions):
         return f"will {'fall' if a.direction == 'decrease' else 'rise'} by {target}"
-    if target and (_MAX_WORDS.match(target) or re.match(r"(?:above|over|more\s+than)\s", target)):
+    if target and (_MAX_WORDS.match(target) or _ABOVE_WORDS.match(target)):
         return f"will be {target}"
     share = (rw.metric or "").lower().startswith("share of") and not a.change_verbs
     if target:
@@ -631,17 +697,16 @@ def _change_phrase(a: Anatomy, rw: Rewrite) -> str:
         comparative = _COMPARATIVE_WORD.search(a.text)
         if comparative:
             direction = "decrease" if comparative.group(0).lower() in _DOWNWARD else "increase"
-    countable = re.match(r"(?:number of\s+)?(?:[\w-]+\s+){0,3}?[\w-]+s\b(?:\s+(?:who|that|of|on|in|at|from)\b|$)",
-                         rw.metric or "", re.I) or re.search(r"\s(?:who|that)\s", rw.metric or "")
+    countable = _COUNTABLE_METRIC.match(rw.metric or "") or _WHO_THAT.search(rw.metric or "")
     return {"decrease": "will fall", "increase": "will rise"}.get(direction or "", "will grow" if countable else "will improve")
 
 
-_COMPARATIVE_WORD = re.compile(r"\b(?:shorter|faster|quicker|lower|less|fewer|smaller|cheaper|higher|more|larger|"
+_COMPARATIVE_WORD = fastre.lazy(r"\b(?:shorter|faster|quicker|lower|less|fewer|smaller|cheaper|higher|more|larger|"
                                r"bigger|longer|greater)\b", re.I)
 _DOWNWARD = frozenset("shorter faster quicker lower less fewer smaller cheaper".split())
 
 
-_SAVED = re.compile(r"\b(?:avoided|saved|removed|eliminated|prevented|recovered|reclaimed|freed)\b")
+_SAVED = fastre.lazy(r"\b(?:avoided|saved|removed|eliminated|prevented|recovered|reclaimed|freed)\b")
 
 
 def _why_outcome(a: Anatomy, rewrites: list[Rewrite], audience: str | None, kr_text: str) -> str:
@@ -683,7 +748,7 @@ def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Iss
     def add(code: str, message: str) -> None:
         assert code in ISSUE_CODES, code
         if code not in {i.code for i in issues}:
-            issues.append(Issue.model_construct(code=code, message=message))
+            issues.append(_issue(code, message))
 
     no_numbers = not a.numbers and not a.placeholders and not a.values
     if a.injection:
@@ -720,24 +785,24 @@ def _issues(a: Anatomy, verdict: Verdict, dated: bool, paired: bool) -> list[Iss
 
 
 #: "every quarter", "each sprint", "on a monthly basis": a recurring due date, so the KR is dated.
-_CADENCE_DUE = re.compile(r"\b(?:every|each)\s+(?:day|week|month|quarter|year|sprint|cycle|term|semester)\b"
+_CADENCE_DUE = fastre.lazy(r"\b(?:every|each)\s+(?:day|week|month|quarter|year|sprint|cycle|term|semester)\b"
                           r"|\bon\s+an?\s+(?:daily|weekly|monthly|quarterly|yearly|annual)\s+basis\b", re.I)
-_DEADLINE_LEAD = re.compile(r"^(?:by|before|until|till|in|during|for|through|thru|no later than)\s+", re.I)
+_DEADLINE_LEAD = fastre.lazy(r"^(?:by|before|until|till|in|during|for|through|thru|no later than)\s+", re.I)
 
 
 def _deadline_text(a: Anatomy) -> str | None:
     return _DEADLINE_LEAD.sub("", a.deadline).strip() if a.deadline else None
 
 
-_HAS_DIGIT = re.compile(r"\d")
-_NOT_A_METRIC = re.compile(r"\b(?:goal|goals|towards|target|aim|objective)\b", re.I)
-_MONEY = re.compile(_CUR)
-_DIGIT_OR_UPPER = re.compile(r"[\dA-Z]")
+_HAS_DIGIT = fastre.lazy(r"\d")
+_NOT_A_METRIC = fastre.lazy(r"\b(?:goal|goals|towards|target|aim|objective)\b", re.I)
+_MONEY = fastre.lazy(_CUR)
+_DIGIT_OR_UPPER = fastre.lazy(r"[\dA-Z]")
 
 
 def _capital(text: str) -> str:
     first = text.split(" ", 1)[0]
-    if re.match(r"[a-z]+-[A-Z]", first):
+    if _HYPHEN_CAPITAL.match(first):
         return text[:1].upper() + text[1:]  # "non-OCTO teams" -> "Non-OCTO teams"
     if not text or _DIGIT_OR_UPPER.search(first, 1):
         return text  # "p95 latency", "eNPS", "iOS crashes" keep their spelling
@@ -775,10 +840,10 @@ def _uncap(text: str) -> str:
 
 
 #: Labels that are not part of what a KR says: "[P1]", "[DR]", "[P0][DP]".
-_TAG = re.compile(r"\s*\[(?:P\d|[A-Z]{2,5})\]\s*")
+_TAG = fastre.lazy(r"\s*\[(?:P\d|[A-Z]{2,5})\]\s*")
 #: A name in brackets at the end of a KR is who owns it: "100 new clubs (Max)", "(Max & Zach)".
-_OWNER = re.compile(r"\s*\((?P<who>[A-Z][a-z]+(?:\s*(?:&|and|,|/)\s*[A-Z][a-z]+)*)\)(?=\s*\.?\s*$)")
-_QUOTED = re.compile(r"[\"“”]([^\"“”]{1,40})[\"“”]")
+_OWNER = fastre.lazy(r"\s*\((?P<who>[A-Z][a-z]+(?:\s*(?:&|and|,|/)\s*[A-Z][a-z]+)*)\)(?=\s*\.?\s*$)")
+_QUOTED = fastre.lazy(r"[\"“”]([^\"“”]{1,40})[\"“”]")
 
 
 def reviewed_text(text: str) -> tuple[str, list[str]]:
@@ -797,14 +862,14 @@ def reviewed_text(text: str) -> tuple[str, list[str]]:
     return " ".join(out.split()).strip(), notes
 
 
-_SHORT_WITH = re.compile(r"\s+w/?\s+(?=[\w>~<≥≤])|\s+w/(?=\w)")
+_SHORT_WITH = fastre.lazy(r"\s+w/?\s+(?=[\w>~<≥≤])|\s+w/(?=\w)")
 
 
 #: "<a survey> indicates that <share> <feel ...>": the reporting clause names the source, not the metric.
-_REPORTED = re.compile(
+_REPORTED = fastre.lazy(
     r"^(?:our\s+|the\s+)?(?P<src>(?:[\w-]+\s+){0,4}?(?:survey|surveys|poll|census|pulse|feedback|study))\s+"
     r"(?:indicates?|shows?|reports?|finds?|says?|confirms?|reveals?)\s+(?:that\s+)?(?P<rest>.+)$", re.I)
-_SHARE_CLAUSE = re.compile(
+_SHARE_CLAUSE = fastre.lazy(
     r"^(?:(?:less|fewer|more)\s+than\s+|at\s+least\s+|at\s+most\s+|over\s+|under\s+|[<>≤≥]=?\s*)?"
     r"(?:\d+(?:\.\d+)?\s?%|X\s?%)\s+(?:or\s+(?:more|less|fewer|higher|lower)\s+)?"
     r"(?:of\s+(?:the\s+|our\s+)?(?P<group>[\w\s-]{2,40}?)\s+)?"
@@ -812,7 +877,7 @@ _SHARE_CLAUSE = re.compile(
     r"finds|would|know|knows|have|has|want|wants)\b.*?)\.?$", re.I)
 #: "Help >500 new entrants understand ...", "Get 80 accounts to turn on audit logs": the people and
 #: what they are to do are the metric; the verb only says the team helps.
-_HELP_PEOPLE = re.compile(
+_HELP_PEOPLE = fastre.lazy(
     r"^(?:help|get|enable|encourage|bring|empower|convince|persuade|support)\s+"
     r"(?P<n>(?:at\s+least\s+|over\s+|more\s+than\s+|[>≥~]\s?)?\d[\d,.]*\s?[kK]?\+?|N|X)\s+(?P<rest>.+)$", re.I)
 _EXTRA_PEOPLE_VERBS = frozenset("understand learn know try start stop become feel return".split())
@@ -821,16 +886,16 @@ _NON_PERSON_GROUPS = frozenset("accounts teams organizations organisations compa
 #: "Avoid x cost across the platforms", "Save 200 hours of admin time": what is no longer spent.
 _SAVING = {"avoid": "avoided", "save": "saved", "remove": "removed", "eliminate": "eliminated",
            "prevent": "prevented", "recover": "recovered", "reclaim": "reclaimed", "free": "freed"}
-_SAVING_LEAD = re.compile(r"^(?P<verb>avoid|save|remove|eliminate|prevent|recover|reclaim|free(?:\s+up)?)\s+"
+_SAVING_LEAD = fastre.lazy(r"^(?P<verb>avoid|save|remove|eliminate|prevent|recover|reclaim|free(?:\s+up)?)\s+"
                           r"(?P<n>[xXN]|[$€£]?\d[\d,.]*\s?[kKmM]?\+?)\s+(?P<rest>[A-Za-z].+)$", re.I)
-_MEANS = re.compile(r"\s+(?:by|through|via|thanks\s+to)\s+(?:\w+ing\b|the\s+|our\s+|a\s+|public\b|new\b).*$|"
+_MEANS = fastre.lazy(r"\s+(?:by|through|via|thanks\s+to)\s+(?:\w+ing\b|the\s+|our\s+|a\s+|public\b|new\b).*$|"
                     r"\s+via\s+.*$", re.I)
-_PREPOSITION = re.compile(r"\s(?:across|in|on|for|from|at|within|per|with|among|to)\s", re.I)
+_PREPOSITION = fastre.lazy(r"\s(?:across|in|on|for|from|at|within|per|with|among|to)\s", re.I)
 
 
 #: "<the thing> gets <N> <results>", "Write a blog post that gets 100+ reads", "Write a blog and have
 #: 100 views": the results the thing gets are the metric, the thing says what they are of.
-_GETS = re.compile(
+_GETS = fastre.lazy(
     r"^(?P<thing>.{3,80}?)\s+(?:(?:that|which)\s+|and\s+)?(?P<verb>gets?|receives?|has|have|earns?|attracts?|reach(?:es)?|with|"
     r"includes?|involves?)"
     r"\s+(?P<rest>(?:>\s?|over\s+|at\s+least\s+|more\s+than\s+)?\d.*)$", re.I)
@@ -846,9 +911,9 @@ def _things_results(text: str) -> tuple[str, str] | None:
     words = m.group("thing").split()
     if words and lexicon().verb_class.get(words[0].lower()) == "activity":
         words = words[1:]
-    article = re.match(r"(?:an?|the|our|its|their)\s+", " ".join(words), re.I)
+    article = _LEAD_ARTICLE.match(" ".join(words))
     thing = " ".join(words)[article.end():] if article else " ".join(words)
-    thing = re.split(r"\s(?:for|in|on|at|from|about|with|to|of)\s|[,;(]|\s[a-z]+ed\b", thing, maxsplit=1)[0].strip()
+    thing = _THING_END.split(thing, maxsplit=1)[0].strip()
     if not thing or len(thing.split()) > 4 or (not article and lexicon().verb_class.get(thing.split()[0].lower())):
         return None
     return (f"in:{thing}" if inside else thing), m.group("rest")
@@ -867,7 +932,7 @@ def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
     there = _THERE_ARE.match(text)
     if there:
         # "There are at least 10 builders, with at least 2 full time": what there is, is the metric.
-        rest = parse(re.split(r",\s+(?:with|where|as|of\s+which|including)\b", there.group("rest"))[0])
+        rest = parse(_SECOND_CONDITION.split(there.group("rest"))[0])
         metric = noun_phrase(metric_phrase(rest.text))
         return (metric, ["What follows the comma is a second condition: keep it as its own key result if it matters."]
                 if "," in there.group("rest") else []) if metric else None
@@ -906,7 +971,7 @@ def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
     if lead and lead.group("verb").lower() in _NOT_A_LEAD_VERB:
         lead = None  # "No more than 25 clubs": a comparison, not a verb
     taking = bool(lead) and (_lemma(lead.group("verb").lower()) in lex.acquisition_verbs
-                             or lead.group("verb").lower() in lex.data["hiring_verbs"])
+                             or lead.group("verb").lower() in lex.hiring_verb_set)
     if lead and (taking or lex.actors.search(lead.group("rest"))) and not lex.verb_class.get(lead.group("verb").lower()) in (
             "change", "maintain") and _lemma(lead.group("verb").lower()) not in _NOT_PARTICIPLE \
             and not _HELP_PEOPLE.match(text) and not _things_results(text):
@@ -914,19 +979,19 @@ def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
         # an unknown word before the count ("Greenpill >20 new contributors") is its verb too.
         verb = lead.group("verb").lower()
         lemma = _lemma(verb)
-        known = lemma if (lex.verb_lemma.get(verb) or lemma in lex.data["actor_actions"]) else None
+        known = lemma if (lex.verb_lemma.get(verb) or lemma in lex.actor_action_set) else None
         rest = _MEANS.sub("", lead.group("rest"))
         notes = []
-        second = re.search(r"\s+with\s+(?:a\s+)?(?:minimum|min\.?|at\s+least)\b.*$", rest)
+        second = _SECOND_MINIMUM.search(rest)
         if second:
             # "Onboard 3000 IAH ... with a minimum of 500 voters casting votes": a second key result.
             notes.append(f"'{second.group(0).strip()}' is a second result: give it its own key result.")
             rest = rest[: second.start()]
         people = lex.actors.search(rest)
-        prep = _PREPOSITION.search(rest + " ") or re.search(r"\sby\s", rest)
+        prep = _PREPOSITION.search(rest + " ") or _BY_WORD.search(rest)
         cut = people.end() if people else (prep.start() if prep else len(rest))
         count = lead.group("count").strip()
-        sym = re.match(r"([>≥~])\s?", count)
+        sym = _CMP_SYMBOL_LEAD.match(count)
         if sym:
             count = {">": "more than ", "≥": "at least ", "~": "about "}[sym.group(1)] + count[sym.end():]
         if known:
@@ -940,12 +1005,12 @@ def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
     gets = _things_results(text)
     if gets:
         rest, also = gets[1], []
-        more = re.search(r"\s(?:and|&)\s+(?P<more>(?:an?|the|one)\s+[^\d]+)$", rest)
+        more = _AND_ALSO.search(rest)
         if more:
             # "w >50 participants and a Steward voice inside": the second condition is a checkpoint.
             also.append(f"The draft also asks for '{more.group('more')}': keep it as a checkpoint.")
             rest = rest[: more.start()]
-        each = re.search(r"\s+each$", rest)
+        each = _EACH_END.search(rest)
         rest = rest[: each.start()] if each else rest
         got = metric_phrase(rest)
         if got:
@@ -969,7 +1034,7 @@ def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
     save = _SAVING_LEAD.match((text[: dl.start()] + text[dl.end():]).strip() if dl else text)
     if save:
         rest = _MEANS.sub("", save.group("rest"))
-        rest = re.sub(r"^(?:of\s+|(?:hours|days|minutes|weeks|person[- ]days)\s+of\s+)", "", rest)
+        rest = _SAVED_UNIT_LEAD.sub("", rest)
         verb = save.group("verb").lower().split()[0]
         cut = _PREPOSITION.search(rest + " ")
         head, tail = (rest[: cut.start()].rstrip(), rest[cut.start():].rstrip()) if cut else (rest, "")
@@ -979,16 +1044,16 @@ def _shaped_metric(a: Anatomy) -> tuple[str, list[str]] | None:
     return None
 
 
-_THERE_ARE = re.compile(r"^there\s+(?:are|is|will\s+be|should\s+be)\s+(?P<rest>.+)$", re.I)
+_THERE_ARE = fastre.lazy(r"^there\s+(?:are|is|will\s+be|should\s+be)\s+(?P<rest>.+)$", re.I)
 #: A verb, then a count of people: "Convert 20+ developers to ...", "Influence 200+ developers".
-_LEAD_COUNT = re.compile(r"^(?:.*,\s+|.*\s(?:that|which|to)\s+)?(?P<verb>[A-Za-z][a-z]+)\s+"
+_LEAD_COUNT = fastre.lazy(r"^(?:.*,\s+|.*\s(?:that|which|to)\s+)?(?P<verb>[A-Za-z][a-z]+)\s+"
                          r"(?P<count>(?:at\s+least\s+|over\s+|more\s+than\s+|[>≥~]\s?)?\d[\d,.]*\s?[kK]?\+?)\s+"
                          r"(?P<rest>[A-Za-z].*)$")
 _NOT_A_LEAD_VERB = frozenset("no not all every each any the a an our their its at over under about around only just "
                               "more less fewer than up to least most some".split())
 #: Verbs whose object is the level reached, not people acted on: "Get 500 sign-ups", "Have 10 members".
 _NOT_PARTICIPLE = frozenset("get have has reach hit achieve attain gain exceed surpass make see keep".split())
-_GROW_GROUP = re.compile(r"^(?:scale\s+up|grow|expand|build\s+up|enlarge)\s+(?:the\s+|our\s+)?(?P<group>community)$", re.I)
+_GROW_GROUP = fastre.lazy(r"^(?:scale\s+up|grow|expand|build\s+up|enlarge)\s+(?:the\s+|our\s+)?(?P<group>community)$", re.I)
 _IRREGULAR = {"win": "won", "bring": "brought", "make": "made", "get": "got", "build": "built", "hold": "held",
               "keep": "kept", "teach": "taught", "draw": "drawn", "grow": "grown", "lead": "led", "meet": "met",
               "send": "sent", "run": "run", "set": "set", "cut": "cut", "hit": "hit", "drive": "driven",
@@ -1007,7 +1072,7 @@ def _participle(verb: str) -> str:
 
 
 #: A comparison kept with its level in the target: "above CHF 10k", "less than 25%", "at least 80%".
-_KEEP_CMP = re.compile(r"^(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|"
+_KEEP_CMP = fastre.lazy(r"^(?:at\s+least|at\s+most|more\s+than|less\s+than|fewer\s+than|no\s+more\s+than|"
                        r"no\s+less\s+than|over|above|under|below|minimum(?:\s+of)?|max(?:imum)?(?:\s+of)?)$", re.I)
 _CMP_SYMBOL = {">": "more than", ">=": "at least", "≥": "at least", "<": "less than", "<=": "at most", "≤": "at most"}
 
@@ -1020,13 +1085,13 @@ def _target_with_comparison(a: Anatomy, target: str | None) -> str | None:
     word = _CMP_SYMBOL.get(cmp_, cmp_)
     if not _KEEP_CMP.match(word) or target.lower().startswith(word.split()[0]):
         return target
-    if not re.search(rf"(?<![\w]){re.escape(cmp_)}\s*{re.escape(target)}", a.text, re.I):
+    if not _compared_as_written(a.text, cmp_, target):
         return target  # the comparison belongs to a threshold elsewhere ("users who spend over 10 minutes")
     return f"{word} {target}"
 
 
 #: A side remark in brackets that is not a short name of the metric: "(limits, not Jsg)".
-_REMARK = re.compile(r"\s*\((?P<r>[^()]*(?:,|\b(?:shows?|means?|it’s|it's|because|stretch|goal)\b|\b(?:i\.e|e\.g)\.)[^()]*"
+_REMARK = fastre.lazy(r"\s*\((?P<r>[^()]*(?:,|\b(?:shows?|means?|it’s|it's|because|stretch|goal)\b|\b(?:i\.e|e\.g)\.)[^()]*"
                      r"|[^()]{40,})\)"
                      r"|,\s*(?P<r2>(?:e\.g\.|i\.e\.|such\s+as|for\s+example|including)\s[^()]*?)\.?$"
                      r"|\s+[-–—]\s+(?P<r3>[a-z][^()]*?)\.?$"
@@ -1036,11 +1101,12 @@ _REMARK = re.compile(r"\s*\((?P<r>[^()]*(?:,|\b(?:shows?|means?|it’s|it's|beca
 _UNIT_WORDS = frozenset("days hours minutes weeks months years seconds times percent points".split())
 #: Words that make a metric a sentence about a change or a list rather than a name: "twice as many",
 #: "measure and improve", "X, Y, and Z".
-_NOT_A_NAME_WORDS = re.compile(r"\b(?:twice|as\s+many|as\s+much|and\s+(?:improve|increase|reduce|grow|measure|"
+_NOT_A_NAME_WORDS = fastre.lazy(r"\b(?:twice|as\s+many|as\s+much|and\s+(?:improve|increase|reduce|grow|measure|"
                                r"decrease|raise|lower)|at\s+an?\s+(?:min|max)(?:imum)?)\b|,\s+(?:achieve|reach|get|improve|"
                                r"increase|reduce|grow|hit|deliver|ship|launch)\b", re.I)
 
 
+@lru_cache(maxsize=4096)
 def _bare_word(metric: str) -> bool:
     """One word that names nothing countable ("Professional", "Days"): not a metric a team could track."""
     if len(metric.split()) > 1:
@@ -1053,7 +1119,7 @@ def _bare_word(metric: str) -> bool:
         return False  # "Clubs": things that can be counted
     return not (lex.results.search(word) or lex.actors.search(word) or lex.service_levels.search(word)
                 or lex.satisfaction.search(word) or lex.effect_terms.search(word)
-                or (word.isupper() and len(word) >= 2) or re.search(r"[a-z][A-Z]|\d", word))
+                or (word.isupper() and len(word) >= 2) or _NAME_LIKE.search(word))
 
 
 def _undoubled(metric: str) -> str:
@@ -1076,15 +1142,15 @@ def _noun_after_target(a: Anatomy) -> str | None:
     q = a.reading.target if a.reading else None
     if q is None:
         return None
-    m = re.match(r"\s+([a-z][\w-]*s)\b", a.text[q.end:])
+    m = _PLURAL_NEXT.match(a.text[q.end:])
     if m and (lexicon().actors.fullmatch(m.group(1)) or lexicon().results.fullmatch(m.group(1))):
         return m.group(1)
     return None
 
 
-_WORD_COUNT = re.compile(r"^(?P<n>two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|fifty|a\s+hundred)"
+_WORD_COUNT = fastre.lazy(r"^(?P<n>two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|fifty|a\s+hundred)"
                          r"(?P<more>\s+or\s+more)?\s+", re.I)
-_NORM_LEVEL = re.compile(r"\bwithin\s+(?:the\s+)?(?:industry\s+)?(?:norms?|benchmarks?|standards?)\b", re.I)
+_NORM_LEVEL = fastre.lazy(r"\bwithin\s+(?:the\s+)?(?:industry\s+)?(?:norms?|benchmarks?|standards?)\b", re.I)
 
 
 @lru_cache(maxsize=1)
@@ -1092,7 +1158,7 @@ def _named_measures() -> dict[str, str]:
     return {k: v for k, v in lexicon().data.get("named_measures", {}).items() if not k.startswith("_")}
 
 
-_NAMED = re.compile(r"\b(?:accounts\s+receivable|accounts\s+payable|cash\s+runway)\b")
+_NAMED = fastre.lazy(r"\b(?:accounts\s+receivable|accounts\s+payable|cash\s+runway)\b")
 
 
 def _named_measure(text: str) -> str | None:
@@ -1101,8 +1167,8 @@ def _named_measure(text: str) -> str | None:
     return _named_measures().get(" ".join(m.group(0).split())) if m else None
 
 
-_TOWARDS_GOAL = re.compile(r",?\s+towards\s+(?:a|the|our)\s+(?:goal|target)\b[^,;]*", re.I)
-_TRAILING_TARGET_WORD = re.compile(r"\s+(?:target|goal|objective)$", re.I)
+_TOWARDS_GOAL = fastre.lazy(r",?\s+towards\s+(?:a|the|our)\s+(?:goal|target)\b[^,;]*", re.I)
+_TRAILING_TARGET_WORD = fastre.lazy(r"\s+(?:target|goal|objective)$", re.I)
 
 
 def _one_of_a_list(text: str, metric: str) -> bool:
@@ -1112,9 +1178,9 @@ def _one_of_a_list(text: str, metric: str) -> bool:
     if at < 0:
         return False
     tail = text[at + len(metric):]
-    if re.match(r"\s*,\s*(?:the|a|an|which|who|that|i\.e|e\.g)\b", tail, re.I):
+    if _ASIDE_COMMA.match(tail):
         return False  # "Lead time, the time between code change and release, ...": an aside, not a list
-    return bool(re.match(r"\s*,\s*[^,]+,\s*(?:and\s+|&\s+)?[^,]+", tail) or re.match(r"\s*,\s*[^,]+,?\s+(?:and|&)\s", tail))
+    return bool(_LIST_OF_THREE.match(tail) or _LIST_WITH_AND.match(tail))
 
 
 def _work_count_target(a: Anatomy) -> tuple[str, str] | None:
@@ -1175,7 +1241,7 @@ def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     if metric is None:
         own_phrase = metric_phrase(_TOWARDS_GOAL.sub("", a.text))
         if own_phrase is None and a.reading and a.reading.target and a.reading.target.unit == "%" and \
-                re.match(r"\s*of\s", a.text[a.reading.target.end:]):
+                _OF_NEXT.match(a.text[a.reading.target.end:]):
             # "100% of transactions received ... are processed correctly": the clause is the metric;
             # a shorter name would drop what is counted.
             return _as_written_rewrite(original, deadline)
@@ -1227,7 +1293,7 @@ def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     if target and target[:1] not in "+-" and PLACEHOLDER_RE.fullmatch(target.strip()) and (
             a.comparator == "by" or re.search(rf"\bby\s+{re.escape(target.strip())}", a.text)):
         target = ("-" if a.direction == "decrease" else "+") + target  # "increases by X%": a change still to set
-    scale = re.search(r"\s?/\s?(\d+(?:\.\d+)?)$", target or "")
+    scale = _RATING_SCALE.search(target or "")
     if target and scale:  # "4.2/5": the level is the target, the scale belongs to the metric
         target = target[: scale.start()]
         metric = f"{metric} (out of {scale.group(1)})"
@@ -1256,8 +1322,7 @@ def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
                                       or slot_errors(a.text, metric, baseline, target, None)):
         # The metric picked up a slot's number: keep the draft's own sentence rather than a fragment.
         return _as_written_rewrite(original, deadline)
-    return Rewrite.model_construct(text=text, metric=_capital(metric), baseline=baseline, target=target,
-                                   deadline=deadline, assumptions=assumptions)
+    return _rewrite(text, _capital(metric), baseline, target, deadline, assumptions)
 
 
 def _as_written_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
@@ -1274,12 +1339,11 @@ def _as_written_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     if deadline is None:
         assumptions.append("No date in the draft: use the end of the OKR cycle.")
     text = render_as_written(a.text, a.baseline, own_deadline or deadline, baseline_stated=stated)
-    return Rewrite.model_construct(text=_capital(text), metric=a.text, baseline=a.baseline, target=a.target,
-                                   deadline=own_deadline or deadline, assumptions=assumptions)
+    return _rewrite(_capital(text), a.text, a.baseline, a.target, own_deadline or deadline, assumptions)
 
 
 #: A baseline the draft gives in words: "than it was in the corresponding quarter in 2024".
-_STATED_BASELINE = re.compile(r"\bthan\s+(?:it\s+was\s+|they\s+were\s+)?(?:in\s+)?(?:the\s+)?(?:corresponding|same|previous|"
+_STATED_BASELINE = fastre.lazy(r"\bthan\s+(?:it\s+was\s+|they\s+were\s+)?(?:in\s+)?(?:the\s+)?(?:corresponding|same|previous|"
                               r"prior|last)\b|\bcompared\s+(?:to|with)\s+(?:last|the\s+previous|the\s+prior|Q[1-4]|\d{4})",
                               re.I)
 
@@ -1295,8 +1359,8 @@ def _counted_phrase(text: str, actor_count: str) -> str | None:
     at = text.find(actor_count)
     if at < 0:
         return None
-    rest = re.sub(r"^[\s\d,.+%kK]*(?:of\s+)?", "", text[at:])
-    phrase = re.split(r"\s(?:by|in|before|within|per|through|until)\s+(?:Q[1-4]|H[12]|\d|end|the\s+end)|[,;(]", rest)[0]
+    rest = _COUNT_PREFIX_LEAD.sub("", text[at:])
+    phrase = _COUNTED_END.split(rest)[0]
     phrase = phrase.strip(" .")
     return phrase if phrase and len(phrase.split()) <= 8 else None
 
@@ -1312,8 +1376,8 @@ def _objective_metric(objective: str | None) -> str | None:
     words = objective.split()
     if len(words) < 2 or lex.verb_class.get(words[0].lower()) != "change":
         return None
-    rest = re.split(r"\s(?:by|through|with|without|for|via|in|across|so|and|to)\s|[,;:(]", " ".join(words[1:]), maxsplit=1)[0]
-    rest = re.sub(r"^(?:the|our|a|an)\s+", "", rest.strip(), flags=re.I)
+    rest = _OBJECTIVE_RESULT_END.split(" ".join(words[1:]), maxsplit=1)[0]
+    rest = _ARTICLE_LEAD.sub("", rest.strip())
     if not rest or not lex.results.search(rest) or not is_short_noun_phrase(rest, 5) or is_activity_shaped_metric(rest):
         return None
     return rest
@@ -1366,17 +1430,16 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
         assumptions.append("No baseline for this metric in the draft: measure it first.")
         if due is None:
             assumptions.append("No date in the draft: use the end of the OKR cycle.")
-        out.append(Rewrite.model_construct(text=render_rewrite(_capital(metric), None, None, due),
-                                           metric=_capital(metric), baseline=None, target=None, deadline=due,
-                                           assumptions=assumptions))
+        out.append(_rewrite(render_rewrite(_capital(metric), None, None, due), _capital(metric), None, None, due,
+                            assumptions))
     return out[:2]
 
 
 #: "Members can make a Content Creator profile", "Prior members can apply to keep their email address":
 #: what the work makes possible, for whom.
-_CAN = re.compile(r"^(?P<people>(?:[A-Za-z][\w-]*\s+){0,5}?[A-Za-z][\w-]*)\s+(?:can|could|are\s+able\s+to|will\s+be\s+able\s+to)"
+_CAN = fastre.lazy(r"^(?P<people>(?:[A-Za-z][\w-]*\s+){0,5}?[A-Za-z][\w-]*)\s+(?:can|could|are\s+able\s+to|will\s+be\s+able\s+to)"
                   r"\s+(?:apply\s+to\s+|start\s+to\s+)?(?P<vp>[a-z].+)$")
-_VP_END = re.compile(r"\s+(?:in|with)\s+(?:less|more|fewer)\b.*$|\s+compared\s+(?:to|with)\b.*$|,.*$|\s+(?:through|via)\s+.*$")
+_VP_END = fastre.lazy(r"\s+(?:in|with)\s+(?:less|more|fewer)\b.*$|\s+compared\s+(?:to|with)\b.*$|,.*$|\s+(?:through|via)\s+.*$")
 
 
 def _people_using(text: str) -> str | None:
@@ -1385,23 +1448,23 @@ def _people_using(text: str) -> str | None:
     m = _CAN.match(text.rstrip("."))
     if not m or not lexicon().actors.search(m.group("people")):
         return None
-    people = re.sub(r"^(?:the|our|all)\s+", "", m.group("people"), flags=re.I)
+    people = _GROUP_ARTICLE.sub("", m.group("people"))
     vp = _VP_END.sub("", m.group("vp")).strip()
     return noun_phrase(f"{_capital(people)} who {vp}")
 
 
-_EVENT = re.compile(r"\b(?:meetups?|events?|webinars?|workshops?|conferences?|hackathons?|town\s+halls?|"
+_EVENT = fastre.lazy(r"\b(?:meetups?|events?|webinars?|workshops?|conferences?|hackathons?|town\s+halls?|"
                     r"community\s+calls?|trainings?|bootcamps?)\b", re.I)
 #: "Events Committee", "event strategy": the event word only qualifies another noun.
-_EVENT_AS_MODIFIER = re.compile(r"\s+(?:[A-Z][a-z]+|committee|team|strategy|calendar|portal|handbook|director|budget|"
+_EVENT_AS_MODIFIER = fastre.lazy(r"\s+(?:[A-Z][a-z]+|committee|team|strategy|calendar|portal|handbook|director|budget|"
                                 r"templates?|policy|plan|site|page|series\s+plan|events?|meetups?|sessions?)\b")
 _COUNT_WORDS = frozenset("least most one two three four five six seven eight nine ten twelve twenty several many "
                          "few".split())
 #: Work that puts on events: "Co-host 2 meetups", "help run regional events", "Plan a workshop".
-_HOSTING = re.compile(r"\b(?:hold|holds|holding|held|host|hosts|hosting|hosted|co-host|co-hosts|run|runs|running|"
+_HOSTING = fastre.lazy(r"\b(?:hold|holds|holding|held|host|hosts|hosting|hosted|co-host|co-hosts|run|runs|running|"
                       r"organi[sz]e|organi[sz]ed|organi[sz]ing|assist|plan|planned|re-?establish|put\s+on|facilitate|"
                       r"offer|launch|start)\b", re.I)
-_NOT_HOSTING = re.compile(r"\b(?:speak|speaks|speaking|speakers?|attend|attending|present\s+at|talk\s+at)\b", re.I)
+_NOT_HOSTING = fastre.lazy(r"\b(?:speak|speaks|speaking|speakers?|attend|attending|present\s+at|talk\s+at)\b", re.I)
 
 
 def _attendees(a: Anatomy) -> str | None:
@@ -1412,7 +1475,7 @@ def _attendees(a: Anatomy) -> str | None:
     if not m or _NOT_HOSTING.search(a.text) or a.verb_class not in ("activity", None) or not _HOSTING.search(a.text):
         return None
     start = m.start()
-    words = list(re.finditer(r"[\w-]+", a.text[:start]))
+    words = list(_WORD.finditer(a.text[:start]))
     for i in range(len(words) - 1, max(-1, len(words) - 4), -1):
         w = words[i]
         gap = a.text[w.end():start]
@@ -1423,11 +1486,11 @@ def _attendees(a: Anatomy) -> str | None:
         start = w.start()
     scope = _POST_SCOPE.match(a.text, m.end())
     phrase = a.text[start: scope.end() if scope else m.end()]
-    phrase = re.sub(r"^(?:our|the|its|their)\s+", "", phrase, flags=re.I)
-    return f"Attendees at the {phrase}" if not re.search(r"\d", phrase) else None
+    phrase = _POSSESSIVE_LEAD.sub("", phrase)
+    return f"Attendees at the {phrase}" if not _ANY_DIGIT.search(phrase) else None
 
 
-_PURPOSE_CLAUSE = re.compile(
+_PURPOSE_CLAUSE = fastre.lazy(
     r"\s(?:to|so\s+that\s+we\s+can|in\s+order\s+to)\s+(?P<verb>unblock|enable|improve|increase|reduce|cut|lower|grow|boost|"
     r"lift|attract|retain|drive|speed\s+up|shorten|raise)\s+(?P<obj>[^,;.()]+)", re.I)
 _PURPOSE_FORM = {"unblock": "{} still blocked", "enable": "Use of {}", "attract": "{} attracted",
@@ -1440,8 +1503,8 @@ def _purpose_metric(text: str) -> str | None:
     m = _PURPOSE_CLAUSE.search(text)
     if not m:
         return None
-    obj = re.sub(r"^(?:the|our|a|an|more|fewer|less)\s+", "", m.group("obj").strip(), flags=re.I)
-    obj = re.split(r"\s(?:by|in|within|before|until|from)\s", obj)[0].strip()
+    obj = _PURPOSE_OBJECT_LEAD.sub("", m.group("obj").strip())
+    obj = _PURPOSE_END.split(obj)[0].strip()
     if not obj or len(obj.split()) > 6 or _HAS_DIGIT.search(obj):
         return None
     verb = " ".join(m.group("verb").lower().split())
@@ -1454,7 +1517,7 @@ def _is_paired(a: Anatomy) -> bool:
     the change it should produce, the form coaches recommend. Praised, not split."""
     if not a.multi_goal:
         return False
-    parts = re.split(r"\s(?:and|&|to)\s", a.text, maxsplit=1)
+    parts = _AND_OR_TO.split(a.text, maxsplit=1)
     if len(parts) < 2:
         return False
     return lexicon().verb_class.get(parts[0].split()[0].lower()) == "activity" and bool(
@@ -1496,7 +1559,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
     paired = _is_paired(a)
     issues = _issues(a, verdict, dated=deadline is not None or bool(_CADENCE_DUE.search(a.text)), paired=paired)
     if context and context.set_uses_owners and not kr.owner:
-        issues.append(Issue(code="no_owner", message="No owner while other key results have one: name who drives it."))
+        issues.append(_issue("no_owner", "No owner while other key results have one: name who drives it."))
     if kind == "output":
         question = _question(a, entry, audience, title)
         why = _why_output(a, audience, question)
@@ -1528,11 +1591,11 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
                 if kind == "output" else
                 " (A judgement call: if it only counts what the team itself does, it is an output.)")
     # Built from trusted parts: skip re-validation, which was a third of the engine's time.
-    return KRReview.model_construct(
-        id=kr.id, objective=title, kr=kr.kr, owner=kr.owner, kind=kind, why=why,
-        issues=issues, rewrites=rewrites[:3], engine="rules", model=None, status="ok", error=None,
-        confidence=confidence, team=kr.team, extra=dict(kr.extra),
-    )
+    return trusted(KRReview, {
+        "id": kr.id, "objective": title, "kr": kr.kr, "owner": kr.owner, "kind": kind, "why": why,
+        "issues": issues, "rewrites": rewrites[:3], "engine": "rules", "model": None, "status": "ok", "error": None,
+        "confidence": confidence, "team": kr.team, "notes": [], "extra": dict(kr.extra),
+    })
 
 
 class RulesEngine:
@@ -1563,3 +1626,58 @@ class RulesEngine:
 def classify_text(text: str) -> Kind:
     """Classify free text (used by the eval to check that a rewrite reads as an outcome)."""
     return decide(parse(clean_kr(text)), None, default_model())[1]
+
+
+# Short patterns the functions above use, compiled on first use.
+_NEXT_WORD = fastre.lazy(r"\s+([\w-]+)")
+_SENTENCE_END = fastre.lazy(r"(?<=[.!;:])\s+")
+_RELATIVE_CLAUSE = fastre.lazy(r"\s(?:who|that)\s(?P<vp>.+)$")
+_GROUP_WHO = fastre.lazy(r"(?:share\s+of\s+)?(?P<group>.+?)\s(?:who|that)\s(?P<vp>.+)$", re.I)
+_CONDITIONAL_TARGET = fastre.lazy(r"\[target: (.+?) if (.+)\]")
+_WORDED_TARGET = fastre.lazy(r"\[target: (within .+)\]")
+_HYPHEN_CAPITAL = fastre.lazy(r"[a-z]+-[A-Z]")
+_LEAD_ARTICLE = fastre.lazy(r"(?:an?|the|our|its|their)\s+", re.I)
+_PLURAL_NEXT = fastre.lazy(r"\s+([a-z][\w-]*s)\b")
+_ASIDE_COMMA = fastre.lazy(r"\s*,\s*(?:the|a|an|which|who|that|i\.e|e\.g)\b", re.I)
+_RATING_SCALE = fastre.lazy(r"\s?/\s?(\d+(?:\.\d+)?)$")
+_COUNT_PREFIX_LEAD = fastre.lazy(r"^[\s\d,.+%kK]*(?:of\s+)?")
+_ARTICLE_LEAD = fastre.lazy(r"^(?:the|our|a|an)\s+", re.I)
+_GROUP_ARTICLE = fastre.lazy(r"^(?:the|our|all)\s+", re.I)
+_POSSESSIVE_LEAD = fastre.lazy(r"^(?:our|the|its|their)\s+", re.I)
+_PURPOSE_OBJECT_LEAD = fastre.lazy(r"^(?:the|our|a|an|more|fewer|less)\s+", re.I)
+_AND_OR_TO = fastre.lazy(r"\s(?:and|&|to)\s")
+_ACTIVE_PEOPLE = fastre.lazy(r"\bactive\s+[a-z]", re.I)
+_AND_PLUS = fastre.lazy(r"\s(?:and|&|plus|as well as)\s")
+_WORD_CHAR_NEXT = fastre.lazy(r"[\w'’-]")
+_COUNT_OF_LEAD = fastre.lazy(r"^(?:the\s+)?(?:number|share|percentage|count|amount|total)\s+of\s+", re.I)
+_SHARE_OF_LEAD = fastre.lazy(r"(?:share|number|percentage)\s+of\b", re.I)
+_ACTOR_VERB_GAP = fastre.lazy(r"\s+(?:(?:who|that|which)\s+)?(?:will\s+|to\s+)?(?=[a-z])")
+_COUNTABLE_METRIC = fastre.lazy(r"(?:number of\s+)?(?:[\w-]+\s+){0,3}?[\w-]+s\b(?:\s+(?:who|that|of|on|in|at|from)\b|$)", re.I)
+_WHO_THAT = fastre.lazy(r"\s(?:who|that)\s")
+_SECOND_MINIMUM = fastre.lazy(r"\s+with\s+(?:a\s+)?(?:minimum|min\.?|at\s+least)\b.*$")
+_CMP_SYMBOL_LEAD = fastre.lazy(r"([>≥~])\s?")
+_AND_ALSO = fastre.lazy(r"\s(?:and|&)\s+(?P<more>(?:an?|the|one)\s+[^\d]+)$")
+_EACH_END = fastre.lazy(r"\s+each$")
+_SAVED_UNIT_LEAD = fastre.lazy(r"^(?:of\s+|(?:hours|days|minutes|weeks|person[- ]days)\s+of\s+)")
+_COUNTED_END = fastre.lazy(r"\s(?:by|in|before|within|per|through|until)\s+(?:Q[1-4]|H[12]|\d|end|the\s+end)|[,;(]")
+_OBJECTIVE_RESULT_END = fastre.lazy(r"\s(?:by|through|with|without|for|via|in|across|so|and|to)\s|[,;:(]")
+_WORD = fastre.lazy(r"[\w-]+")
+_MEASURED_TAIL = fastre.lazy(r"\d|\b(?:N0|X|TBD)\b")
+_PERCENT = fastre.lazy(r"\d\s?%")
+_LABEL_VALUE = fastre.lazy(r":\s*\S*\d")
+_LETTER_WORD = fastre.lazy(r"[A-Za-z][\w-]*")
+_ANY_DIGIT = fastre.lazy(r"\d")
+_SENTENCE_STOP = fastre.lazy(r"(?<=[a-z])\.\s")
+_HEAD_END = fastre.lazy(r"\s(?:of|for|from|to|towards|on|in|across|at|by|with|per|that|who|which)\s")
+_DETERMINER = fastre.lazy(r"(?:the|our|a|an|this|that)\s", re.I)
+_COUNT_PREFIX = fastre.lazy(r"^\d[\d,.]*\+?\s+")
+_NOT_A_NUMBER_START = fastre.lazy(r"[^\d$€£¥]")
+_ABOVE_WORDS = fastre.lazy(r"(?:above|over|more\s+than)\s")
+_BY_WORD = fastre.lazy(r"\sby\s")
+_NAME_LIKE = fastre.lazy(r"[a-z][A-Z]|\d")
+_LIST_OF_THREE = fastre.lazy(r"\s*,\s*[^,]+,\s*(?:and\s+|&\s+)?[^,]+")
+_LIST_WITH_AND = fastre.lazy(r"\s*,\s*[^,]+,?\s+(?:and|&)\s")
+_OF_NEXT = fastre.lazy(r"\s*of\s")
+_THING_END = fastre.lazy(r"\s(?:for|in|on|at|from|about|with|to|of)\s|[,;(]|\s[a-z]+ed\b")
+_SECOND_CONDITION = fastre.lazy(r",\s+(?:with|where|as|of\s+which|including)\b")
+_PURPOSE_END = fastre.lazy(r"\s(?:by|in|within|before|until|from)\s")

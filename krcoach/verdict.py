@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from .anatomy import about_a_metric
+from . import fastre
 from .lexicon import lexicon
 
 if TYPE_CHECKING:
@@ -38,22 +39,22 @@ WEIGHTS_FILE = "data/verdict_weights.json"
 LOW_CONFIDENCE_MARGIN = 0.22
 _L2 = 2.0
 _MIN_COUNT = 2
-_TOKEN = re.compile(r"[a-z][a-z'-]*")
-_OUTSIDE_SUBJECT = re.compile(r"^\s*(?:(?:at\s+least|over|more\s+than|≥|>)\s*)?(?:\d[\d,.]*\s?[%k+]*\s+(?:of\s+)?|all\s+|"
+_TOKEN = fastre.lazy(r"[a-z][a-z'-]*")
+_OUTSIDE_SUBJECT = fastre.lazy(r"^\s*(?:(?:at\s+least|over|more\s+than|≥|>)\s*)?(?:\d[\d,.]*\s?[%k+]*\s+(?:of\s+)?|all\s+|"
                               r"every\s+|the\s+|our\s+|new\s+|active\s+)*", re.I)
-_PASSIVE_DONE = re.compile(
+_PASSIVE_DONE = fastre.lazy(
     r"^\s*(?:there\s+(?:is|are|will\s+be)\s+(?:a|an)\b|(?:a|an|the)\s+[\w\s-]{1,40}?\s+(?:is|are|has\s+been|have\s+been|"
     r"was|were)\s+(?:\w+ed|built|written|done|agreed|in\s+place|live|available|ready|set\s+up)\b)", re.I)
-_PURPOSE = re.compile(r"\b(?:to|so\s+that|in\s+order\s+to)\s+(?:unblock|enable|support|help|improve|increase|reduce|"
+_PURPOSE = fastre.lazy(r"\b(?:to|so\s+that|in\s+order\s+to)\s+(?:unblock|enable|support|help|improve|increase|reduce|"
                       r"drive|grow|boost|lift|make|allow|let|ensure|attract|retain)\b", re.I)
-_STATE = re.compile(r"\b(?:rank(?:ed|ing)?|top\s+\d+|variance|in\s+(?:the\s+)?(?:stage|pipeline|production)|"
+_STATE = fastre.lazy(r"\b(?:rank(?:ed|ing)?|top\s+\d+|variance|in\s+(?:the\s+)?(?:stage|pipeline|production)|"
                     r"position|share\s+of\s+voice|market\s+share)\b", re.I)
-_BARE_COUNT = re.compile(r"^\s*(?:(?:have|get|reach|hit)\s+)?(?:at\s+least\s+)?[$€£]?\d[\d,.]*\s?[kmKM%+]*\s+[a-z]", re.I)
-_PEOPLE_AS_OBJECT = re.compile(r"\b(?:from|with|to|for|among)\s+(?:at\s+least\s+)?\d[\d,]*\+?\s+(?:\w+\s+)?"
+_BARE_COUNT = fastre.lazy(r"^\s*(?:(?:have|get|reach|hit)\s+)?(?:at\s+least\s+)?[$€£]?\d[\d,.]*\s?[kmKM%+]*\s+[a-z]", re.I)
+_PEOPLE_AS_OBJECT = fastre.lazy(r"\b(?:from|with|to|for|among)\s+(?:at\s+least\s+)?\d[\d,]*\+?\s+(?:\w+\s+)?"
                                r"(?:users|customers|people|participants|members|developers|companies|teams)\b", re.I)
 #: Others acting with the team's work: "one app to integrate Sentinel", "projects applying to join",
 #: "partner organisations asking for more interns", "teams adopt the tool".
-_OTHERS_ACT = re.compile(
+_OTHERS_ACT = fastre.lazy(
     r"(?<!\bour\s)(?<!\bmy\s)\b(?:other\s+|third[- ]party\s+|external\s+|outside\s+|partner\s+|new\s+|more\s+|non-[\w-]+\s+)?"
     r"(?:apps?|applications|projects|teams|organi[sz]ations|companies|partners|developers|vendors|maintainers|clubs|"
     r"chapters|communities|institutions|universities|schools|agencies)\s+(?:to\s+|that\s+|who\s+|which\s+|will\s+)?"
@@ -62,23 +63,34 @@ _OTHERS_ACT = re.compile(
     r"upgrad|contribut|build(?:s|ing)?\s+on|run(?:s|ning)?\s+on|rel(?:y|ies|ying)\s+on|sign(?:s|ing)?\s+up|check(?:s|ing)?\s+in)",
     re.I)
 #: "Get 80 accounts to turn on audit logs": an output-shaped verb whose object is others' behaviour.
-_GET_OTHERS_TO = re.compile(r"^\s*(?:get|help|enable|encourage|convince|persuade|bring)\s+(?:at\s+least\s+|over\s+|[>~]\s?)?"
+_GET_OTHERS_TO = fastre.lazy(r"^\s*(?:get|help|enable|encourage|convince|persuade|bring)\s+(?:at\s+least\s+|over\s+|[>~]\s?)?"
                             r"\d[\d,.]*\+?\s+(?:[\w-]+\s+){0,3}?[\w-]+s\s+to\s+[a-z]", re.I)
 #: A level of business health to keep: "accounts receivable is within industry norms".
-_HEALTH_LEVEL = re.compile(r"\b(?:is|are|stays?|remains?|kept|keep)\s+(?:with)?in\s+(?:the\s+)?(?:industry\s+)?"
+_HEALTH_LEVEL = fastre.lazy(r"\b(?:is|are|stays?|remains?|kept|keep)\s+(?:with)?in\s+(?:the\s+)?(?:industry\s+)?"
                            r"(?:norms?|benchmarks?|budget|limits?|tolerance|range|target)\b"
                            r"|\bwithin\s+(?:the\s+)?industry\s+(?:norms?|benchmarks?|standards?)\b", re.I)
 #: The team's own people, signed up by the team: "Have 4 core team members", "Add 2 maintainers".
-_SIGNS_UP_OWN = re.compile(r"^\s*(?:have|add|get|onboard|hire|recruit|bring\s+on|find|appoint|elect|staff)\s+"
+_SIGNS_UP_OWN = fastre.lazy(r"^\s*(?:have|add|get|onboard|hire|recruit|bring\s+on|find|appoint|elect|staff)\s+"
                            r"(?:at\s+least\s+)?\d+\+?\s+(?:new\s+|more\s+|full[- ]time\s+|part[- ]time\s+)*"
                            r"(?:core\s+team\s+members?|team\s+members?|core\s+contributors?|staff|employees|maintainers|"
                            r"officers|board\s+members|committee\s+members|developers|engineers|designers)\b", re.I)
 #: The team giving or allocating something of its own: "Offer 6 companies our workshop", "Allocate
 #: a grants budget": an offer made, not a result.
-_OWN_OFFERING = re.compile(r"^\s*(?:offer|provide|allocate|award|grant|give|distribute|fund|budget|sponsor|add\s+a\s+"
+_OWN_OFFERING = fastre.lazy(r"^\s*(?:offer|provide|allocate|award|grant|give|distribute|fund|budget|sponsor|add\s+a\s+"
                            r"[\w“”\"' ]{0,20}budget)\b", re.I)
-_OWN_PEOPLE = re.compile(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|volunteers|maintainers|members\s+of\s+staff)\b"
+_OWN_PEOPLE = fastre.lazy(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|volunteers|maintainers|members\s+of\s+staff)\b"
                          r"|\b(?:hires?|headcount|speakers|mentors|ambassadors|trainers)\b", re.I)
+
+
+#: Anatomy fields that are a feature when set: lists ("has_"), flags ("is_") and slots ("slot_").
+_FLAG_FEATURES = tuple(
+    [(name, "has_" + name) for name in ("deliverables", "results", "actors", "actor_actions", "completion", "milestones",
+                                        "service_levels", "satisfaction", "hiring", "research", "change_verbs",
+                                        "placeholders")]
+    + [(name, "is_" + name) for name in ("capability", "by_actor", "baseline_setup", "hiring_verb", "rollout", "own_share",
+                                         "multi_goal")]
+    + [(name, "slot_" + name) for name in ("baseline", "target", "comparator", "deadline", "activity_count",
+                                           "actor_count", "rate")])
 
 
 def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, float]:
@@ -98,16 +110,9 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     text = a.text
     low = text.lower()
     f[f"verb={a.verb_class}"] = 1.0
-    for name in ("deliverables", "results", "actors", "actor_actions", "completion", "milestones", "service_levels",
-                 "satisfaction", "hiring", "research", "change_verbs", "placeholders"):
+    for name, key in _FLAG_FEATURES:
         if getattr(a, name):
-            f["has_" + name] = 1.0
-    for name in ("capability", "by_actor", "baseline_setup", "hiring_verb", "rollout", "own_share", "multi_goal"):
-        if getattr(a, name):
-            f["is_" + name] = 1.0
-    for name in ("baseline", "target", "comparator", "deadline", "activity_count", "actor_count", "rate"):
-        if getattr(a, name):
-            f["slot_" + name] = 1.0
+            f[key] = 1.0
     if v.external_result:
         f["external_result"] = 1.0
     roles = {q.role for q in a.reading.quantities} if a.reading else set()
@@ -176,7 +181,7 @@ class VerdictModel:
     def probability(self, feats: dict[str, float]) -> float:
         """P(outcome)."""
         w = self.weights
-        z = sum(w[k] * x for k, x in feats.items() if k in w)
+        z = sum([w[k] * x for k, x in feats.items() if k in w])  # a list: the same additions in the same order
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_json(self) -> dict:
@@ -279,3 +284,6 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
+
+
+# Patterns written inline in the functions above, compiled on first use.
