@@ -29,7 +29,6 @@ from typing import Any
 
 import pytest
 
-DATA_RE = re.compile(r"^BEGIN_OKR_DATA\n(.*?)\nEND_OKR_DATA$", re.S | re.M)
 NUM_RE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
 ACTIVITY_VERBS = {"launch", "ship", "publish", "hold", "run", "write", "create", "build", "hire",
                   "migrate", "release", "complete", "deliver", "implement", "host", "send", "train",
@@ -94,16 +93,11 @@ class _State:
 
 
 def find_data(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The objective and KRs from the first message carrying the data block."""
-    for message in body.get("messages", []):
-        content = message.get("content")
-        if isinstance(content, list):
-            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if isinstance(content, str):
-            m = DATA_RE.search(content)
-            if m:
-                return json.loads(m.group(1))
-    return None
+    """The objective and KRs from the first message carrying the data block (as the replay
+    server reads them)."""
+    from krcoach.replay import find_data as from_messages
+
+    return from_messages(body.get("messages", []))
 
 
 def coach(data: dict[str, Any]) -> dict[str, Any]:
