@@ -31,7 +31,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 DATA_RE = re.compile(r"^BEGIN_OKR_DATA\n(.*?)\nEND_OKR_DATA$", re.S | re.M)
 REPLAY_MODEL = "recorded-answers"
@@ -232,32 +232,37 @@ def export(objectives: list[Any], out: Path, batches: int = 1) -> None:
     (out / "system.txt").write_text(system or "", "utf-8")
 
 
-def import_answers(folder: Path, out: Path, model: str) -> int:
-    """Pair requests-K.jsonl with answers-K.jsonl ({"key", "answer"} per line) into a recording."""
-    requests: dict[str, dict[str, Any]] = {}
-    for f in sorted(folder.glob("requests-*.jsonl")):
+def hand_answers(requests: list[Path], answers: list[Path]) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Each hand answer ({"key", "answer"} per line of `answers`) with the request line ({"key", ...}
+    in `requests`) it answers; an answer whose key matches no request stops with its file and line."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for f in requests:
         for line in f.read_text("utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
-                requests[row["key"]] = row
+                by_key[row["key"]] = row
+    for f in answers:
+        for n, line in enumerate(f.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            req = by_key.get(row.get("key"))
+            if req is None:
+                raise SystemExit(f"{f}:{n}: key {row.get('key')!r} matches no request")
+            answer = row["answer"]
+            yield req, json.loads(answer) if isinstance(answer, str) else answer
+
+
+def import_answers(folder: Path, out: Path, model: str) -> int:
+    """Pair requests-K.jsonl with answers-K.jsonl ({"key", "answer"} per line) into a recording."""
     prompt = _prompt_info()
     written = 0
     with out.open("w", encoding="utf-8") as sink:
-        for f in sorted(folder.glob("answers-*.jsonl")):
-            for n, line in enumerate(f.read_text("utf-8").splitlines(), 1):
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                req = requests.get(row.get("key"))
-                if req is None:
-                    raise SystemExit(f"{f}:{n}: key {row.get('key')!r} matches no request")
-                answer = row["answer"]
-                if isinstance(answer, str):
-                    answer = json.loads(answer)
-                rec = {"key": req["key"], "objective": req["objective"], "cycle": None, "krs": req["krs"],
-                       "prompt": prompt, "model": model, "answers": [answer]}
-                sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                written += 1
+        for req, answer in hand_answers(sorted(folder.glob("requests-*.jsonl")), sorted(folder.glob("answers-*.jsonl"))):
+            rec = {"key": req["key"], "objective": req["objective"], "cycle": None, "krs": req["krs"],
+                   "prompt": prompt, "model": model, "answers": [answer]}
+            sink.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            written += 1
     return written
 
 

@@ -71,22 +71,12 @@ def export(folder: Path, names: list[str], out: Path) -> int:
 
 def import_answers(folder: Path, out: Path, model: str) -> int:
     """Pair requests.jsonl with answers.jsonl ({"key", "answer"} per line) into a recording."""
-    requests = {}
-    for line in (folder / "requests.jsonl").read_text("utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            requests[row["key"]] = row
+    from .replay import hand_answers
+
     prompt = prompt_info()
     written = 0
     with out.open("w", encoding="utf-8") as sink:
-        for n, line in enumerate((folder / "answers.jsonl").read_text("utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            req = requests.get(row.get("key"))
-            if req is None:
-                raise SystemExit(f"answers.jsonl:{n}: key {row.get('key')!r} matches no request")
-            answer = json.loads(row["answer"]) if isinstance(row["answer"], str) else row["answer"]
+        for req, answer in hand_answers([folder / "requests.jsonl"], [folder / "answers.jsonl"]):
             sink.write(json.dumps({"key": req["key"], "plan": req["plan"], "prompt": prompt, "model": model,
                                    "answers": [answer]}, ensure_ascii=False) + "\n")
             written += 1
