@@ -522,7 +522,8 @@ _LABEL_EMPH = re.compile(
     r"^([*_])((?:objective(?:\s*\d+)?|o\d+(?:\.?kr\d+)?|kr\s*\d*(?:\.\d+)*|key\s*results?(?:\s*\d+)?"
     r"|krs|results|owner|dri)[^*_]{0,16}?)\1", re.I)
 _STRUCK = re.compile(r"~~.+?~~")
-_SLACK_BOLD = re.compile(r"\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*")
+# "*Objective 1: Make checkout painless* 🚀": an emoji after the closing star is decoration.
+_SLACK_BOLD = re.compile(r"\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?:\s*[\U0001F300-\U0001FAFF\u2600-\u27BF\ufe0f\u200d]+)?")
 _RULE = re.compile(r"^(?:[-*_=]\s*){3,}$")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)(?:\s+#+)?$")
 _CONF_HEADING = re.compile(r"^h([1-6])\.\s+(.*)$")

@@ -521,3 +521,11 @@ def test_plain_krs_under_a_slack_bold_objective_and_a_bold_title() -> None:
                          "Ship one-click payments for returning buyers\n\n*Grow partners*\n• Sign 5 new resellers\n")
     assert [(o.title, len(o.krs)) for o in okrs.objectives] == [("Make checkout painless", 2), ("Grow partners", 1)]
     assert [(s.line, s.reason) for s in okrs.skipped] == [(1, "document title")]
+
+
+def test_slack_bold_objective_with_an_emoji_after_the_closing_star() -> None:
+    okrs = parse_outline("*Objective 1: Make self-serve the default way to start* 🚀\n"
+                         "🎯 Launch the onboarding checklist\n✅ Lift trial-to-paid from 8% to 12%\n")
+    assert [o.title for o in okrs.objectives] == ["Make self-serve the default way to start"]
+    assert [k.kr for k in okrs.objectives[0].krs] == ["Launch the onboarding checklist",
+                                                      "Lift trial-to-paid from 8% to 12%"]
