@@ -6,12 +6,12 @@ The public API is small: read OKRs (`parse_outline`, `read_path`), `review` them
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from krcoach.version import __version__  # noqa: E402
 
-from .coach import iter_review, review, review_text  # noqa: E402
-from .engine import make_engine  # noqa: E402
-from .formats import InputError, parse_outline, read_path, render  # noqa: E402
-from .models import (  # noqa: E402
+from krcoach.coach import iter_review, review, review_text  # noqa: E402
+from krcoach.engine import make_engine  # noqa: E402
+from krcoach.formats import InputError, parse_outline, read_path, render  # noqa: E402
+from krcoach.models import (  # noqa: E402
     ISSUE_CODES,
     Issue,
     KeyResult,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from .models import Finding, KRReview, Objective, OKRSet
+from krcoach.models import Finding, KRReview, Objective, OKRSet
+from krcoach.periods import YEAR_RE
 
 MIN_KRS, MAX_KRS, MAX_OBJECTIVES = 2, 5, 5
 # Numbers in an objective: digits, percentages, money; not "Q3"/"H1"/"2026" period labels.
 _OBJECTIVE_NUMBER = re.compile(r"(?<![\w.])(?:[$€£¥]\s?)?\d[\d,.]*\s?(?:%|k|m|x)?(?![\w])", re.I)
-_PERIOD = re.compile(r"^(?:19|20)\d{2}$")
 
 
 def set_uses_owners(okrs: OKRSet) -> bool:
@@ -26,7 +26,7 @@ def objective_findings(objective: Objective, reviews: list[KRReview]) -> list[Fi
     def add(code: str, message: str) -> None:
         found.append(Finding(code=code, message=message, scope="objective", objective=title))
 
-    numbers = [n.strip() for n in _OBJECTIVE_NUMBER.findall(title) if not _PERIOD.match(n.strip())]
+    numbers = [n.strip() for n in _OBJECTIVE_NUMBER.findall(title) if not YEAR_RE.match(n.strip())]
     if numbers:
         add("objective_has_numbers", f"The objective contains {', '.join(numbers[:3])}: keep the "
             "objective qualitative and move the numbers into key results.")

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterator, TextIO
 
 import typer
 
-from . import __version__
-from .engine import ENGINE_NAMES, EngineConfigError
+from krcoach.version import __version__
+from krcoach.engine import ENGINE_NAMES, EngineConfigError
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .models import OKRReview, OKRSet
+    from krcoach.engine import Engine
+    from krcoach.models import OKRReview, OKRSet
 
 HELP = "Coach OKR key results: output or outcome, why, and rewrites that never invent numbers."
 app = typer.Typer(add_completion=False, invoke_without_command=True, rich_markup_mode=None, help=HELP,
@@ -96,7 +96,7 @@ def _errors(progress: dict[str, Any] | None = None, *, sigterm: bool = False) ->
     we started), so a batch stopped by a job runner keeps its finished records too. `progress` (done, total, kept)
     lets the interrupted message say how far the run got and what was kept.
     """
-    from .formats import InputError
+    from krcoach.formats import InputError
 
     restore = None
     if sigterm and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -459,11 +459,11 @@ def review(
 
     Several files are one plan: each file's stem is the team of the KRs that name none.
     """
-    from .coach import iter_review, merge_sets, plan_review, wants_plan
-    from .engine import make_engine
-    from .formats import WRITERS, CSVWriter, TableWriter, name_team, passed_through, read_path, team_from_name
-    from .models import OKRReview
-    from . import checks
+    from krcoach.coach import iter_review, merge_sets, plan_review, wants_plan
+    from krcoach.engine import make_engine
+    from krcoach.formats import WRITERS, CSVWriter, TableWriter, name_team, passed_through, read_path, team_from_name
+    from krcoach.models import OKRReview
+    from krcoach import checks
 
     progress: dict[str, Any] = {}
     with _errors(progress, sigterm=True):
@@ -551,7 +551,7 @@ def review(
 
 
 def _plan_codes() -> set[str]:
-    from .issue_codes import table
+    from krcoach.issue_codes import table
 
     return {c for c, row in table().items() if row.scope == "plan"}
 
@@ -560,7 +560,7 @@ def _fail_codes(value: str | None) -> set[str]:
     """--fail-on: comma-separated codes, each one known to the issue table (a usage error otherwise)."""
     if value is None:
         return set()
-    from .issue_codes import table
+    from krcoach.issue_codes import table
 
     codes = [c.strip().lower() for c in value.split(",") if c.strip()]
     if not codes:
@@ -590,7 +590,7 @@ class _Tally:
     def __init__(self) -> None:
         from collections import Counter
 
-        from .issue_codes import table
+        from krcoach.issue_codes import table
 
         self._table = table()
         self.objectives = self.krs = self.outcomes = self.outputs = self.need_work = 0
@@ -645,8 +645,8 @@ def _summary(result: OKRReview, seconds: float, tally: _Tally | None = None) -> 
     model = f" {result.model}" if result.model else ""
     sys.stderr.write(f"krcoach: {_count(s['krs'], 'key result')}: {', '.join(parts)} "
                      f"(engine {result.engine}{model}, {_seconds(seconds)})\n")
-    from .engine import NO_REWRITE_HINT
-    from .issue_codes import needs_work
+    from krcoach.engine import NO_REWRITE_HINT
+    from krcoach.issue_codes import needs_work
 
     bare = tally.bare if tally is not None else sum(
         not k.rewrites and needs_work(k.issue_codes()) for k in result.kr_reviews() if k.engine == "rules")
@@ -685,8 +685,8 @@ def serve(
 ) -> None:
     """Start the browser app (drafting page and workshop) at http://HOST:PORT."""
     with _errors():
-        from .engine import resolve_engine_name
-        from .app import serve as serve_app
+        from krcoach.engine import resolve_engine_name
+        from krcoach.web.app import serve as serve_app
 
         name = resolve_engine_name(_engine_name(ctx, engine))
         try:
@@ -786,8 +786,8 @@ def eval_cmd(
     """Measure an engine on a labelled dataset, or compare two runs."""
     import json
 
-    from . import evaluate
-    from .engine import make_engine
+    from krcoach.evaluation import run as evaluate
+    from krcoach.engine import make_engine
 
     with _errors(sigterm=True):
         if plans_dir is not None and not plans:
@@ -813,7 +813,7 @@ def eval_cmd(
         with ExitStack() as stack:
             recorded: set[str] | None = None
             if replay is not None:
-                from .replay import ReplayServer, load
+                from krcoach.evaluation.replay import ReplayServer, load
 
                 if _engine_name(ctx, engine) == "rules":
                     raise UsageFailure("--replay feeds recorded answers to the llm engine: use --engine llm")
@@ -823,7 +823,7 @@ def eval_cmd(
                     raise UsageFailure(f"{replay}: not a recording of model answers ({type(exc).__name__})") from None
                 server = stack.enter_context(ReplayServer(recording))
                 recorded = {r["objective"] for r in recording.values()}
-                from .llm import LLMEngine
+                from krcoach.llm.engine import LLMEngine
 
                 eng: Any = LLMEngine(base_url=server.url, model="recorded-answers", cache=None)
             else:
@@ -1003,7 +1003,7 @@ def _print_flips(flips: list[dict]) -> None:
 def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete every cached answer.")] = False) -> None:
     """Show the LLM answer cache (location, entries, size) or clear it."""
     with _errors():
-        from .cache import cache_info, clear_cache
+        from krcoach.llm.cache import cache_info, clear_cache
 
         if clear:
             print(f"removed {clear_cache():,} cached answers")
@@ -1027,7 +1027,7 @@ def doctor(
     """Check an LLM endpoint: reachable, models, mode, and one review. Exit 0 when the model
     answered, 1 when the review fell back to rules, 2 when unreachable or misconfigured."""
     with _errors():
-        from .doctor import diagnose
+        from krcoach.doctor import diagnose
 
         code = diagnose(base_url, model, echo=lambda line: print(line, flush=True))
     raise typer.Exit(code)

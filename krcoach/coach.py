@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from . import checks
-from .engine import Engine, ReviewContext, make_engine
-from .models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet, PlanReview
-from .plan import ambition_issues, has_teams, review_plan
+from krcoach import checks
+from krcoach.engine import Engine, ReviewContext, make_engine
+from krcoach.models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet, PlanReview
+from krcoach.plan import ambition_issues, has_teams, review_plan
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -175,6 +175,6 @@ def review(
 
 def review_text(text: str, engine: Engine | str | None = None) -> OKRReview:
     """Review a Markdown/text outline, as typed in the browser."""
-    from .formats import parse_outline
+    from krcoach.formats import parse_outline
 
     return review(parse_outline(text), engine)

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .engine import EngineConfigError, Endpoint, ReviewContext, llm_endpoint, llm_timeout, local_urls
-from .models import KeyResult, Objective
+from krcoach.engine import EngineConfigError, Endpoint, ReviewContext, llm_endpoint, llm_timeout, local_urls
+from krcoach.models import KeyResult, Objective
 
 #: The example the review check sends: an activity-shaped KR, so the expected verdict is clear.
 EXAMPLE_OBJECTIVE = "Grow self-serve revenue"
@@ -64,7 +64,7 @@ def _list_models(client: Any, url: str, secret: str | None) -> tuple[tuple[str, 
     when the endpoint cannot be reached or refuses the key."""
     import openai
 
-    from .llm import redact
+    from krcoach.llm.engine import redact
 
     models_api = client.models  # imports the SDK's resource types: not part of the round trip
     started = time.perf_counter()
@@ -108,7 +108,7 @@ def diagnose(base_url: str | None = None, model: str | None = None, *,
     """Check the endpoint, calling `echo` with one line per check; return the exit code (0 or 1)."""
     import openai
 
-    from .llm import DEFAULT_OPENAI_MODEL, NO_KEY, OPENAI_URL, LLMEngine, public_url
+    from krcoach.llm.engine import DEFAULT_OPENAI_MODEL, NO_KEY, OPENAI_URL, LLMEngine, public_url
 
     endpoint = _endpoint(base_url, model)
     raw_url = (endpoint.base_url or OPENAI_URL).rstrip("/")

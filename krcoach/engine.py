@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from .models import KRReview, Objective
+from krcoach.models import KRReview, Objective
 
 ENGINE_NAMES = ("auto", "rules", "llm")
 
@@ -213,28 +213,27 @@ def llm_timeout() -> float | None:
         raise EngineConfigError(f"KRCOACH_LLM_TIMEOUT={value!r} is not a number of seconds") from None
 
 
+#: The one name -> engine table. Each value names a builder as "module:function", so this module
+#: (at the bottom of the import graph, below both engines) never imports one: the table is resolved
+#: when an engine is built, and only the chosen engine's stack is loaded. A builder takes the
+#: endpoint found by `llm_endpoint` (None for rules) and `use_cache`.
+ENGINE_BUILDERS: dict[str, str] = {
+    "rules": "krcoach.rules.engine:build",
+    "llm": "krcoach.llm.engine:build",
+}
+
+
 def make_engine(name: str | None = None, *, use_cache: bool = True, quiet: bool = False) -> Engine:
-    """Build the engine the user asked for: the one name -> engine table. Imports the llm stack
-    only when it is needed. When `auto` (or `llm` with nothing configured) finds a local server,
-    one line on stderr says so, unless `quiet`."""
+    """Build the engine the user asked for, through `ENGINE_BUILDERS`. When `auto` (or `llm` with
+    nothing configured) finds a local server, one line on stderr says so, unless `quiet`."""
+    import importlib
+
     requested = (name or os.environ.get("KRCOACH_ENGINE") or "auto").strip().lower()
     chosen, endpoint = _choose(name)
-    if chosen == "rules":
-        from .rules import RulesEngine
-
-        return RulesEngine()
-    from .llm import LLMEngine
-
-    if endpoint is None or endpoint.local is None:
-        return LLMEngine.from_env(use_cache=use_cache)
-    from .cache import AnswerCache
-
-    timeout = llm_timeout()
-    engine = LLMEngine(base_url=endpoint.base_url, api_key=None, model=endpoint.model,
-                       mode=os.environ.get("KRCOACH_LLM_MODE") or None,
-                       cache=AnswerCache() if use_cache else None,
-                       **({"timeout": timeout} if timeout is not None else {}))
-    if not quiet:
+    module, _, function = ENGINE_BUILDERS[chosen].partition(":")
+    build = getattr(importlib.import_module(module), function)
+    engine = build(endpoint, use_cache=use_cache)
+    if endpoint is not None and endpoint.local is not None and not quiet:
         import sys
 
         sys.stderr.write(announce_local(endpoint, requested) + "\n")

@@ -12,8 +12,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .issue_codes import meanings as _issue_meanings
-from .issue_codes import needs_work
+from krcoach.issue_codes import meanings as _issue_meanings
+from krcoach.issue_codes import needs_work
 
 Kind = Literal["output", "outcome"]
 Status = Literal["ok", "fallback", "error"]
@@ -344,7 +344,7 @@ class OKRReview(_Model):
         """The most common problems that make KRs need work (code, KRs), most frequent first."""
         from collections import Counter
 
-        from .issue_codes import table
+        from krcoach.issue_codes import table
 
         t = table()
         counts = Counter(c for k in self.kr_reviews() for c in set(k.issue_codes()) if c in t and t[c].need_work)

@@ -27,11 +27,12 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Callable, Iterable
 
-from . import quantities
-from .anatomy import parse
-from .checks import _OBJECTIVE_NUMBER, _PERIOD
-from .lexicon import lexicon
-from .models import (AmbitionNote, AuditAnswer, CrossTeam, Issue, KeyResult, KRReview, OKRReview, OKRSet,
+from krcoach.rules import quantities
+from krcoach.rules.anatomy import parse
+from krcoach.checks import _OBJECTIVE_NUMBER
+from krcoach.periods import CYCLE_ANY_CASE_RE, YEAR_RE, cycle_key, cycle_span
+from krcoach.rules.lexicon import lexicon
+from krcoach.models import (AmbitionNote, AuditAnswer, CrossTeam, Issue, KeyResult, KRReview, OKRReview, OKRSet,
                      PlanFinding, PlanKR, PlanReview, SilentKiller, TeamSummary)
 
 AMBITION_CODES = ("wrong_direction", "flat_target", "sandbagging")
@@ -696,7 +697,7 @@ _RATE_AFTER = re.compile(r"^\s*(?:per|a|an|/|every|each)\s*(?:(\d+)\s*)?([a-z]+)
 def _from_to(text: str, r: quantities.Reading) -> tuple[quantities.Quantity, quantities.Quantity] | None:
     """The baseline and target a KR states: its "from X to Y" where it has one (a threshold such as
     "HbA1c under 8%" is not the target), else the reader's slots."""
-    from .anatomy import from_to_match
+    from krcoach.rules.anatomy import from_to_match
 
     ft = from_to_match(text)
     if ft:
@@ -866,42 +867,6 @@ def ambition_issues(kr: KeyResult | str, review: KRReview | None = None) -> list
 
 # ------------------------------------------------------------------------------ the standard
 
-_CYCLE = re.compile(
-    r"(?:(?P<fy>FY|CY)\s?'?(?P<fyy>\d{2}(?:\d{2})?)(?:\s*[-/ ]?\s*(?P<fp>[QH][1-4]))?"
-    r"|(?P<p1>[QH][1-4])\s*[-/ ]?\s*(?P<y1>\d{4}|'\d{2})"
-    r"|(?P<y2>\d{4})\s*[-/ ]?\s*(?P<p2>[QH][1-4])"
-    r"|(?P<p3>[QH][1-4]))", re.I)
-
-
-def cycle_key(text: str | None) -> str | None:
-    """A cycle in one spelling: '2026 Q3' for 'Q3 2026', '2026-Q3', 'Q3 '26'; 'FY27 H1'; 'Q3'."""
-    if not text:
-        return None
-    m = _CYCLE.search(text)
-    if not m:
-        return " ".join(text.split()) or None
-    if m.group("fy"):
-        y = m.group("fyy")
-        y = y if len(y) == 4 else "20" + y
-        return f"FY{y[2:]}" + (f" {m.group('fp').upper()}" if m.group("fp") else "")
-    year = m.group("y1") or m.group("y2")
-    period = (m.group("p1") or m.group("p2") or m.group("p3")).upper()
-    if year:
-        year = "20" + year[1:] if year.startswith("'") else year
-        return f"{year} {period}"
-    return period
-
-
-def _cycle_span(key: str) -> str:
-    if re.search(r"Q[1-4]$", key):
-        return "quarter"
-    if re.search(r"H[1-4]$", key):
-        return "half"
-    if key.startswith("FY") or re.fullmatch(r"\d{4}", key):
-        return "year"
-    return key
-
-
 def _from_to_by(info: KRInfo, cycle: str | None) -> bool:
     a = info.anatomy if info.anatomy is not None else parse(info.kr.kr)
     r = a.reading
@@ -967,7 +932,7 @@ def review_plan(okrs: OKRSet, result: OKRReview, cross_team: CrossTeamFinder | N
         for team, members in per_team.items():
             t = teams.setdefault(team, _Team(team))
             t.objectives.append((obj.title, members))
-            kr_cycles = {cycle_key(m.kr.deadline) for m in members if m.kr.deadline and _CYCLE.search(m.kr.deadline)}
+            kr_cycles = {cycle_key(m.kr.deadline) for m in members if m.kr.deadline and CYCLE_ANY_CASE_RE.search(m.kr.deadline)}
             for c in ([cycle] if cycle else sorted(c for c in kr_cycles if c)) :
                 if c and c not in t.cycles:
                     t.cycles.append(c)
@@ -1013,7 +978,7 @@ def _standard(teams: dict[str, _Team], okrs: OKRSet) -> tuple[list[TeamSummary],
                 problems[why].append(info)
         numbered = 0
         for title, _m in t.objectives:
-            if title and any(not _PERIOD.match(n.strip()) for n in _OBJECTIVE_NUMBER.findall(title)):
+            if title and any(not YEAR_RE.match(n.strip()) for n in _OBJECTIVE_NUMBER.findall(title)):
                 numbered += 1
         titled = [(title, m) for title, m in t.objectives if title]
         summaries.append(TeamSummary(
@@ -1064,7 +1029,7 @@ def _standard(teams: dict[str, _Team], okrs: OKRSet) -> tuple[list[TeamSummary],
     distinct = sorted({c for cs in known.values() for c in cs})
     if len(teams) > 1 and len(distinct) > 1:
         shown = "; ".join(f"{n}: {', '.join(cs)}" for n, cs in known.items())
-        spans = {_cycle_span(c) for c in distinct}
+        spans = {cycle_span(c) for c in distinct}
         findings.append(PlanFinding(
             code="mixed_cycles", teams=list(known), message=(
                 f"Teams plan on different cycles ({shown})"

@@ -1,6 +1,6 @@
 """Shared helpers for tests that meet the app the way people do: a real server, a real browser.
 
-`launch_app` starts `krcoach.app.serve` in a subprocess on a free 127.0.0.1 port (the same code
+`launch_app` starts `krcoach.web.app.serve` in a subprocess on a free 127.0.0.1 port (the same code
 path as `krcoach serve`), with every data, cache and temp directory under the test's tmp_path, and
 yields its base URL once it answers; `GradioApi` calls its named endpoints over plain HTTP.
 `chromium` yields a Playwright browser on the system's Debian Chromium (never a downloaded one),
@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from servers import free_port, stop, wait_until_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +63,7 @@ def launch_app(tmp_path: Path, engine: str | None = "rules", env: dict[str, str]
         "PYTHONUNBUFFERED": "1",
     })
     child_env.update(env or {})
-    code = ("import sys; from krcoach.app import serve; "
+    code = ("import sys; from krcoach.web.app import serve; "
             "serve(host='127.0.0.1', port=int(sys.argv[1]), engine=sys.argv[2] or None)")
     log = tmp_path / "app.log"
     with open(log, "wb") as out:

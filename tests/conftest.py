@@ -52,6 +52,6 @@ def engine():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     """An empty workshop database of the test's own."""
-    from krcoach.store import Store
+    from krcoach.workshop.store import Store
 
     return Store(tmp_path / "workshops.sqlite3")

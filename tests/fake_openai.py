@@ -95,7 +95,7 @@ class _State:
 def find_data(body: dict[str, Any]) -> dict[str, Any] | None:
     """The objective and KRs from the first message carrying the data block (as the replay
     server reads them)."""
-    from krcoach.replay import find_data as from_messages
+    from krcoach.evaluation.replay import find_data as from_messages
 
     return from_messages(body.get("messages", []))
 
@@ -128,7 +128,7 @@ def coach(data: dict[str, Any]) -> dict[str, Any]:
 
 def _slots(text: str) -> dict[str, set[str]]:
     """The numbers krcoach reads as the draft's target (or change) and baseline."""
-    from krcoach.quantities import read  # the standalone server is run from the repo, beside krcoach
+    from krcoach.rules.quantities import read  # the standalone server is run from the repo, beside krcoach
 
     qs = read(text).quantities
     return {"target": {q.text for q in qs if q.role in ("target", "delta")},
@@ -381,7 +381,7 @@ def local_engine(url: str, **overrides: Any) -> Any:
 
     `overrides` replace any default (api_key, timeout, retry, cache, mode...).
     """
-    from krcoach.llm import LLMEngine, RetryPolicy  # the standalone server does not need them
+    from krcoach.llm.engine import LLMEngine, RetryPolicy  # the standalone server does not need them
 
     args: dict[str, Any] = {"base_url": url, "api_key": "sk-test-local", "model": FAKE_MODEL,
                             "timeout": 5.0, "retry": RetryPolicy(backoff=0.01, max_backoff=0.05,

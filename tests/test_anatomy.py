@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from krcoach.anatomy import (
+from krcoach.rules.anatomy import (
     clean_kr,
     invented_numbers,
     is_activity_shaped_metric,
@@ -150,7 +150,7 @@ def test_activity_shaped_metric(metric: str, activity: bool) -> None:
 
 
 def test_as_written_rewrites_parse_and_tags_are_not_placeholders() -> None:
-    from krcoach.anatomy import parse, parse_rewrite, render_as_written
+    from krcoach.rules.anatomy import parse, parse_rewrite, render_as_written
     text = render_as_written("There are at least 8 reviewers", None, None)
     assert parse_rewrite(text) == {"metric": "There are at least 8 reviewers", "baseline": "[baseline: measure first]",
                                    "deadline": "[date]", "target": ""}
@@ -159,14 +159,14 @@ def test_as_written_rewrites_parse_and_tags_are_not_placeholders() -> None:
 
 
 def test_a_draft_that_states_its_baseline_in_words_only_gets_a_date() -> None:
-    from krcoach.anatomy import parse_rewrite, render_as_written
+    from krcoach.rules.anatomy import parse_rewrite, render_as_written
     text = render_as_written("Complaints are 10% lower than in the same month last year", None, None, baseline_stated=True)
     assert text == "Complaints are 10% lower than in the same month last year by [date]"
     assert parse_rewrite(text)["deadline"] == "[date]"
 
 
 def test_braces_inside_a_name_and_number_lists_are_not_placeholders_or_goals() -> None:
-    from krcoach.anatomy import parse, split_goals
+    from krcoach.rules.anatomy import parse, split_goals
     assert not parse("Adopt source{d} tooling in 5 teams").placeholders
     assert split_goals("Sections 1,2 & 3 are reviewed by the council") == []
     assert len(split_goals("Get 40 replies and 900 views on the forum")) == 2
@@ -174,6 +174,6 @@ def test_braces_inside_a_name_and_number_lists_are_not_placeholders_or_goals() -
 
 
 def test_a_noun_compound_led_by_audit_is_not_research() -> None:
-    from krcoach.anatomy import about_a_metric, parse
+    from krcoach.rules.anatomy import about_a_metric, parse
     assert not about_a_metric(parse("Audit trail for admin actions"))
     assert about_a_metric(parse("Audit the payroll process"))

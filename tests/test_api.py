@@ -22,7 +22,9 @@ from typing import Any
 import pytest
 
 from browser import ROOT, launch_app
-from krcoach import app, coach, formats, limits
+from krcoach import coach, formats
+from krcoach.web import app
+from krcoach.web import limits
 from krcoach.models import MAX_KR_CHARS
 
 RECORD_KEYS = ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
@@ -189,7 +191,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(url: str) -> None:
     import http.client
     from urllib.parse import urlsplit
 
-    from krcoach import api
+    from krcoach.web import api
 
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)

@@ -15,7 +15,8 @@ import pytest
 
 from browser import launch_app
 from conftest import run_cli
-from krcoach import app, coach, formats
+from krcoach import coach, formats
+from krcoach.web import app
 from krcoach.models import MAX_KR_CHARS, Finding, Issue, KRReview, Rewrite
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -118,7 +119,7 @@ def test_only_the_documented_endpoints_are_public(client) -> None:
 def test_events_are_private_or_named_and_run_in_parallel() -> None:
     demo = app.build_app("rules")
     ours = [fn for fn in demo.fns.values() if fn.fn is not None
-            and getattr(fn.fn, "__module__", None) == "krcoach.app"]
+            and getattr(fn.fn, "__module__", None) == "krcoach.web.app"]
     assert len(ours) >= 6
     public = {fn.api_name for fn in ours if fn.api_visibility != "private"}
     assert public == {"review"}
@@ -259,7 +260,7 @@ def test_a_busy_port_is_one_line_and_exit_2(server) -> None:
 
 
 def test_lines_the_reader_did_not_take_are_shown_on_the_page() -> None:
-    from krcoach.app import render_review
+    from krcoach.web.app import render_review
     from krcoach.coach import review_text
 
     page = render_review(review_text("# Team OKRs\n## Grow\n- Grow MAU to 2k\n- ~~Cut churn to 3%~~ (moved to H1)\n"

@@ -23,7 +23,7 @@ import pytest
 
 from browser import ARTIFACTS, ROOT, chromium, launch_app, screenshot
 from krcoach import coach, formats
-from krcoach.examples import EXAMPLES
+from krcoach.web.examples import EXAMPLES
 from krcoach.models import MAX_KR_CHARS, OKRReview
 from krcoach.safe import md_text
 
@@ -234,7 +234,7 @@ def test_a_huge_paste_and_control_characters_get_a_message_and_the_page_responds
     """A 5 MB paste never reaches the draft box, the server or the results: the browser's guard
     says why at once and the review on screen stays. Control characters get the server's message
     naming the first one. (bench/bench_page_input.py times both.)"""
-    from krcoach.app import MAX_TEXT_CHARS
+    from krcoach.web.app import MAX_TEXT_CHARS
 
     v = visit(viewport={"width": 1280, "height": 900})
     page = v.page
@@ -297,7 +297,7 @@ def test_a_huge_insertion_without_a_paste_is_refused_and_the_page_responds(
     screen stay, and the page answers the next click within a couple of seconds."""
     import time
 
-    from krcoach.app import MAX_TEXT_CHARS
+    from krcoach.web.app import MAX_TEXT_CHARS
 
     v = visit(viewport={"width": 1280, "height": 900})
     page = v.page
@@ -565,7 +565,7 @@ def test_plan_panel_fits_a_phone(visit: Any) -> None:
 
 
 def test_plan_panel_and_writers_say_when_the_llm_plan_fell_back() -> None:
-    from krcoach import app
+    from krcoach.web import app
 
     review = library_review(PLAN_DRAFT)
     assert review.plan is not None

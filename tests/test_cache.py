@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fake_openai import (  # noqa: E402,F401
     FAKE_MODEL,
     SAMPLE_OUTLINE,
@@ -18,10 +16,10 @@ from fake_openai import (  # noqa: E402,F401
     status,
 )
 
-from krcoach.cache import AnswerCache, cache_dir, cache_info, clear_cache, make_key  # noqa: E402
+from krcoach.llm.cache import AnswerCache, cache_dir, cache_info, clear_cache, make_key  # noqa: E402
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm import LLMEngine  # noqa: E402
+from krcoach.llm.engine import LLMEngine  # noqa: E402
 
 KEY = "sk-test-CACHE-SECRET-777"
 

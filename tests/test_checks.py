@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from krcoach.coach import review
 from krcoach.formats import parse_outline
-from krcoach.rules import RulesEngine
+from krcoach.rules.engine import RulesEngine
 
 
 def findings(text: str) -> list[tuple[str, str, str | None]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from conftest import run_cli  # noqa: E402
 from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, llm_env, status  # noqa: E402,F401
 from servers import free_port  # noqa: E402

@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from browser import launch_app
-from krcoach.door import UNFORESEEN
+from krcoach.web.door import UNFORESEEN
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -626,7 +626,7 @@ def test_the_door_answers_surrogates_files_counts_and_bad_bodies_in_words(
 
 
 def test_text_names_a_lone_surrogate_and_where_it_is() -> None:
-    from krcoach import validate
+    from krcoach.web import validate
 
     with pytest.raises(validate.InputError) as err:
         validate.text("- Launch the portal\n- Raise NPS \ud800 to 40", "Your rewrite", limit=100,
@@ -642,8 +642,9 @@ def test_the_door_refuses_file_references_and_reads_only_uploads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gradio as gr
 
-    from krcoach import app, door
-    from krcoach.validate import InputError
+    from krcoach.web import app
+    from krcoach.web import door
+    from krcoach.web.validate import InputError
 
     ref = {"path": "/etc/passwd", "meta": FILE_META}
     for value in (ref, {"path": "/etc/passwd"}, [ref], {"ident": {"nested": [ref]}}):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from krcoach.evaluate import check_rewrites, load_dataset, score
+from krcoach.evaluation.run import check_rewrites, load_dataset, score
 from krcoach.formats import InputError
 from krcoach.models import KRReview, Rewrite
 
@@ -168,7 +168,7 @@ def test_score_handles_an_all_ambiguous_run() -> None:
 
 # ------------------------------------------------------------------ organisations, slots, variety
 
-from krcoach.evaluate import Learner, leave_one_org_out, run_eval  # noqa: E402
+from krcoach.evaluation.run import Learner, leave_one_org_out, run_eval  # noqa: E402
 from krcoach.models import Issue  # noqa: E402
 
 #: Three organisations: A writes outputs, B mostly outputs, C outcomes (plus one ambiguous row).
@@ -266,7 +266,7 @@ def test_cli_prints_the_organisation_lines(tmp_path: Path) -> None:
     loo = [l for l in lines if l.startswith("leave-one-organisation-out ")]
     assert len(loo) == 1
     try:
-        from krcoach.evaluate import rules_learner
+        from krcoach.evaluation.run import rules_learner
         learned = not isinstance(rules_learner(), str)
     except Exception:  # noqa: BLE001
         learned = False

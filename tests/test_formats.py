@@ -11,7 +11,7 @@ import pytest
 
 from krcoach.coach import review
 from krcoach.formats import InputError, improved_draft, parse_outline, read_bytes, read_path, render
-from krcoach.rules import RulesEngine
+from krcoach.rules.engine import RulesEngine
 
 OUTLINE = """# Q3 plan
 

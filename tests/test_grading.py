@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import ROOT, run_cli
-from krcoach.grading import agreement, draw, figures, sheet
+from krcoach.evaluation.grading import agreement, draw, figures, sheet
 
 
 def _dataset(tmp_path: Path) -> Path:
@@ -73,7 +73,7 @@ def test_figures_follow_the_rubric() -> None:
 def test_the_commands_run_end_to_end(tmp_path: Path) -> None:
     data = _dataset(tmp_path)
     out = tmp_path / "g"
-    py = ["-c", "import sys; from krcoach.grading import main; sys.exit(main(sys.argv[1:]))"]
+    py = ["-c", "import sys; from krcoach.evaluation.grading import main; sys.exit(main(sys.argv[1:]))"]
     import subprocess
     import sys
 

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fake_openai import llm_env  # noqa: E402,F401
 from servers import free_port, stop, wait_until_up  # noqa: E402
 
-from krcoach import anatomy  # noqa: E402
+from krcoach.rules import anatomy  # noqa: E402
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm import LLMEngine  # noqa: E402
+from krcoach.llm.engine import LLMEngine  # noqa: E402
 from krcoach.models import ISSUE_CODES, KRReview  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -8,13 +8,11 @@ that actually reached the server and time the runs, so the bounds are checked, n
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fake_openai import (  # noqa: E402,F401
     SAMPLE_OUTLINE,
     FakeOpenAI,
@@ -31,7 +29,7 @@ from servers import free_port  # noqa: E402
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm import RetryPolicy  # noqa: E402
+from krcoach.llm.engine import RetryPolicy  # noqa: E402
 
 
 def many(n: int) -> str:

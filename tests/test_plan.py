@@ -13,7 +13,7 @@ from krcoach.coach import merge_sets, review
 from krcoach.formats import name_team, parse_outline, read_bytes, render, team_from_name
 from krcoach.models import PlanReview
 from krcoach.plan import ambition_issues, cycle_key, owner_problem
-from krcoach.rules import RulesEngine
+from krcoach.rules.engine import RulesEngine
 
 ENGINE = RulesEngine()
 
@@ -326,7 +326,7 @@ def test_eval_plans_reports_precision_and_recall(tmp_path: Path) -> None:
 
 
 def test_shipped_plans_meet_the_targets() -> None:
-    from krcoach.evaluate import run_plan_eval
+    from krcoach.evaluation.run import run_plan_eval
 
     m = run_plan_eval(ROOT / "evals" / "plans", ENGINE)["metrics"]
     assert m["plans"] >= 40 and m["heldout"]["plans"] == 10
@@ -336,7 +336,7 @@ def test_shipped_plans_meet_the_targets() -> None:
 
 def test_team_level_gold_is_matched_by_the_teams_of_a_finding() -> None:
     """evals/plans-independent names only the teams of a conflict or dependency."""
-    from krcoach.evaluate import _covers
+    from krcoach.evaluation.run import _covers
 
     conflict = {"kind": "conflict", "krs": ["Ship weekly", "Keep 99.99% uptime"], "teams": ["Product", "SRE"]}
     assert _covers(conflict, {"kind": "conflict", "teams": ["sre", "Product"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from krcoach.quantities import metric_phrase, read, slot_errors
+from krcoach.rules.quantities import metric_phrase, read, slot_errors
 
 
 @pytest.mark.parametrize(("text", "roles"), [
@@ -78,7 +78,7 @@ def test_slot_errors_name_the_role_a_misplaced_number_had() -> None:
 
 
 def test_a_change_in_words_is_a_target_without_invented_digits() -> None:
-    from krcoach.rules import review_kr
+    from krcoach.rules.engine import review_kr
     from krcoach.models import KeyResult
 
     double = review_kr(KeyResult(id="1", kr="Double demo requests from the pricing page (currently ~90/mo)"))
@@ -90,7 +90,7 @@ def test_a_change_in_words_is_a_target_without_invented_digits() -> None:
 
 
 def test_noun_phrase_refuses_fragments_and_repairs_clauses() -> None:
-    from krcoach.quantities import noun_phrase
+    from krcoach.rules.quantities import noun_phrase
     assert noun_phrase("Ensure that share of tickets that are closed within 2 days") == "share of tickets closed within 2 days"
     assert noun_phrase("New members join the forum") == "New members that join the forum"
     for fragment in ("There are daily", "Up the community", "Lead time (shorter", "Mentions w", "Churn, e.g. refunds"):
@@ -99,19 +99,19 @@ def test_noun_phrase_refuses_fragments_and_repairs_clauses() -> None:
 
 
 def test_a_scale_in_a_target_is_the_scale() -> None:
-    from krcoach.quantities import slot_errors
+    from krcoach.rules.quantities import slot_errors
     assert not slot_errors("Average rating of 4.6/5 or higher", "Average rating (out of 5)", None, "4.6", None)
 
 
 def test_a_count_before_a_name_is_not_a_year_and_a_year_stays_one() -> None:
-    from krcoach.quantities import read
+    from krcoach.rules.quantities import read
     assert [q.role for q in read("Reach 2000 Newsletter subscribers").quantities] == ["target"]
     assert [q.role for q in read('Get 2000 "Members" on the forum').quantities] == ["target"]
     assert [q.role for q in read("Ship the app in 2027 Q2").quantities] == ["deadline"]
 
 
 def test_the_metric_drops_a_finite_verb_of_change_and_keeps_a_relative_clause() -> None:
-    from krcoach.quantities import metric_phrase, noun_phrase
+    from krcoach.rules.quantities import metric_phrase, noun_phrase
     assert metric_phrase("Number of approved grant applications increases by 15%") == \
         "Number of approved grant applications"
     assert metric_phrase("Median wait for a callback has decreased by 20%") == "Median wait for a callback"
@@ -126,6 +126,6 @@ def test_the_metric_drops_a_finite_verb_of_change_and_keeps_a_relative_clause() 
 
 
 def test_a_deadline_slot_may_hold_any_date_the_draft_writes() -> None:
-    from krcoach.quantities import slot_errors
+    from krcoach.rules.quantities import slot_errors
     draft = "Reach 800 members by the end of 2026, and 1,200 members by the end of 2027"
     assert slot_errors(draft, "Members", None, "1,200", "the end of 2027") == []

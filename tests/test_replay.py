@@ -1,7 +1,7 @@
 """A capable model's recorded answers, replayed over HTTP to the real llm engine.
 
 `evals/answers/capable.jsonl` holds answers a capable model gave to krcoach's own prompt for 167
-objectives of the dev set and `evals/` (recorded with `python -m krcoach.replay`). Served from a
+objectives of the dev set and `evals/` (recorded with `python -m krcoach.evaluation.replay`). Served from a
 real OpenAI-compatible server on 127.0.0.1, they show what users with a good model get: the
 model's coaching, not a fallback, and no re-ask of a good answer.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli
-from krcoach import anatomy
+from krcoach.rules import anatomy
 from krcoach.coach import review
-from krcoach.llm import LLMEngine, load_prompt
+from krcoach.llm.engine import LLMEngine, load_prompt
 from krcoach.models import KeyResult, Objective, OKRSet
-from krcoach.replay import ReplayServer, load, objective_key
+from krcoach.evaluation.replay import ReplayServer, load, objective_key
 
 RECORDING = ROOT / "evals" / "answers" / "capable.jsonl"
 DEV = ROOT.parent / "shared" / "data" / "dev_krs.jsonl"
@@ -46,7 +46,7 @@ def test_the_recording_answers_the_current_prompt(recording: dict) -> None:
     assert len(recording) >= 150
     for rec in recording.values():
         assert (rec["prompt"]["version"], rec["prompt"]["sha256"]) == (prompt.version, prompt.sha256), \
-            "the prompt changed: re-record evals/answers/capable.jsonl (python -m krcoach.replay)"
+            "the prompt changed: re-record evals/answers/capable.jsonl (python -m krcoach.evaluation.replay)"
         assert rec["key"] == objective_key(rec["objective"], rec["krs"], rec["cycle"])
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from krcoach.anatomy import invented_numbers, parse_rewrite
+from krcoach.rules.anatomy import invented_numbers, parse_rewrite
 from krcoach.coach import review
 from krcoach.engine import make_engine
-from krcoach.lexicon import catalogue
+from krcoach.rules.lexicon import catalogue
 from krcoach.models import ISSUE_CODES, KeyResult, Objective, OKRSet
-from krcoach.rules import RulesEngine, classify_text, review_kr
+from krcoach.rules.engine import RulesEngine, classify_text, review_kr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -273,9 +273,9 @@ def test_whys_are_in_the_krs_own_terms_not_one_stock_sentence() -> None:
 
 
 def test_the_verdict_model_learns_from_labelled_rows_and_is_deterministic() -> None:
-    from krcoach import verdict
-    from krcoach.anatomy import parse
-    from krcoach.rules import classify
+    from krcoach.rules import verdict
+    from krcoach.rules.anatomy import parse
+    from krcoach.rules.engine import classify
 
     rows = [(t, None, "output") for t in ("Publish 12 blog posts", "Ship the new editor", "Hire 3 engineers",
                                            "Write runbooks for all services", "Launch the referral campaign")] + \
@@ -376,7 +376,7 @@ def test_one_keyword_from_another_domain_gives_no_catalogue_metric() -> None:
 # KRs written for these tests, one per general rule (none copied from a dataset).
 
 def _model_coach(text: str, objective: str | None = None):
-    from krcoach.verdict import default_model
+    from krcoach.rules.verdict import default_model
     return review_kr(KeyResult(id="1", kr=text), Objective(title=objective) if objective else None, None,
                      default_model())
 

@@ -47,7 +47,7 @@ def records(name: str) -> list[dict] | None:
     from krcoach import checks
     from krcoach.engine import ReviewContext
     from krcoach.models import KeyResult, Objective, OKRSet
-    from krcoach.rules import RulesEngine
+    from krcoach.rules.engine import RulesEngine
 
     rows = _rows(name)
     if rows is None:
@@ -103,7 +103,7 @@ def test_records_do_not_depend_on_what_was_reviewed_before() -> None:
     reverse order of objectives gives the same records."""
     from krcoach.engine import ReviewContext
     from krcoach.models import KeyResult, Objective
-    from krcoach.rules import RulesEngine
+    from krcoach.rules.engine import RulesEngine
 
     rows = _rows("evals")
     assert rows is not None

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from krcoach import workshop as ws
+from krcoach.workshop import domain as ws
 from krcoach.coach import review
 from krcoach.engine import make_engine
 from krcoach.formats import render
 from krcoach.models import KeyResult, Objective, OKRSet
 from krcoach.safe import csv_cell, md_text
-from krcoach.store import Store
+from krcoach.workshop.store import Store
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1+2", "\r=3+4"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -238,7 +238,7 @@ def test_markdown_exports_leave_domains_and_addresses_as_text(store: Store, engi
         p = ws.join(store, code, "me@evil.io")
         ws.submit(store, code, p["participant_token"], 1 + i % 2, f"Raise {text} signups", engine)
     ws.set_names_hidden(store, code, key, False)
-    from krcoach import app
+    from krcoach.web import app
 
     draft = app.improved_draft_md(okrs)
     for doc in (page, ws.export(store, code, key, "md"), draft):
@@ -270,7 +270,8 @@ def test_the_improved_draft_download_is_inert_and_reads_back(tmp_path: Path) -> 
 
     from markdown_it import MarkdownIt
 
-    from krcoach import app, formats
+    from krcoach import formats
+    from krcoach.web import app
 
     draft = _hostile_draft()
     okrs = formats.parse_outline(draft)
@@ -306,7 +307,8 @@ def test_the_improved_draft_download_is_inert_and_reads_back(tmp_path: Path) -> 
 
 
 def test_download_files_are_owner_only(tmp_path: Path) -> None:
-    from krcoach import app, formats
+    from krcoach import formats
+    from krcoach.web import app
 
     text = "- Raise weekly active teams from 40 to 60 by Q3\n"
     paths = app.write_downloads(review(formats.parse_outline(text), make_engine("rules")), text,

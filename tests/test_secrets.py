@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fake_openai import (  # noqa: E402,F401
     FAKE_MODEL,
     SAMPLE_OUTLINE,
@@ -34,7 +33,7 @@ from fake_openai import (  # noqa: E402,F401
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import OUTPUT_FORMATS, parse_outline, render  # noqa: E402
-from krcoach.llm import LLMEngine, RetryPolicy, redact  # noqa: E402
+from krcoach.llm.engine import LLMEngine, RetryPolicy, redact  # noqa: E402
 
 KEY = "sk-test-SECRET-1234567890"
 NEEDLES = (KEY, "SECRET-1234567890", "1234567890")
@@ -166,10 +165,10 @@ def _echoing_answer(krs: list[str]) -> dict:
 
 def test_a_model_answer_that_echoes_the_key_is_scrubbed_everywhere(
         fake: FakeOpenAI, llm_env: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from krcoach import workshop as ws
-    from krcoach.cache import AnswerCache
-    from krcoach.evaluate import run_eval
-    from krcoach.store import Store
+    from krcoach.workshop import domain as ws
+    from krcoach.llm.cache import AnswerCache
+    from krcoach.evaluation.run import run_eval
+    from krcoach.workshop.store import Store
 
     caplog.set_level(logging.DEBUG)
     fake.always(status(200, body=_echoing_answer(["one KR"])))
@@ -352,12 +351,12 @@ def test_secrets_matrix(llm_env: Path, tmp_path: Path, caplog: pytest.LogCapture
     record is a fallback quoting the 400 with "***", Alpha's why says "***", every log group logged.
     Run with -s for the table.
     """
-    from krcoach import workshop as ws
-    from krcoach.cache import AnswerCache
-    from krcoach.store import Store
+    from krcoach.workshop import domain as ws
+    from krcoach.llm.cache import AnswerCache
+    from krcoach.workshop.store import Store
 
     try:
-        from krcoach.app import render_objective
+        from krcoach.web.app import render_objective
     except Exception:  # pragma: no cover - the page's dependencies are missing
         render_objective = None
     caplog.set_level(logging.DEBUG)

@@ -26,8 +26,14 @@ from re import _parser as P  # noqa: N812
 import pytest
 
 from conftest import ROOT
-from krcoach import anatomy, coach, fastre, lexicon as lexmod, quantities, rules, verdict
-from krcoach.lexicon import PhraseMatcher, SharedScan, catalogue_index, lexicon
+from krcoach import coach
+from krcoach.rules import anatomy
+from krcoach.rules import fastre
+from krcoach.rules import lexicon as lexmod
+from krcoach.rules import quantities
+from krcoach.rules import engine as rules
+from krcoach.rules import verdict
+from krcoach.rules.lexicon import PhraseMatcher, SharedScan, catalogue_index, lexicon
 from krcoach.models import KeyResult, KRReview, Objective, OKRSet
 
 DEV = ROOT.parent / "shared" / "data" / "dev_krs.jsonl"

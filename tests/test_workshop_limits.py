@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from krcoach import workshop as ws
-from krcoach.store import Store
+from krcoach.workshop import domain as ws
+from krcoach.workshop.store import Store
 
-sys.path.insert(0, str(Path(__file__).parent))
 from browser import ApiError, GradioApi, launch_app  # noqa: E402
 
 OUTCOME = "Lift demo requests from 80 to 200 per month by end of Q3"

@@ -9,7 +9,6 @@ bench/bench_workshop.py, not asserted here.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 from browser import launch_app  # noqa: E402
 
 PARTICIPANTS = 100

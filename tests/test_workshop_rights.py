@@ -13,18 +13,16 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from krcoach import workshop as ws
-from krcoach import workshop_ui as ui
-from krcoach.store import Store
+from krcoach.workshop import domain as ws
+from krcoach.workshop import pages as ui
+from krcoach.workshop.store import Store
 
-sys.path.insert(0, str(Path(__file__).parent))
 from browser import GradioApi, launch_app  # noqa: E402
 
 OUTCOME = "Lift demo requests from 80 to 200 per month by end of Q3"

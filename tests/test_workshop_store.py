@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from krcoach import workshop as ws
-from krcoach.store import SCHEMA_VERSION, Store, StoreError, open_store
+from krcoach.workshop import domain as ws
+from krcoach.workshop.store import SCHEMA_VERSION, Store, StoreError, open_store
 
 OUTCOME = "Lift demo requests from 80 to 200 per month by end of Q3"
 OUTPUT = "Hire 5 senior engineers by June"

@@ -41,10 +41,10 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .models import OKRReview, OKRSet
+    from krcoach.engine import Engine
+    from krcoach.models import OKRReview, OKRSet
 
-log = logging.getLogger("krcoach.limits")
+log = logging.getLogger("krcoach.web.limits")
 
 #: A draft of up to this many key results is one unit of a client's share; larger ones count
 #: one unit more per this many (a 200-KR draft is two units: with a share of two it runs alone).
@@ -390,8 +390,8 @@ class ReviewPool:
                     from concurrent.futures import ProcessPoolExecutor
 
                     ctx = multiprocessing.get_context("forkserver")
-                    ctx.set_forkserver_preload(["krcoach.limits", "krcoach.coach", "krcoach.formats",
-                                                "krcoach.rules"])
+                    ctx.set_forkserver_preload(["krcoach.web.limits", "krcoach.coach", "krcoach.formats",
+                                                "krcoach.rules.engine"])
                     self._procs = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                                       initializer=_worker_start)
                 except (OSError, ValueError, ImportError) as exc:  # no processes here: threads
@@ -430,7 +430,7 @@ class ReviewPool:
 
 
 def _review(okrs: OKRSet, engine: Engine) -> OKRReview:
-    from . import coach
+    from krcoach import coach
 
     return coach.review(okrs, engine)
 
@@ -439,7 +439,7 @@ def _finish(review: OKRReview, what: str) -> Any:
     if what == "records":
         return review.records()
     if what == "json":
-        from . import formats
+        from krcoach import formats
 
         return formats.render(review, "json")
     return review
@@ -451,8 +451,8 @@ _WORKER_ENGINE: Engine | None = None
 def _worker_start() -> None:
     """A worker process's start: its own rules engine, warmed with one review."""
     global _WORKER_ENGINE
-    from .engine import make_engine
-    from .formats import parse_outline
+    from krcoach.engine import make_engine
+    from krcoach.formats import parse_outline
 
     _WORKER_ENGINE = make_engine("rules")
     _review(parse_outline("- Raise weekly active teams from 40 to 60 by Q4"), _WORKER_ENGINE)

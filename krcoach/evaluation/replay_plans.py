@@ -1,13 +1,13 @@
-"""Recorded answers to the plan prompt (`prompts/review_plan.txt`), like `krcoach.replay` for objectives.
+"""Recorded answers to the plan prompt (`prompts/review_plan.txt`), like `krcoach.evaluation.replay` for objectives.
 
 The llm engine asks once per plan for its cross-team findings (`LLMEngine.plan_findings`). This
 writes the exact messages it sends for plans in `evals/plans/`, for a person or a capable model to
-answer with the JSON alone, and turns the answers into a recording that `krcoach.replay`'s
+answer with the JSON alone, and turns the answers into a recording that `krcoach.evaluation.replay`'s
 `ReplayServer` serves (it keys plan requests by `replay.plan_key`):
 
-    python -m krcoach.replay_plans export --plans evals/plans --only p01,p15 --out /tmp/plans
+    python -m krcoach.evaluation.replay_plans export --plans evals/plans --only p01,p15 --out /tmp/plans
     # answer each line of /tmp/plans/requests.jsonl in answers.jsonl: {"key": ..., "answer": {...}}
-    python -m krcoach.replay_plans import --dir /tmp/plans --out evals/answers/plans.jsonl
+    python -m krcoach.evaluation.replay_plans import --dir /tmp/plans --out evals/answers/plans.jsonl
 
 A recording line: {"key", "plan", "prompt": {"name", "version", "sha256"}, "model", "answers": [...]}.
 Editing the plan prompt means re-recording (the replay test checks the prompt's version and hash).
@@ -21,16 +21,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .models import CrossTeam, OKRSet, PlanFinding, PlanKR
+from krcoach.models import CrossTeam, OKRSet, PlanFinding, PlanKR
 
 
 def plan_request(okrs: OKRSet) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The data block and the messages the llm engine sends for this plan: the KRs exactly as the
     plan review hands them to the engine (`plan.review_plan`'s cross-team finder)."""
-    from .coach import review
-    from .llm import PLAN_PROMPT, build_plan_messages, load_prompt, plan_payload
-    from .plan import review_plan
-    from .rules import RulesEngine
+    from krcoach.coach import review
+    from krcoach.llm.engine import PLAN_PROMPT, build_plan_messages, load_prompt, plan_payload
+    from krcoach.plan import review_plan
+    from krcoach.rules.engine import RulesEngine
 
     seen: list[PlanKR] = []
 
@@ -46,7 +46,7 @@ def plan_request(okrs: OKRSet) -> tuple[dict[str, Any], list[dict[str, str]]]:
 
 
 def prompt_info() -> dict[str, str]:
-    from .llm import PLAN_PROMPT, load_prompt
+    from krcoach.llm.engine import PLAN_PROMPT, load_prompt
 
     p = load_prompt(PLAN_PROMPT)
     return {"name": p.name, "version": p.version, "sha256": p.sha256}
@@ -54,8 +54,8 @@ def prompt_info() -> dict[str, str]:
 
 def export(folder: Path, names: list[str], out: Path) -> int:
     """system.txt (the same for every plan) and requests.jsonl: {"key", "plan", "user"} per plan."""
-    from .evaluate import load_plan
-    from .replay import plan_key
+    from krcoach.evaluation.run import load_plan
+    from krcoach.evaluation.replay import plan_key
 
     out.mkdir(parents=True, exist_ok=True)
     system = ""
@@ -71,7 +71,7 @@ def export(folder: Path, names: list[str], out: Path) -> int:
 
 def import_answers(folder: Path, out: Path, model: str) -> int:
     """Pair requests.jsonl with answers.jsonl ({"key", "answer"} per line) into a recording."""
-    from .replay import hand_answers
+    from krcoach.evaluation.replay import hand_answers
 
     prompt = prompt_info()
     written = 0
@@ -84,7 +84,7 @@ def import_answers(folder: Path, out: Path, model: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m krcoach.replay_plans", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m krcoach.evaluation.replay_plans", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export", help="write the engine's exact plan messages for hand answering")
     e.add_argument("--plans", type=Path, required=True, help="a folder of plans (evals/plans)")

@@ -50,12 +50,13 @@ from urllib.parse import urlsplit, urlunsplit
 from instructor import OpenAISchema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from . import issue_codes
-from .cache import AnswerCache, krcoach_version, make_key
-from .engine import EngineConfigError, ReviewContext
-from .models import (ISSUE_CODES, MAX_KR_CHARS, CrossTeam, Issue, KeyResult, KRReview, Objective, PlanFinding,
+from krcoach import issue_codes
+from krcoach.llm.cache import AnswerCache, krcoach_version, make_key
+from krcoach.engine import EngineConfigError, ReviewContext
+from krcoach.periods import clip_cycle
+from krcoach.models import (ISSUE_CODES, MAX_KR_CHARS, CrossTeam, Issue, KeyResult, KRReview, Objective, PlanFinding,
                      PlanKR, Rewrite)
-from .redaction import _KEYLIKE, protect, redact, redact_known, scrub  # noqa: F401 - re-exported
+from krcoach.redaction import _KEYLIKE, protect, redact, redact_known, scrub  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 # instructor logs every failed attempt at ERROR; with no logging configured Python would print those
@@ -99,7 +100,7 @@ def _prompt_text(name: str) -> str:
         return resources.files("krcoach.prompts").joinpath(f"{name}.txt").read_text("utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
         # A source checkout that is not installed: prompts/ sits beside the package.
-        return (Path(__file__).resolve().parent.parent / "prompts" / f"{name}.txt").read_text("utf-8")
+        return (Path(__file__).resolve().parents[2] / "prompts" / f"{name}.txt").read_text("utf-8")
 
 
 def load_prompt(name: str = DEFAULT_PROMPT) -> Prompt:
@@ -116,15 +117,6 @@ def load_prompt(name: str = DEFAULT_PROMPT) -> Prompt:
                   sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
-#: A cycle is a short period name ("2026 Q3", "H1 2025"); anything longer is cut, never followed.
-MAX_CYCLE_CHARS = 40
-
-
-def _cycle(cycle: str | None) -> str | None:
-    text = " ".join((cycle or "").split())[:MAX_CYCLE_CHARS]
-    return text or None
-
-
 def _quoted(value: Any, **kw: Any) -> str:
     """JSON for the prompt, with the delimiter word escaped so it never appears verbatim."""
     return json.dumps(value, ensure_ascii=False, **kw).replace("OKR_DATA", "OKR\\u005fDATA")
@@ -138,8 +130,8 @@ def data_block(objective: Objective, cycle: str | None = None) -> str:
     delimiter); the delimiter word is also escaped inside strings so it never appears verbatim.
     """
     payload: dict[str, Any] = {"objective": objective.title}
-    if _cycle(cycle):
-        payload["cycle"] = _cycle(cycle)
+    if clip_cycle(cycle):
+        payload["cycle"] = clip_cycle(cycle)
     payload["key_results"] = [{"n": i, "text": kr.kr[:MAX_KR_CHARS]} for i, kr in enumerate(objective.krs, 1)]
     return _quoted(payload, indent=1)
 
@@ -152,7 +144,7 @@ def issue_code_lines() -> str:
 
 def build_messages(prompt: Prompt, objective: Objective, cycle: str | None = None) -> list[dict[str, str]]:
     system = Template(prompt.system).safe_substitute(issue_codes=issue_code_lines())
-    cycle = _cycle(cycle)
+    cycle = clip_cycle(cycle)
     # The cycle is author text too: quoted as JSON (one line, no delimiter), and in the data block.
     cycle_line = (f"Cycle: {_quoted(cycle)} (also in the data) — KRs without their own date end with "
                   "the cycle.\n" if cycle else "")
@@ -330,7 +322,7 @@ def check_against_draft(answer: ObjectiveCoaching, draft: _Draft) -> list[str]:
     Everything the rules readers merely suspect (an activity-shaped metric, a number in another
     role than the reader gave it) is a guess a capable model often gets right where the reader
     does not: `doubts` turns those into notes on the record, never a re-ask."""
-    from . import anatomy
+    from krcoach.rules import anatomy
 
     n = len(draft.krs)
     got = len(answer.key_results)
@@ -368,7 +360,7 @@ def _names_activity(metric: str) -> bool:
     work. Narrower than `anatomy.is_activity_shaped_metric` on purpose: on a capable model's
     answers that wider reader doubted "average session duration" and "search page drop-off rate",
     and a note that is usually wrong teaches people to ignore notes."""
-    from .lexicon import lexicon
+    from krcoach.rules.lexicon import lexicon
 
     words = re.findall(r"[\w'-]+", metric)
     if not words:
@@ -391,7 +383,8 @@ _SURE_SLOT_ERROR = re.compile(r"is the draft's (?:version|window or definition),
 def doubts(item: KRCoaching, kr: str, cycle: str | None = None) -> list[str]:
     """Notes for one KR's answer from the rules readers' judgements, shown beside the model's
     coaching so a reader can check it; they never change or refuse the answer."""
-    from . import anatomy, quantities
+    from krcoach.rules import anatomy
+    from krcoach.rules import quantities
 
     notes: list[str] = []
     if item.kind == "output" and not item.rewrites and "?" not in item.why:
@@ -552,7 +545,7 @@ class PlanCoaching(_Lenient, OpenAISchema):
 def _canon_team(name: str | None, names: tuple[str, ...]) -> str | None:
     """A team name as the plan spells it when it is a team of the plan, else as the plan review
     knows the function ("legal" -> "Legal"), else as given."""
-    from .plan import _team_key, knowledge
+    from krcoach.plan import _team_key, knowledge
 
     if not name or not name.strip():
         return None
@@ -562,7 +555,7 @@ def _canon_team(name: str | None, names: tuple[str, ...]) -> str | None:
 
 def _depends_on(item: PlanFindingItem, own: str, names: tuple[str, ...]) -> str | None:
     """The team a dependency is on: `on_team`, else the first of `teams` that is not the KR's own."""
-    from .plan import _team_key
+    from krcoach.plan import _team_key
 
     if item.on_team:
         return _canon_team(item.on_team, names)
@@ -573,7 +566,7 @@ def check_plan_against_draft(answer: PlanCoaching, draft: _PlanDraft) -> list[st
     """What is certainly wrong with a plan answer (empty when fine): an id that is not in the
     data, a conflict or duplicate that is not between KRs of two different teams, a dependency
     that names no team or the KR's own. Only these are sent back to the model."""
-    from .plan import _team_key
+    from krcoach.plan import _team_key
 
     problems: list[str] = []
     span = f"K1..K{len(draft.teams)}" if draft.teams else "none"
@@ -610,7 +603,7 @@ def plan_payload(krs: list[PlanKR]) -> tuple[dict[str, Any], dict[str, PlanKR]]:
     """The plan as the model reads it, and the KR behind each id: teams in order of first
     appearance, each with its objectives and KRs (`id` "K<n>" by position in the plan, `text`,
     `owner`). Ids are krcoach's own: input ids repeat across files."""
-    from .plan import NO_TEAM
+    from krcoach.plan import NO_TEAM
 
     by_id: dict[str, PlanKR] = {}
     teams: dict[str, dict[str | None, list[dict[str, Any]]]] = {}
@@ -667,7 +660,7 @@ def plan_findings_from(answer: PlanCoaching, by_id: dict[str, PlanKR],
     """A validated answer as plan findings, in the rules' order (conflicts, duplicates,
     dependencies). The KRs quoted are the plan's own (never the model's words); the first two of a
     conflict or duplicate belong to two different teams; repeats of one finding are dropped."""
-    from .plan import NO_TEAM, _team_key
+    from krcoach.plan import NO_TEAM, _team_key
 
     def team(ref: PlanKR) -> str:
         return ref.team or NO_TEAM
@@ -946,7 +939,7 @@ class LLMEngine:
     @classmethod
     def from_env(cls, use_cache: bool = True) -> LLMEngine:
         """The engine described by OPENAI_API_KEY, OPENAI_BASE_URL, KRCOACH_MODEL, KRCOACH_LLM_MODE."""
-        from .engine import llm_timeout
+        from krcoach.engine import llm_timeout
 
         env = os.environ
         seconds = llm_timeout() or DEFAULT_TIMEOUT
@@ -997,7 +990,7 @@ class LLMEngine:
     def review_objective(self, objective: Objective, context: ReviewContext) -> list[KRReview]:
         if not objective.krs:
             return []
-        cycle = _cycle(context.cycle)
+        cycle = clip_cycle(context.cycle)
         draft = _Draft(krs=tuple(kr.kr for kr in objective.krs), objective=objective.title, cycle=cycle)
         token = _DRAFT.set(draft)
         try:
@@ -1062,7 +1055,7 @@ class LLMEngine:
         findings: what the plan keeps, marked as a fallback with the reason, when the model's
         answer cannot be used (network, breaker, an answer still invalid after the re-asks, a
         plan too large for one request). Cached like objective answers."""
-        from .plan import NO_TEAM
+        from krcoach.plan import NO_TEAM
 
         if len(krs) > MAX_PLAN_KRS:
             return self._plan_fallback(rules, f"llm: the plan has {len(krs)} key results; one request "
@@ -1262,7 +1255,7 @@ class LLMEngine:
 
     def _records(self, objective: Objective, context: ReviewContext,
                  answer: ObjectiveCoaching) -> list[KRReview]:
-        from . import anatomy
+        from krcoach.rules import anatomy
 
         out: list[KRReview] = []
         for kr, item in zip(objective.krs, answer.key_results, strict=True):
@@ -1281,7 +1274,7 @@ class LLMEngine:
                 id=kr.id, objective=objective.title, kr=kr.kr, owner=kr.owner, kind=item.kind,
                 why=item.why, issues=issues, rewrites=rewrites, engine=self.name, model=self.model,
                 status="ok", error=None, confidence=item.confidence,
-                notes=doubts(item, kr.kr, _cycle(context.cycle)),
+                notes=doubts(item, kr.kr, clip_cycle(context.cycle)),
             )
             out.append(_deterministic_flags(review, kr, context))
         return out
@@ -1293,7 +1286,7 @@ class LLMEngine:
         reason = redact(reason, self._secret)
         log.info("llm fallback for objective %r: %s", objective.title, reason)
         if self._rules_engine is None:
-            from .rules import RulesEngine
+            from krcoach.rules.engine import RulesEngine
 
             self._rules_engine = RulesEngine()
         reviews = self._rules_engine.review_objective(objective, context)
@@ -1309,8 +1302,8 @@ class LLMEngine:
 
 def has_injection(text: str) -> bool:
     """The same test as `anatomy.parse(text).injection`, without the full parse (hot path)."""
-    from .anatomy import clean_kr
-    from .lexicon import lexicon
+    from krcoach.rules.anatomy import clean_kr
+    from krcoach.rules.lexicon import lexicon
 
     return bool(lexicon().injection.search(clean_kr(text)))
 
@@ -1335,3 +1328,17 @@ __all__ = [
     "PlanCoaching", "PlanFindingItem", "build_plan_messages", "plan_payload", "check_plan_against_draft",
     "plan_findings_from", "PLAN_PROMPT",
 ]
+
+
+def build(endpoint: Any = None, *, use_cache: bool = True) -> LLMEngine:
+    """The llm row of `krcoach.engine.ENGINE_BUILDERS`: the environment's endpoint, or a local
+    server that `auto` found (an `engine.Endpoint` with `local` set)."""
+    if endpoint is None or endpoint.local is None:
+        return LLMEngine.from_env(use_cache=use_cache)
+    from krcoach.engine import llm_timeout
+
+    timeout = llm_timeout()
+    return LLMEngine(base_url=endpoint.base_url, api_key=None, model=endpoint.model,
+                     mode=os.environ.get("KRCOACH_LLM_MODE") or None,
+                     cache=AnswerCache() if use_cache else None,
+                     **({"timeout": timeout} if timeout is not None else {}))

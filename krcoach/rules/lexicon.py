@@ -14,7 +14,7 @@ from bisect import bisect_left
 from functools import cache, lru_cache
 from importlib import resources
 
-from . import fastre
+from krcoach.rules import fastre
 
 
 def _load_json(name: str) -> dict:

@@ -4,13 +4,13 @@ Why: accuracy against labels says nothing about whether a coach would sign a rew
 why useful. Graders judge that; they must not know which engine wrote what, and the sample must
 be drawn at random from KRs nobody tuned the coaching on.
 
-  python -m krcoach.grading draw  --dataset D --n 60 --seed S --out DIR [--recording R]
+  python -m krcoach.evaluation.grading draw  --dataset D --n 60 --seed S --out DIR [--recording R]
       DIR/input.jsonl: every KR of the objectives that hold a sampled KR (the engines review
       whole objectives, as users send them); DIR/sample.json: the sampled ids.
   krcoach review DIR/input.jsonl -f jsonl > A.jsonl           (one run per engine)
-  python -m krcoach.grading sheet --records A.jsonl --sample DIR/sample.json --out sheet-A.md
+  python -m krcoach.evaluation.grading sheet --records A.jsonl --sample DIR/sample.json --out sheet-A.md
       the sheet (no engine, model, status or error on it) and sheet-A.grades.jsonl to fill in.
-  python -m krcoach.grading score --sample DIR/sample.json --dataset D GRADES.jsonl [...]
+  python -m krcoach.evaluation.grading score --sample DIR/sample.json --dataset D GRADES.jsonl [...]
       the rubric's figures per grader, their mean and the graders' agreement.
 
 A grade line: {"item": n, "verdict_agree": bool, "why_useful": bool,
@@ -38,7 +38,7 @@ def draw(dataset: Path, n: int, seed: int, recording: Path | None = None) -> tup
         row["kr"] = " ".join(row["kr"].split())
     pool = [r for r in rows if r.get("label") in ("output", "outcome") and r.get("objective")]
     if recording is not None:
-        from .replay import load
+        from krcoach.evaluation.replay import load
 
         recorded = {(rec["objective"], tuple(rec["krs"])) for rec in load(recording).values()}
         groups: dict[str, list[str]] = {}
@@ -126,7 +126,7 @@ def agreement(a: dict[int, dict[str, Any]], b: dict[int, dict[str, Any]]) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m krcoach.grading", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m krcoach.evaluation.grading", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("draw")
     d.add_argument("--dataset", type=Path, required=True)

@@ -44,10 +44,10 @@ import gradio as gr
 from gradio.data_classes import FileData, ListFiles, PredictBody, SimplePredictBody
 from pydantic import ValidationError
 
-from . import validate
-from .validate import InputError, describe
+from krcoach.web import validate
+from krcoach.web.validate import InputError, describe
 
-log = logging.getLogger("krcoach.door")
+log = logging.getLogger("krcoach.web.door")
 
 #: Keys of Gradio's FileData; an object whose keys are all among these and that has a text
 #: `path` is a file reference, with or without the `meta` tag Gradio itself looks for.

@@ -31,10 +31,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .engine import Engine, ReviewContext, make_engine
-from .models import ISSUE_CODES, KeyResult, Objective
-from .safe import csv_cell, md_text
-from .store import Store
+from krcoach.engine import Engine, ReviewContext, make_engine
+from krcoach.models import ISSUE_CODES, KeyResult, Objective
+from krcoach.safe import csv_cell, md_text
+from krcoach.workshop.store import Store
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read off a projector
 CODE_LENGTH = 6

@@ -11,7 +11,7 @@ A recording is JSONL, one line per objective:
    "model": "who answered", "answers": [first answer, answer to a re-ask, ...]}
 Each answer is the JSON object the model returned (`{"key_results": [...]}`), kept as returned.
 
-Re-recording when the prompt changes (`python -m krcoach.replay`):
+Re-recording when the prompt changes (`python -m krcoach.evaluation.replay`):
 - `export --dataset D --out DIR` writes the exact system message and one user message per
   objective (what the engine sends), for a person or a helper to answer by hand;
 - `import --dir DIR --out FILE` turns their answers into a recording;
@@ -76,7 +76,7 @@ def find_data(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def data_key(data: dict[str, Any]) -> str:
-    if "teams" in data:  # the plan prompt (krcoach.replay_plans records those answers)
+    if "teams" in data:  # the plan prompt (krcoach.evaluation.replay_plans records those answers)
         return plan_key(data)
     return objective_key(data.get("objective"), [k["text"] for k in data.get("key_results", [])],
                          data.get("cycle"))
@@ -191,7 +191,7 @@ def objectives_of(dataset: str | Path, limit: int | None = None, seed: int = 202
                   max_krs: int = MAX_KRS) -> list[Any]:
     """The dataset's objectives as the eval sends them (`evaluate._as_okrset`), without the group
     of KRs that have no objective and those over `max_krs` KRs; a seeded sample of `limit`."""
-    from .evaluate import _as_okrset, load_dataset
+    from krcoach.evaluation.run import _as_okrset, load_dataset
 
     objectives = [o for o in _as_okrset(load_dataset(dataset)).objectives
                   if o.title and len(o.krs) <= max_krs]
@@ -201,14 +201,14 @@ def objectives_of(dataset: str | Path, limit: int | None = None, seed: int = 202
 
 
 def _request(objective: Any, cycle: str | None = None) -> tuple[str, list[dict[str, str]]]:
-    from .llm import build_messages, load_prompt
+    from krcoach.llm.engine import build_messages, load_prompt
 
     messages = build_messages(load_prompt(), objective, cycle)
     return objective_key(objective.title, [k.kr for k in objective.krs], cycle), messages
 
 
 def _prompt_info() -> dict[str, str]:
-    from .llm import load_prompt
+    from krcoach.llm.engine import load_prompt
 
     p = load_prompt()
     return {"name": p.name, "version": p.version, "sha256": p.sha256}
@@ -290,7 +290,7 @@ def record(objectives: list[Any], out: Path, base_url: str, model: str, api_key:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m krcoach.replay", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m krcoach.evaluation.replay", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export", help="write the engine's exact messages for hand answering")
     r = sub.add_parser("record", help="ask a live OpenAI-compatible endpoint and record its answers")

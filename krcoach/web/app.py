@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
-from .store import default_data_dir  # noqa: E402
+from krcoach.workshop.store import default_data_dir  # noqa: E402
 
 #: Gradio keeps a copy of every file the page hands out or receives (downloads, uploads) in
 #: GRADIO_TEMP_DIR, by default a shared, world-readable /tmp/gradio. krcoach's own folder instead,
@@ -45,10 +45,13 @@ if not os.environ.get("GRADIO_TEMP_DIR"):  # unset or blank: Gradio would use /t
 
 import gradio as gr  # noqa: E402
 
-from . import coach, door, formats, issue_codes, limits, validate  # noqa: E402
-from .engine import NO_REWRITE_HINT, Engine, make_engine  # noqa: E402
-from .examples import EXAMPLES  # noqa: E402
-from .models import (  # noqa: E402
+from krcoach import coach, formats, issue_codes  # noqa: E402
+from krcoach.web import door
+from krcoach.web import limits
+from krcoach.web import validate
+from krcoach.engine import NO_REWRITE_HINT, Engine, make_engine  # noqa: E402
+from krcoach.web.examples import EXAMPLES  # noqa: E402
+from krcoach.models import (  # noqa: E402
     ISSUE_CODES,
     MAX_KR_CHARS,
     Finding,
@@ -57,7 +60,7 @@ from .models import (  # noqa: E402
     OKRReview,
     OKRSet,
 )
-from .safe import md_text  # noqa: E402
+from krcoach.safe import md_text  # noqa: E402
 
 #: At most this many key results per review (page and API).
 MAX_KRS = 200
@@ -715,7 +718,7 @@ if (!window.__kcGuard) {{
 }}
 """
 
-_STATIC = Path(__file__).with_name("static")
+_STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 def _load_css() -> str:
@@ -894,7 +897,7 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
 
         gr.api(review, api_name="review", concurrency_limit=limit, concurrency_id=group)
 
-    from .workshop_ui import mount_workshop
+    from krcoach.workshop.pages import mount_workshop
 
     mount_workshop(demo, eng)  # one engine (and one LLM client and cache) for both screens
     door.install(demo)  # every event's values are checked before Gradio reads them
@@ -902,7 +905,7 @@ def build_app(engine: Engine | str | None = None) -> gr.Blocks:
     # events (the page's `queue=False` events only copy text and never review).
     demo.api_open = False
     demo.krcoach_pool = pool  # type: ignore[attr-defined]
-    from .api import create_api
+    from krcoach.web.api import create_api
 
     demo.krcoach_api = create_api(eng, pool)  # type: ignore[attr-defined]
     return demo
@@ -932,7 +935,7 @@ def api_routes(demo: gr.Blocks) -> list[Any]:
 
 def _assemble(okrs: OKRSet, done: list[ObjectiveReview], eng: Engine) -> OKRReview:
     """The OKRReview `coach.review` would build, from objective reviews already streamed."""
-    from . import checks
+    from krcoach import checks
 
     result = OKRReview(objectives=done, findings=checks.set_findings(okrs), engine=eng.name,
                        model=eng.model, skipped=list(okrs.skipped))

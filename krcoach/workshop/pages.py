@@ -11,8 +11,8 @@ Two pages on the drafting app:
 Identities live in the browser (`gr.BrowserState`, i.e. localStorage), never in server memory: a
 reload or a server restart keeps everyone who they were. The same storage holds a random device
 id, against which the page's join attempts are limited (API clients: per Gradio session). All
-workshop state is in the database (`krcoach.store`); the handlers here are thin calls into
-`krcoach.workshop` plus HTML rendering, in which every user-written string is escaped.
+workshop state is in the database (`krcoach.workshop.store`); the handlers here are thin calls into
+`krcoach.workshop.domain` plus HTML rendering, in which every user-written string is escaped.
 Submissions, from the page and the API alike, run through `SubmitPacer`.
 """
 
@@ -38,12 +38,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import anyio
 import gradio as gr
 
-from . import validate
-from . import workshop as ws
-from .anatomy import clean_kr
-from .app import MAIN_PAGE_NAME
-from .engine import Engine
-from .store import Store, open_store
+from krcoach.web import validate
+from krcoach.workshop import domain as ws
+from krcoach.rules.anatomy import clean_kr
+from krcoach.web.app import MAIN_PAGE_NAME
+from krcoach.engine import Engine
+from krcoach.workshop.store import Store, open_store
 
 PARTICIPANT_PATH = "workshop"
 FACILITATOR_PATH = "facilitate"
@@ -61,7 +61,7 @@ RAW_SLACK = 10
 # BrowserState encrypts with a key that travels in the page config, so it hides nothing from the
 # browser's owner; a fixed key keeps stored identities readable after a server restart.
 _BROWSER_SECRET = "krcoach-workshop-identities-v1"
-_CSS = (Path(__file__).with_name("static") / "workshop.css").read_text(encoding="utf-8")
+_CSS = (Path(__file__).resolve().parent.parent / "static" / "workshop.css").read_text(encoding="utf-8")
 
 # Counts down every [data-ws-remaining] element once per second, from the moment it is rendered,
 # so the timer is smooth and immune to clock differences between server and phone.
@@ -1027,7 +1027,7 @@ def _api(backend: _Backend) -> None:
         except ws.WorkshopError as err:
             raise gr.Error(err.message, print_exception=False) from None
 
-    # Door checks (krcoach.validate), first thing in every endpoint: a value of the wrong type,
+    # Door checks (krcoach.web.validate), first thing in every endpoint: a value of the wrong type,
     # size or kind (inf, nan, a list for a number, 5 MB for a name) gets one readable line, never
     # a traceback. Codes and tokens go through `validate.opaque`, so a malformed one gets the
     # workshop's one uniform answer; a facilitator's other arguments are judged only after the

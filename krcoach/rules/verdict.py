@@ -7,7 +7,7 @@ scores) plus the KR's words, and learns how much each is worth from labelled KRs
 (a few thousand weights in `data/verdict_weights.json`), pure Python at prediction time, and
 deterministic. Training needs numpy (already installed with gradio) and takes under a second.
 
-`python -m krcoach.verdict --train evals/krs.jsonl [more.jsonl ...]` rebuilds the shipped weights;
+`python -m krcoach.rules.verdict --train evals/krs.jsonl [more.jsonl ...]` rebuilds the shipped weights;
 the eval's leave-one-organisation-out run calls `fit` itself, so the honest number is measured on
 organisations the model never saw.
 """
@@ -24,13 +24,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from .anatomy import about_a_metric
-from . import fastre
-from .lexicon import lexicon
+from krcoach.rules.anatomy import about_a_metric
+from krcoach.rules import fastre
+from krcoach.rules.lexicon import lexicon
 
 if TYPE_CHECKING:
-    from .anatomy import Anatomy
-    from .rules import Verdict
+    from krcoach.rules.anatomy import Anatomy
+    from krcoach.rules.engine import Verdict
 
 Row = tuple[str, "str | None", str]  # (kr text, objective or None, "output" | "outcome")
 
@@ -100,7 +100,7 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     purpose = _PURPOSE.search(a.text) if a.verb_class == "activity" else None
     if purpose and purpose.start() > 0:
         # What the KR measures is its main clause; the purpose names the change it is for.
-        from .anatomy import parse
+        from krcoach.rules.anatomy import parse
 
         main = parse(a.text[: purpose.start()])
         if main.text:
@@ -185,8 +185,8 @@ class VerdictModel:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_json(self) -> dict:
-        return {"about": "Logistic-regression weights for krcoach.verdict; rebuild with "
-                         "`python -m krcoach.verdict --train`.",
+        return {"about": "Logistic-regression weights for krcoach.rules.verdict; rebuild with "
+                         "`python -m krcoach.rules.verdict --train`.",
                 "weights": {k: round(v, 5) for k, v in sorted(self.weights.items()) if abs(v) >= 1e-4}}
 
 
@@ -200,8 +200,8 @@ def default_model() -> VerdictModel | None:
 
 
 def _row_features(rows: Iterable[Row]) -> tuple[list[dict[str, float]], list[float]]:
-    from .anatomy import parse
-    from .rules import classify
+    from krcoach.rules.anatomy import parse
+    from krcoach.rules.engine import classify
 
     feats, ys = [], []
     for kr, objective, label in rows:
@@ -272,11 +272,11 @@ def read_rows(path: str | Path) -> list[Row]:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] != "--train":
-        print("usage: python -m krcoach.verdict --train DATASET.jsonl [DATASET.jsonl ...]", file=sys.stderr)
+        print("usage: python -m krcoach.rules.verdict --train DATASET.jsonl [DATASET.jsonl ...]", file=sys.stderr)
         return 2
     rows = [r for p in argv[1:] for r in read_rows(p)]
     model = fit(rows)
-    out = Path(__file__).parent / WEIGHTS_FILE
+    out = Path(__file__).resolve().parent.parent / WEIGHTS_FILE
     out.write_text(json.dumps(model.to_json(), indent=0, sort_keys=False) + "\n", "utf-8")
     print(f"trained on {len(rows):,} rows; {len(model.to_json()['weights']):,} weights -> {out}")
     return 0

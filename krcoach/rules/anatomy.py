@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from . import fastre
-from .lexicon import PhraseMatcher, lexicon
+from krcoach.periods import DEADLINE_PERIOD
+from krcoach.rules import fastre
+from krcoach.rules.lexicon import PhraseMatcher, lexicon
 
 if TYPE_CHECKING:
-    from .quantities import Reading
+    from krcoach.rules.quantities import Reading
 
 # ------------------------------------------------------------------------------------ numbers
 
@@ -121,21 +122,10 @@ def invented_numbers(candidate: str, *sources: str) -> set[str]:
 
 # ------------------------------------------------------------------------------------ deadlines
 
-_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-           r"sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
-_PERIOD = (
-    rf"(?:(?:Q|T)[1-4](?:\s*(?:FY)?'?\d{{2,4}})?|H[12](?:\s*'?\d{{2,4}})?|FY\s?'?\d{{2,4}}|EOY|EOQ|EOM|EOD|"
-    rf"year[- ]end|end\s+of\s+(?:the\s+)?(?:fiscal\s+)?(?:year|quarter|month|sprint|term|semester|"
-    rf"cycle|season|programme|program|pilot|half|school year|Q[1-4]|H[12]|{_MONTHS}|\d{{4}})"
-    rf"(?:\s+(?:Q[1-4]|H[12]|\d{{4}}))?|"
-    rf"{_MONTHS}\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?(?!\d))?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}(?:\s+\d{{4}})?|"
-    rf"\d{{4}}-\d{{2}}(?:-\d{{2}})?|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|(?:19|20)\d{{2}}|"
-    rf"(?:this|next|the)\s+(?:quarter|year|month|half|cycle|sprint)|the\s+end\s+of\s+the\s+\w+)"
-)
 DEADLINE_RE = fastre.compile(
     rf"(?:\b(?:by|before|until|till|in|during|within|for|through|thru|ahead\s+of|no\s+later\s+than|"
     rf"para(?:\s+el)?|hasta|antes\s+de|d'ici(?:\s+la)?|avant|bis|até|entro|tegen|voor|fin(?:al)?\s+de|"
-    rf"à\s+la\s+fin\s+d[eu]|ende|end)\s+(?:the\s+)?(?:end\s+of\s+)?(?:fin\s+d[eu]\s+)?{_PERIOD}"
+    rf"à\s+la\s+fin\s+d[eu]|ende|end)\s+(?:the\s+)?(?:end\s+of\s+)?(?:fin\s+d[eu]\s+)?{DEADLINE_PERIOD}"
     rf"|\bwithin\s+(?:the\s+)?(?:next\s+)?\d+\s+(?:days|weeks|months|quarters|years)"
     rf"|(?<![\w-])(?:Q|T)[1-4](?:\s*'?\d{{2,4}})?(?![\w])|(?<![\w-])H[12](?:\s*'?\d{{2,4}})?(?![\w])"
     rf"|\bEOY\b|\bEOQ\b|\bFY\s?'?\d{{2,4}}\b)",
@@ -885,7 +875,7 @@ def split_goals(text: str) -> list[str]:
     return [p for p in parts if p and (NUMBER_RE.search(p) or PLACEHOLDER_RE.search(p))]
 
 
-from . import quantities as _quantities  # noqa: E402  (quantities builds on this module's patterns)
+from krcoach.rules import quantities as _quantities  # noqa: E402  (quantities builds on this module's patterns)
 
 
 # Short patterns the functions above use, compiled on first use.

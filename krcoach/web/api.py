@@ -30,12 +30,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, coach, formats, limits, validate
-from . import app as page
-from .engine import ENGINE_NAMES, Engine, make_engine
-from .models import Finding, KRReview, OKRReview, OKRSet, SkippedLine
+from krcoach import coach, formats
+from krcoach.version import __version__
+from krcoach.web import limits
+from krcoach.web import validate
+from krcoach.web import app as page
+from krcoach.engine import ENGINE_NAMES, Engine, make_engine
+from krcoach.models import Finding, KRReview, OKRReview, OKRSet, SkippedLine
 
-log = logging.getLogger("krcoach.api")
+log = logging.getLogger("krcoach.web.api")
 
 #: The most bytes a request body may have: the page's largest draft with every character
 #: written as a JSON escape (\\uXXXX), plus room for the other fields.

@@ -22,7 +22,7 @@ from typing import Any
 
 import platformdirs
 
-from .redaction import scrub_known
+from krcoach.redaction import scrub_known
 
 ENV_DIR = "KRCOACH_CACHE_DIR"
 #: Bumped when the layout of cached values changes.
@@ -43,7 +43,7 @@ def cache_dir() -> Path:
 def krcoach_version() -> str:
     """Part of every key: an upgrade never serves answers produced by older code."""
     try:
-        from . import __version__
+        from krcoach.version import __version__
 
         return str(__version__)
     except ImportError:

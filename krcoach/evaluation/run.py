@@ -26,14 +26,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import __version__
-from . import issue_codes, quantities
-from .anatomy import PLACEHOLDER_RE, _to_float, invented_numbers, parse_rewrite
-from .coach import iter_review
-from .engine import Engine
-from .formats import InputError
-from .models import MAX_KR_CHARS, KeyResult, KRReview, Objective, OKRSet
-from .rules import classify_text
+from krcoach.version import __version__
+from krcoach import issue_codes
+from krcoach.rules import quantities
+from krcoach.rules.anatomy import PLACEHOLDER_RE, _to_float, invented_numbers, parse_rewrite
+from krcoach.coach import iter_review
+from krcoach.engine import Engine
+from krcoach.formats import InputError
+from krcoach.models import MAX_KR_CHARS, KeyResult, KRReview, Objective, OKRSet
+from krcoach.rules.engine import classify_text
 
 LABELS = ("output", "outcome")
 
@@ -269,7 +270,7 @@ def _slot_problem(sample: Sample, slot: str, value: str, gold: dict[str, Any] | 
 
 def _word_delta_in_words(kr: str, value: str) -> bool:
     """The target slot renders the draft's own change in words (no digit added)."""
-    from .quantities import read, word_delta_target
+    from krcoach.rules.quantities import read, word_delta_target
 
     delta = read(" ".join(kr.split())).delta
     return bool(delta and delta.value is None and not any(c.isdigit() for c in delta.text) and
@@ -326,7 +327,7 @@ def _gold_slots_for(dataset: Path, slots: str | Path | None) -> tuple[dict[str, 
 
 @lru_cache(maxsize=1)
 def _fallback_metrics() -> frozenset[str]:
-    from .lexicon import catalogue
+    from krcoach.rules.lexicon import catalogue
 
     return frozenset(m.strip().lower() for m in catalogue().get("fallback_metrics", []))
 
@@ -373,18 +374,18 @@ class Learner:
 
 
 def rules_learner() -> Learner | str:
-    """The rules engine's learned verdict (`krcoach.verdict`), or why there is none."""
+    """The rules engine's learned verdict (`krcoach.rules.verdict`), or why there is none."""
     try:
-        from . import verdict  # type: ignore[attr-defined]
+        from krcoach.rules import verdict  # type: ignore[attr-defined]
     except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.verdict":
+        if exc.name == "krcoach.rules.verdict":
             return "engine has no learned part"
         raise
-    from .rules import RulesEngine
+    from krcoach.rules.engine import RulesEngine
 
     fit, base = getattr(verdict, "fit", None), getattr(verdict, "base_rows", None)
     if not callable(fit) or not callable(base):
-        return "engine has no learned part (krcoach.verdict has no fit/base_rows)"
+        return "engine has no learned part (krcoach.rules.verdict has no fit/base_rows)"
     try:
         inspect.signature(RulesEngine).bind(verdict_model=None)
     except TypeError:
@@ -637,8 +638,8 @@ PLAN_FILES = (".md", ".markdown", ".txt", ".csv", ".tsv", ".jsonl", ".ndjson", "
 def load_plan(path: str | Path) -> OKRSet:
     """A plan: one file (teams from headings or a team column), or a folder of files, each file's
     stem the team of the KRs that name none."""
-    from .coach import merge_sets
-    from .formats import name_team, read_path, team_from_name
+    from krcoach.coach import merge_sets
+    from krcoach.formats import name_team, read_path, team_from_name
 
     p = Path(path)
     if p.is_dir():
@@ -733,7 +734,7 @@ def score_plans(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_plan_eval(folder: str | Path, engine: Engine, report_dir: str | Path | None = None) -> dict[str, Any]:
     """Review every plan of `folder` (with the plan review), score against gold.jsonl, and log."""
-    from .coach import review
+    from krcoach.coach import review
 
     gold_rows = load_plan_gold(folder)
     started = time.time()

@@ -21,9 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from .models import (MAX_KR_CHARS, Finding, KeyResult, Objective, ObjectiveReview, OKRReview, OKRSet,
+from krcoach.models import (MAX_KR_CHARS, Finding, KeyResult, Objective, ObjectiveReview, OKRReview, OKRSet,
                      SkippedLine)
-from .safe import csv_cell, md_text
+from krcoach.periods import find_cycle
+from krcoach.safe import csv_cell, md_text
 
 INPUT_FORMATS = ("jsonl", "json", "csv", "md")
 OUTPUT_FORMATS = ("table", "jsonl", "json", "csv", "md")
@@ -550,18 +551,6 @@ _PROPERTY = re.compile(
     r"|due(?:\s+date)?|deadline|baseline|target|current|created(?:\s+(?:by|time))?"
     r"|last\s+(?:edited|updated)(?:\s+(?:by|time))?|tags?|type|date|author|reviewers?|updated"
     r"|confidence|progress)\s*:\s*(\S.*)$", re.I)
-_PERIOD = re.compile(
-    r"(?<![\w])(?:(?:FY|CY)\s?'?\d{2}(?:\d{2})?(?:\s*[-/ ]?\s*[QH][1-4])?"
-    r"|[QH][1-4]\s*[-/ ]?\s*(?:\d{4}|'\d{2}|FY\s?\d{2}(?:\d{2})?)"
-    r"|\d{4}\s*[-/ ]?\s*[QH][1-4]"
-    r"|[QH][1-4])(?![\w])")
-
-
-def _find_period(text: str | None) -> str | None:
-    m = _PERIOD.search(text or "")
-    return m.group(0) if m else None
-
-
 #: A team heading or section line: "Team: Platform", "Team Platform", "Squad — Payments (Q3 2026)".
 _TEAM_HEAD = re.compile(r"^(?:team|squad)(?:\s*(?P<sep>[:\-–—|])\s*|\s+)(?P<name>\S.*)$", re.I)
 _TEAM_TAIL = re.compile(r"\s*(?:[-–—:|(]\s*)?(?:okrs?|objectives|goals|plan)?\s*\)?\s*$", re.I)
@@ -574,7 +563,7 @@ def _team_heading(text: str) -> tuple[str, bool] | None:
     if not m:
         return None
     name = m.group("name")
-    period = _find_period(name)
+    period = find_cycle(name)
     if period:
         name = name.replace(period, " ")
     name = re.sub(r"[()\[\]]", " ", name)
@@ -935,7 +924,7 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         if title and len(title) > MAX_KR_CHARS:
             raise InputError(source, f"line {line.n}", f"objective is {len(title):,} characters; "
                              f"the limit is {MAX_KR_CHARS:,}")
-        period = _find_period(title)
+        period = find_cycle(title)
         if title and period and (m := re.fullmatch(
                 rf"(?:{re.escape(period)}\s*[:\-–—|]\s*(.+)|(.+?)\s*[(\[]{re.escape(period)}[)\]])", title)):
             title = _clean_title(m.group(1) or m.group(2))  # "H1 2025: Make it fast" -> the period
@@ -947,7 +936,7 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
         """A team section ("# Team: Platform", a "Team: Sales" line above objectives): the team of
         every objective under it, until the next team section or a heading that closes it."""
         start_objective(None, line, level, "team")
-        cands[-1] = (cands[-1][0], line.n, level, _find_period(raw), "team")
+        cands[-1] = (cands[-1][0], line.n, level, find_cycle(raw), "team")
         defaults[id(current)] = {"team": (name, line)}
 
     def heads_sections(i: int, line: _Line) -> bool:
@@ -994,7 +983,7 @@ def parse_outline(text: str, source: str = "<text>") -> OKRSet:
             count -= 1
             parent_line = int(parent.source.rsplit(":", 1)[1]) if parent.source else line.n
             current = Objective(title=parent.kr)
-            cands.append((current, parent_line, 7, _find_period(parent.kr), "bullet"))
+            cands.append((current, parent_line, 7, find_cycle(parent.kr), "bullet"))
             if parent.owner:
                 defaults[id(current)] = {"owner": (parent.owner, line)}
             bullet_objective = last[0]
@@ -1291,7 +1280,7 @@ def _kr_like(text: str, strong: bool = False) -> bool:
     measured = bool(_KR_SHAPE.search(text))
     if measured and not strong:
         return True
-    from .lexicon import lexicon  # only for plain lines among items: keeps start-up lean
+    from krcoach.rules.lexicon import lexicon  # only for plain lines among items: keeps start-up lean
 
     first = re.sub(r"[^\w'-]", "", text.split()[0]).lower()
     return lexicon().classify_verb(first)[1] is not None and (measured or not strong)

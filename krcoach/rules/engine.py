@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from . import fastre
-from .fastre import boundary, is_word, occurrences
-from .anatomy import (
+from krcoach.rules import fastre
+from krcoach.rules.fastre import boundary, is_word, occurrences
+from krcoach.rules.anatomy import (
     _CUR,
     _NOUN_COMPOUND_LEAD,
     PLACEHOLDER_RE,
@@ -33,11 +33,11 @@ from .anatomy import (
     render_rewrite,
     split_goals,
 )
-from .engine import ReviewContext
-from .lexicon import catalogue, catalogue_index, lexicon
-from .models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite, trusted
-from .quantities import metric_phrase, noun_phrase, slot_errors
-from .verdict import (_GET_OTHERS_TO, _HEALTH_LEVEL, _OTHERS_ACT, _OWN_OFFERING, _SIGNS_UP_OWN, LOW_CONFIDENCE_MARGIN, VerdictModel,
+from krcoach.engine import ReviewContext
+from krcoach.rules.lexicon import catalogue, catalogue_index, lexicon
+from krcoach.models import ISSUE_CODES, Confidence, Issue, Kind, KeyResult, KRReview, Objective, Rewrite, trusted
+from krcoach.rules.quantities import metric_phrase, noun_phrase, slot_errors
+from krcoach.rules.verdict import (_GET_OTHERS_TO, _HEALTH_LEVEL, _OTHERS_ACT, _OWN_OFFERING, _SIGNS_UP_OWN, LOW_CONFIDENCE_MARGIN, VerdictModel,
                       default_model, features)
 
 __all__ = ["RulesEngine", "Verdict", "classify", "render_rewrite", "review_kr"]
@@ -1681,3 +1681,8 @@ _OF_NEXT = fastre.lazy(r"\s*of\s")
 _THING_END = fastre.lazy(r"\s(?:for|in|on|at|from|about|with|to|of)\s|[,;(]|\s[a-z]+ed\b")
 _SECOND_CONDITION = fastre.lazy(r",\s+(?:with|where|as|of\s+which|including)\b")
 _PURPOSE_END = fastre.lazy(r"\s(?:by|in|within|before|until|from)\s")
+
+
+def build(endpoint: object = None, *, use_cache: bool = True) -> RulesEngine:
+    """The rules row of `krcoach.engine.ENGINE_BUILDERS`: no endpoint, nothing to cache."""
+    return RulesEngine()

@@ -15,7 +15,7 @@ person sent it or not at all. Workshop fields keep their old behaviour: `worksho
 Lone surrogates (U+D800 to U+DFFF, which JSON's "\\ud800" escape can carry) are refused by
 every text check, naming where the first one is: no UTF-8 text holds one. What Gradio itself
 checks before a handler runs (the body's shape, the count of values, file references) is
-`krcoach.door`'s.
+`krcoach.web.door`'s.
 """
 
 from __future__ import annotations
