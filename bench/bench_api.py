@@ -1,7 +1,7 @@
 """Benchmark: the JSON review API (`POST /api/review`) and the Gradio `review` endpoint of a
 launched app on the rules engine, every number beside a reference measured in the same run.
 
-Starts `krcoach.app.serve` in a subprocess (the `krcoach serve` code path, fresh temp dirs) and
+Starts `krcoach.web.app.serve` in a subprocess (the `krcoach serve` code path, fresh temp dirs) and
 reviews the 5-objective, 15-KR draft of `bench_app.py`. Only 127.0.0.1, only bounded loops:
 
 - cost: server CPU per request (the server process and its review workers, from /proc) for the

@@ -1,6 +1,6 @@
 """Benchmark: the `review` endpoint of a launched app, through gradio_client, on the rules engine.
 
-Starts `krcoach.app.serve` in a subprocess (the `krcoach serve` code path, fresh temp dirs) and
+Starts `krcoach.web.app.serve` in a subprocess (the `krcoach serve` code path, fresh temp dirs) and
 reviews a 5-objective, 15-KR draft: first with one client, then with 20 concurrent clients
 (threads, each with its own `gradio_client.Client`). Prints p50/p95/max latency per round, the
 server's resident memory afterwards (VmRSS and VmHWM from /proc/PID/status), and PASS/FAIL per

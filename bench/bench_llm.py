@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from krcoach.cache import AnswerCache  # noqa: E402
+from krcoach.llm.cache import AnswerCache  # noqa: E402
 from krcoach.coach import review  # noqa: E402
-from krcoach.llm import LLMEngine  # noqa: E402
+from krcoach.llm.engine import LLMEngine  # noqa: E402
 from krcoach.models import KeyResult, Objective, OKRSet  # noqa: E402
 
 

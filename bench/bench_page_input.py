@@ -1,6 +1,6 @@
 """Benchmark: how fast the drafting page answers oversized and hostile input, in a real browser.
 
-Starts `krcoach.app.serve` in a subprocess (the `krcoach serve` code path, fresh temp dirs, rules
+Starts `krcoach.web.app.serve` in a subprocess (the `krcoach serve` code path, fresh temp dirs, rules
 engine) and opens it in headless Chromium (/usr/bin/chromium, through Playwright). In one page:
 
 1. reference: fill a normal 5-objective, 15-KR draft, press "Review draft", time until 15 cards

@@ -29,7 +29,7 @@ TARGET_S = 1.0
 def source_krs() -> list[str]:
     """Realistic KR texts: the plans in evals/plans/ (trade-offs, dependencies, owners) and the
     labelled KRs of evals/krs.jsonl."""
-    from krcoach.evaluate import load_plan, load_plan_gold
+    from krcoach.evaluation.run import load_plan, load_plan_gold
 
     texts: list[str] = []
     for g in load_plan_gold(ROOT / "evals" / "plans"):
@@ -61,7 +61,7 @@ def make_plan(texts: list[str], run: int):
 
 def main() -> int:
     from krcoach.coach import plan_review, review
-    from krcoach.rules import RulesEngine
+    from krcoach.rules.engine import RulesEngine
 
     engine = RulesEngine()
     texts = source_krs()

@@ -55,7 +55,7 @@ def engine_kr_s(rows_file: str) -> float:
 
     from krcoach.engine import ReviewContext
     from krcoach.models import KeyResult, Objective
-    from krcoach.rules import RulesEngine
+    from krcoach.rules.engine import RulesEngine
 
     groups: dict[str, list] = {}
     for line in Path(rows_file).read_text("utf-8").splitlines():

@@ -1,6 +1,6 @@
 """Benchmark: a 100-participant workshop on a launched app with the rules engine.
 
-Starts `krcoach.app.serve` in a subprocess (fresh data dir) and drives it through the named HTTP
+Starts `krcoach.web.app.serve` in a subprocess (fresh data dir) and drives it through the named HTTP
 API (`/gradio_api/call/<endpoint>`), each simulated participant with its own session like a
 browser tab. Two runs, each on its own workshop:
 
