@@ -25,7 +25,7 @@ from fake_openai import SAMPLE_OUTLINE, FakeOpenAI, act, hang, local_engine, sta
 
 from krcoach.coach import review  # noqa: E402
 from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm.engine import RetryPolicy  # noqa: E402
+from krcoach.llm.transport import RetryPolicy  # noqa: E402
 
 FAULTS = [
     ("none", []),

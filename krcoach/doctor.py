@@ -64,7 +64,7 @@ def _list_models(client: Any, url: str, secret: str | None) -> tuple[tuple[str, 
     when the endpoint cannot be reached or refuses the key."""
     import openai
 
-    from krcoach.llm.engine import redact
+    from krcoach.redaction import redact
 
     models_api = client.models  # imports the SDK's resource types: not part of the round trip
     started = time.perf_counter()
@@ -87,14 +87,6 @@ def _list_models(client: Any, url: str, secret: str | None) -> tuple[tuple[str, 
     return tuple(str(m.id) for m in listed.data), "", seconds
 
 
-def _is_openai(url: str) -> bool:
-    """OpenAI's own API (or Azure's): needs a key, and has a default model."""
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host == "api.openai.com" or host.endswith(".openai.azure.com")
-
-
 def _how_found(endpoint: Endpoint) -> str:
     if endpoint.source == "auto":
         return "found by auto"
@@ -108,13 +100,14 @@ def diagnose(base_url: str | None = None, model: str | None = None, *,
     """Check the endpoint, calling `echo` with one line per check; return the exit code (0 or 1)."""
     import openai
 
-    from krcoach.llm.engine import DEFAULT_OPENAI_MODEL, NO_KEY, OPENAI_URL, LLMEngine, public_url
+    from krcoach.llm.engine import LLMEngine
+    from krcoach.llm.transport import DEFAULT_OPENAI_MODEL, NO_KEY, OPENAI_URL, is_openai, public_url
 
     endpoint = _endpoint(base_url, model)
     raw_url = (endpoint.base_url or OPENAI_URL).rstrip("/")
     url = public_url(raw_url)
     key = os.environ.get("OPENAI_API_KEY") or None
-    if key is None and _is_openai(raw_url):
+    if key is None and is_openai(raw_url):
         raise DoctorError(f"{url} needs OPENAI_API_KEY")
     timeout = llm_timeout()
     mode_env = os.environ.get("KRCOACH_LLM_MODE") or None
@@ -129,7 +122,7 @@ def diagnose(base_url: str | None = None, model: str | None = None, *,
     if chosen is None:
         if models:
             chosen = models[0]
-        elif _is_openai(raw_url):
+        elif is_openai(raw_url):
             chosen = DEFAULT_OPENAI_MODEL
     if models is None:
         listed = "not listed (the server has no GET /models)"

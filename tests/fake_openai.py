@@ -9,6 +9,10 @@ timeout, dropped connections, broken JSON, invented numbers, the wrong KR count,
 codes, activity-shaped metrics, a 401 that echoes the Authorization header back. Every chat request
 is recorded (body, headers, arrival time) with the in-flight maximum.
 
+Tests ask for a running server by fixture name (`fake`, `fake_openai`, and `llm_env` for a clean
+llm environment: tests/conftest.py); this module holds the server and the scripting helpers
+(`ok`, `status`, `hang`, `act`, `patched`, `plan_answer`, `local_engine`, ...), and needs no pytest.
+
 Run it standalone for the benchmark: `python tests/fake_openai.py --delay 0.2` prints the
 base URL on its first line; GET /_stats returns the counters as JSON.
 """
@@ -26,8 +30,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 NUM_RE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
 ACTIVITY_VERBS = {"launch", "ship", "publish", "hold", "run", "write", "create", "build", "hire",
@@ -381,36 +383,15 @@ def local_engine(url: str, **overrides: Any) -> Any:
 
     `overrides` replace any default (api_key, timeout, retry, cache, mode...).
     """
-    from krcoach.llm.engine import LLMEngine, RetryPolicy  # the standalone server does not need them
+    # the standalone server does not need them
+    from krcoach.llm.engine import LLMEngine
+    from krcoach.llm.transport import RetryPolicy
 
     args: dict[str, Any] = {"base_url": url, "api_key": "sk-test-local", "model": FAKE_MODEL,
                             "timeout": 5.0, "retry": RetryPolicy(backoff=0.01, max_backoff=0.05,
                                                                  retry_seconds=5.0)}
     args.update(overrides)
     return LLMEngine(**args)
-
-
-# pytest fixtures (imported by the llm test modules) ------------------------------------------
-
-
-LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KRCOACH_MODEL", "KRCOACH_LLM_MODE", "KRCOACH_ENGINE",
-           "KRCOACH_LLM_TIMEOUT", "OPENAI_LOG")
-
-
-@pytest.fixture
-def llm_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
-    """No llm settings leak in from the environment; the answer cache lives in a temp dir."""
-    for name in LLM_ENV:
-        monkeypatch.delenv(name, raising=False)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("KRCOACH_CACHE_DIR", str(cache))
-    return cache
-
-
-@pytest.fixture
-def fake(llm_env: Any) -> Any:
-    with FakeOpenAI() as server:
-        yield server
 
 
 def main(argv: list[str] | None = None) -> None:

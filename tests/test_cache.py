@@ -5,21 +5,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from fake_openai import (  # noqa: E402,F401
+from fake_openai import (
     FAKE_MODEL,
     SAMPLE_OUTLINE,
     FakeOpenAI,
     act,
-    fake,
-    llm_env,
     local_engine,
     status,
 )
 
-from krcoach.llm.cache import AnswerCache, cache_dir, cache_info, clear_cache, make_key  # noqa: E402
-from krcoach.coach import review  # noqa: E402
-from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm.engine import LLMEngine  # noqa: E402
+from krcoach.llm.cache import AnswerCache, cache_dir, cache_info, clear_cache, make_key
+from krcoach.coach import review
+from krcoach.formats import parse_outline
+from krcoach.llm.engine import LLMEngine
 
 KEY = "sk-test-CACHE-SECRET-777"
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli  # noqa: E402
-from fake_openai import FAKE_MODEL, FakeOpenAI, act, fake, llm_env, status  # noqa: E402,F401
-from servers import free_port  # noqa: E402
-from test_llamacpp import ALIAS, llama_server  # noqa: E402,F401
+from conftest import LLAMA_ALIAS, run_cli
+from fake_openai import FAKE_MODEL, FakeOpenAI, act
+from servers import free_port
 
-from krcoach.doctor import EXAMPLE_KR, DoctorError, diagnose  # noqa: E402
+from krcoach.doctor import EXAMPLE_KR, DoctorError, diagnose
 
 SECRET = "sk-doctor-secret-0123456789abcdef"
 
@@ -139,7 +138,7 @@ def test_library_call_reports_lines_and_raises_doctor_error(fake: FakeOpenAI) ->
 
 
 @pytest.mark.slow
-def test_doctor_against_a_real_llama_cpp_server(llama_server: str) -> None:  # noqa: F811
+def test_doctor_against_a_real_llama_cpp_server(llama_server: str) -> None:
     """The tiny model answers (ok) or falls back (exit 1): both are a working wire. Run with -s to
     see the output."""
     proc = run_cli("doctor", "--base-url", llama_server, env={"KRCOACH_LLM_TIMEOUT": "150"}, timeout=600)
@@ -147,6 +146,6 @@ def test_doctor_against_a_real_llama_cpp_server(llama_server: str) -> None:  # n
     assert proc.returncode in (0, 1), proc.stderr
     out = _lines(proc.stdout)
     assert list(out) == ["reachable", "models", "mode", "review"]
-    assert out["models"] == f"{ALIAS} (1 listed; using {ALIAS})"
+    assert out["models"] == f"{LLAMA_ALIAS} (1 listed; using {LLAMA_ALIAS})"
     assert out["mode"].startswith("json ")
     assert out["review"].startswith("ok in " if proc.returncode == 0 else "fallback in ")

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli  # noqa: E402
-from fake_openai import FAKE_MODEL, FakeOpenAI, fake, llm_env  # noqa: E402,F401
-from servers import free_port  # noqa: E402
+from conftest import ROOT, run_cli
+from fake_openai import FAKE_MODEL, FakeOpenAI
+from servers import free_port
 
-from krcoach import engine as engine_mod  # noqa: E402
-from krcoach.engine import (  # noqa: E402
+from krcoach import engine as engine_mod
+from krcoach.engine import (
     LOCAL_URLS, EngineConfigError, find_local_server, local_urls, make_engine, resolve_engine_name)
-from krcoach.llm.engine import LLMEngine  # noqa: E402
-from krcoach.rules.engine import RulesEngine  # noqa: E402
+from krcoach.llm.engine import LLMEngine
+from krcoach.rules.engine import RulesEngine
 
 
 def _dead_url() -> str:
@@ -173,8 +173,8 @@ def test_default_addresses_are_ollama_then_llama_cpp(monkeypatch: pytest.MonkeyP
 
 def test_rules_users_do_not_import_the_llm_stack() -> None:
     code = ("import sys, krcoach.engine as e; eng = e.make_engine(); "
-            "print(eng.name, sorted(m for m in ('openai', 'instructor', 'krcoach.llm.engine', 'http.client') "
-            "if m in sys.modules))")
+            "print(eng.name, sorted(m for m in ('openai', 'instructor', 'krcoach.llm.engine', 'krcoach.llm.transport', "
+            "'krcoach.llm.contract', 'krcoach.llm.plan', 'krcoach.llm.prompt', 'http.client') if m in sys.modules))")
     env = {"KRCOACH_LOCAL_URLS": f"{_dead_url()},{_dead_url()}"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env={**__import__("os").environ, **env}, timeout=60)

@@ -15,39 +15,29 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import (  # noqa: E402,F401
+from fake_openai import (
     FAKE_MODEL,
     SAMPLE_OUTLINE,
     FakeOpenAI,
     act,
-    fake,
     find_data,
-    llm_env,
     local_engine,
     ok,
     patched,
 )
 
-from krcoach import issue_codes  # noqa: E402
+from krcoach import issue_codes
 from krcoach.rules import anatomy
 from krcoach.rules import quantities
-from krcoach.coach import iter_review, review  # noqa: E402
-from krcoach.engine import EngineConfigError, make_engine  # noqa: E402
-from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm.cache import AnswerCache  # noqa: E402
-from krcoach.llm.engine import (  # noqa: E402
-    KR_ISSUE_CODES,
-    KRCoaching,
-    LLMEngine,
-    ObjectiveCoaching,
-    _Draft,
-    build_messages,
-    check_against_draft,
-    default_mode,
-    doubts,
-    load_prompt,
-)
-from krcoach.models import ISSUE_CODES  # noqa: E402
+from krcoach.coach import iter_review, review
+from krcoach.engine import EngineConfigError, make_engine
+from krcoach.formats import parse_outline
+from krcoach.llm.cache import AnswerCache
+from krcoach.llm.contract import KR_ISSUE_CODES, Draft, KRCoaching, ObjectiveCoaching, check_against_draft, doubts
+from krcoach.llm.engine import LLMEngine
+from krcoach.llm.prompt import build_messages, load_prompt
+from krcoach.llm.transport import default_mode
+from krcoach.models import ISSUE_CODES
 
 RECORD_KEYS = ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine", "model",
                "status", "error", "confidence", "team", "notes"]
@@ -355,13 +345,13 @@ def test_an_invented_number_is_sent_back_and_counted(fake: FakeOpenAI) -> None:
     ("Keep SLA attainment at 100% or above", {"metric": "SLA attainment", "target": "100% or above"}),
 ])
 def test_the_drafts_own_numbers_are_never_sent_back(kr: str, rewrite: dict) -> None:
-    draft = _Draft(krs=(kr,), objective="Serve our people well")
+    draft = Draft(krs=(kr,), objective="Serve our people well")
     answer = {"n": 1, "kind": "outcome", "why": "People notice the difference.", "rewrites": [rewrite]}
     assert check_against_draft(ObjectiveCoaching.model_validate({"key_results": [answer]}), draft) == []
 
 
 def test_a_window_as_the_target_is_a_note_and_a_year_without_a_cycle_is_invented() -> None:
-    draft = _Draft(krs=("95% of refund requests settled within 48 hours",), objective="Calm customers",
+    draft = Draft(krs=("95% of refund requests settled within 48 hours",), objective="Calm customers",
                    cycle="2026 Q3")
     good = {"n": 1, "kind": "outcome", "why": "Customers get their money back sooner.", "rewrites": [
         {"metric": "share of refund requests settled within 48 hours", "target": "95%", "deadline": "2026 Q3"}]}
@@ -375,7 +365,7 @@ def test_a_window_as_the_target_is_a_note_and_a_year_without_a_cycle_is_invented
     notes = doubts(answer.key_results[0], draft.krs[0], draft.cycle)
     assert notes and "48 is the draft's window or definition, not its target" in notes[0]
     # without a cycle, a year in the deadline is an invented number: that one is certain
-    no_cycle = _Draft(krs=draft.krs, objective=draft.objective)
+    no_cycle = Draft(krs=draft.krs, objective=draft.objective)
     assert any("2026" in p for p in check_against_draft(ObjectiveCoaching.model_validate({"key_results": [good]}),
                                                         no_cycle))
 
@@ -455,7 +445,7 @@ def test_prompt_has_the_borderline_rules_number_roles_worked_examples_and_every_
         # research with no stated purpose gets no rewrite, and its why asks the question instead
         assert entry["rewrites"] or "?" in entry["why"], kr
         parsed = ObjectiveCoaching.model_validate({"key_results": [entry]})
-        draft = _Draft(krs=(kr,), objective=objective or None, cycle=cycle or None)
+        draft = Draft(krs=(kr,), objective=objective or None, cycle=cycle or None)
         assert check_against_draft(parsed, draft) == [], kr
         for rw in parsed.key_results[0].rewrites:
             assert quantities.slot_errors(kr, rw.metric, rw.baseline, rw.target, rw.deadline, cycle or None) == []

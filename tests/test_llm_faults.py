@@ -13,23 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import (  # noqa: E402,F401
+from fake_openai import (
     SAMPLE_OUTLINE,
     FakeOpenAI,
     act,
-    fake,
     hang,
-    llm_env,
     local_engine,
     ok,
     status,
 )
 
-from servers import free_port  # noqa: E402
+from servers import free_port
 
-from krcoach.coach import review  # noqa: E402
-from krcoach.formats import parse_outline  # noqa: E402
-from krcoach.llm.engine import RetryPolicy  # noqa: E402
+from krcoach.coach import review
+from krcoach.formats import parse_outline
+from krcoach.llm.transport import RetryPolicy
 
 
 def many(n: int) -> str:

@@ -20,20 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import (  # noqa: E402,F401
+from fake_openai import (
     FAKE_MODEL,
     SAMPLE_OUTLINE,
     FakeOpenAI,
     act,
-    fake,
-    llm_env,
     local_engine,
     status,
 )
 
-from krcoach.coach import review  # noqa: E402
-from krcoach.formats import OUTPUT_FORMATS, parse_outline, render  # noqa: E402
-from krcoach.llm.engine import LLMEngine, RetryPolicy, redact  # noqa: E402
+from krcoach.coach import review
+from krcoach.formats import OUTPUT_FORMATS, parse_outline, render
+from krcoach.llm.engine import LLMEngine
+from krcoach.llm.transport import RetryPolicy
+from krcoach.redaction import redact
 
 KEY = "sk-test-SECRET-1234567890"
 NEEDLES = (KEY, "SECRET-1234567890", "1234567890")
@@ -356,7 +356,7 @@ def test_secrets_matrix(llm_env: Path, tmp_path: Path, caplog: pytest.LogCapture
     from krcoach.workshop.store import Store
 
     try:
-        from krcoach.web.app import render_objective
+        from krcoach.web.review_html import render_objective
     except Exception:  # pragma: no cover - the page's dependencies are missing
         render_objective = None
     caplog.set_level(logging.DEBUG)

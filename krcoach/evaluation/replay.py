@@ -201,14 +201,14 @@ def objectives_of(dataset: str | Path, limit: int | None = None, seed: int = 202
 
 
 def _request(objective: Any, cycle: str | None = None) -> tuple[str, list[dict[str, str]]]:
-    from krcoach.llm.engine import build_messages, load_prompt
+    from krcoach.llm.prompt import build_messages, load_prompt
 
     messages = build_messages(load_prompt(), objective, cycle)
     return objective_key(objective.title, [k.kr for k in objective.krs], cycle), messages
 
 
 def _prompt_info() -> dict[str, str]:
-    from krcoach.llm.engine import load_prompt
+    from krcoach.llm.prompt import load_prompt
 
     p = load_prompt()
     return {"name": p.name, "version": p.version, "sha256": p.sha256}

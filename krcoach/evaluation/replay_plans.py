@@ -28,7 +28,8 @@ def plan_request(okrs: OKRSet) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """The data block and the messages the llm engine sends for this plan: the KRs exactly as the
     plan review hands them to the engine (`plan.review_plan`'s cross-team finder)."""
     from krcoach.coach import review
-    from krcoach.llm.engine import PLAN_PROMPT, build_plan_messages, load_prompt, plan_payload
+    from krcoach.llm.plan import PLAN_PROMPT, build_plan_messages, plan_payload
+    from krcoach.llm.prompt import load_prompt
     from krcoach.plan import review_plan
     from krcoach.rules.engine import RulesEngine
 
@@ -46,7 +47,8 @@ def plan_request(okrs: OKRSet) -> tuple[dict[str, Any], list[dict[str, str]]]:
 
 
 def prompt_info() -> dict[str, str]:
-    from krcoach.llm.engine import PLAN_PROMPT, load_prompt
+    from krcoach.llm.plan import PLAN_PROMPT
+    from krcoach.llm.prompt import load_prompt
 
     p = load_prompt(PLAN_PROMPT)
     return {"name": p.name, "version": p.version, "sha256": p.sha256}
