@@ -23,8 +23,7 @@ import pytest
 
 from browser import ROOT, launch_app
 from krcoach import coach, formats
-from krcoach.web import app
-from krcoach.web import limits
+from krcoach.web import drafts, limits
 from krcoach.models import MAX_KR_CHARS
 
 RECORD_KEYS = ["id", "objective", "kr", "owner", "kind", "why", "issues", "rewrites", "engine",
@@ -38,7 +37,7 @@ DRAFT = """\
 - Maintain 99.9% API uptime every month
 """
 BIG = "\n".join(f"- Raise weekly active teams in segment {i} from {i} to {i + 40} by Q4"
-                for i in range(app.MAX_KRS))
+                for i in range(drafts.MAX_KRS))
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +139,7 @@ def test_streaming_sends_one_line_per_objective_then_the_rest(url: str) -> None:
 # ------------------------------------------------------------------------------ refusals
 
 TOO_LONG_KR = "- " + "x" * (MAX_KR_CHARS + 1)
-TOO_MANY = "\n".join(f"- Raise metric {i} from 1 to 2" for i in range(app.MAX_KRS + 1))
+TOO_MANY = "\n".join(f"- Raise metric {i} from 1 to 2" for i in range(drafts.MAX_KRS + 1))
 
 
 @pytest.mark.parametrize(("body", "raw", "headers", "status", "expected"), [
@@ -165,9 +164,9 @@ TOO_MANY = "\n".join(f"- Raise metric {i} from 1 to 2" for i in range(app.MAX_KR
     ({"text": "- a"}, None, {"X-Client-Id": "bad id with spaces"}, 400, "X-Client-Id must be"),
     ({"text": TOO_LONG_KR}, None, None, 413,
      f"Line 1: this key result is {MAX_KR_CHARS + 1:,} characters; the limit is {MAX_KR_CHARS:,}"),
-    ({"text": TOO_MANY}, None, None, 413, f"The draft has {app.MAX_KRS + 1} key results; at most"),
-    ({"text": "x" * (app.MAX_TEXT_CHARS + 1)}, None, None, 413, "characters; at most"),
-    ({"key_results": [{"kr": "a"}] * (app.MAX_KRS + 1)}, None, None, 413, "at most 200"),
+    ({"text": TOO_MANY}, None, None, 413, f"The draft has {drafts.MAX_KRS + 1} key results; at most"),
+    ({"text": "x" * (drafts.MAX_TEXT_CHARS + 1)}, None, None, 413, "characters; at most"),
+    ({"key_results": [{"kr": "a"}] * (drafts.MAX_KRS + 1)}, None, None, 413, "at most 200"),
     ({"key_results": [{"kr": "y" * (MAX_KR_CHARS + 1)}]}, None, None, 413, "the limit is 2,000"),
     ({"text": ""}, None, None, 422, "The draft is empty"),
     ({"text": "   \n  "}, None, None, 422, "The draft is empty"),

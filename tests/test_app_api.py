@@ -16,7 +16,7 @@ import pytest
 from browser import launch_app
 from conftest import run_cli
 from krcoach import coach, formats
-from krcoach.web import app
+from krcoach.web import app, downloads, drafting, drafts, review_html, ui
 from krcoach.models import MAX_KR_CHARS, Finding, Issue, KRReview, Rewrite
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -86,9 +86,9 @@ def test_review_endpoint_keeps_kinds_apart(client) -> None:
     ("   \n\n  ", "The draft is empty"),
     ("- " + "x" * (MAX_KR_CHARS + 1), f"Line 1: this key result is {MAX_KR_CHARS + 1:,} characters; "
      f"the limit is {MAX_KR_CHARS:,}"),
-    ("\n".join(f"- Raise metric {i} from 1 to 2" for i in range(app.MAX_KRS + 1)),
-     f"The draft has {app.MAX_KRS + 1} key results; at most {app.MAX_KRS}"),
-    ("x" * (app.MAX_TEXT_CHARS + 1), "characters; at most"),
+    ("\n".join(f"- Raise metric {i} from 1 to 2" for i in range(drafts.MAX_KRS + 1)),
+     f"The draft has {drafts.MAX_KRS + 1} key results; at most {drafts.MAX_KRS}"),
+    ("x" * (drafts.MAX_TEXT_CHARS + 1), "characters; at most"),
 ])
 def test_bad_input_is_a_clear_error_not_a_stack_trace(client, text: str, expected: str) -> None:
     from gradio_client.exceptions import AppError
@@ -101,9 +101,9 @@ def test_bad_input_is_a_clear_error_not_a_stack_trace(client, text: str, expecte
 
 
 def test_exactly_200_krs_are_accepted(client) -> None:
-    text = "\n".join(f"- Raise metric {i} from 1 to 2 by Q4" for i in range(app.MAX_KRS))
+    text = "\n".join(f"- Raise metric {i} from 1 to 2 by Q4" for i in range(drafts.MAX_KRS))
     records = client.predict(text, api_name="/review")
-    assert len(records) == app.MAX_KRS and records[-1]["id"] == str(app.MAX_KRS)
+    assert len(records) == drafts.MAX_KRS and records[-1]["id"] == str(drafts.MAX_KRS)
 
 
 def test_only_the_documented_endpoints_are_public(client) -> None:
@@ -119,14 +119,28 @@ def test_only_the_documented_endpoints_are_public(client) -> None:
 def test_events_are_private_or_named_and_run_in_parallel() -> None:
     demo = app.build_app("rules")
     ours = [fn for fn in demo.fns.values() if fn.fn is not None
-            and getattr(fn.fn, "__module__", None) == "krcoach.web.app"]
+            and getattr(fn.fn, "__module__", None) == "krcoach.web.drafting"]
     assert len(ours) >= 6
     public = {fn.api_name for fn in ours if fn.api_visibility != "private"}
     assert public == {"review"}
     for fn in ours:
         if fn.queue:  # Gradio's default is one at a time; ours are set on purpose
-            assert fn.concurrency_limit == app.RULES_CONCURRENCY, fn.name
-            assert fn.concurrency_id == app.RULES_CONCURRENCY_ID, fn.name
+            assert fn.concurrency_limit == drafting.RULES_CONCURRENCY, fn.name
+            assert fn.concurrency_id == drafting.RULES_CONCURRENCY_ID, fn.name
+
+
+def test_the_named_endpoints_are_the_documented_ones() -> None:
+    """The `api_name`s clients call are the README's (`review` and the workshop table), and no
+    other event is public: a handler moving to another module must never rename one."""
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = {"review"} | {name for line in readme.splitlines() if line.startswith("| `/")
+                               for name in re.findall(r"`/(workshop_\w+)`", line)}
+    assert len(documented) == 16
+    demo = app.build_app("rules")
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"}
+    assert public == documented
 
 
 # ------------------------------------------------------------------------------ rendering
@@ -150,40 +164,41 @@ def make_review(kr: str, **overrides) -> KRReview:
     "\"><svg onload=alert(1)>",
 ])
 def test_user_strings_are_escaped(hostile: str) -> None:
-    card = app.render_kr(make_review(hostile, owner=hostile, why=hostile,
-                                     issues=[Issue(code="vague", message=hostile)],
-                                     error=hostile, status="fallback"))
+    card = review_html.render_kr(make_review(hostile, owner=hostile, why=hostile,
+                                             issues=[Issue(code="vague", message=hostile)],
+                                             error=hostile, status="fallback"))
     assert "<img" not in card and "<script" not in card and "<svg" not in card
     assert "${" not in card and "{{" not in card and "`" not in card
-    assert app.esc(hostile) in card
-    finding = app.render_findings([Finding(code="all_outputs", message=hostile,
-                                                   scope="objective", objective=hostile)])
-    assert "<img" not in finding and "<svg" not in finding and app.esc(hostile) in finding
+    assert ui.esc(hostile) in card
+    finding = review_html.render_findings([Finding(code="all_outputs", message=hostile,
+                                                           scope="objective", objective=hostile)])
+    assert "<img" not in finding and "<svg" not in finding and ui.esc(hostile) in finding
 
 
 def test_placeholders_are_highlighted_and_the_rest_escaped() -> None:
-    out = app.highlight_placeholders("Revenue <net> from [baseline: measure first] to [target] by Q4")
+    out = review_html.highlight_placeholders(
+        "Revenue <net> from [baseline: measure first] to [target] by Q4")
     assert out.count('<mark class="kc-ph">') == 2
     assert '<mark class="kc-ph">[baseline: measure first]</mark>' in out
     assert "&lt;net&gt;" in out
 
 
 def test_card_shows_badge_issues_rewrite_and_fallback() -> None:
-    card = app.render_kr(make_review("Launch the pricing page", status="fallback",
-                                     error="llm: HTTP 500 from http://127.0.0.1:1/v1"))
+    card = review_html.render_kr(make_review("Launch the pricing page", status="fallback",
+                                             error="llm: HTTP 500 from http://127.0.0.1:1/v1"))
     assert 'class="kc-badge kc-output">Output<' in card
-    assert app.ISSUE_LABELS["activity"] in card and "Counts work." in card
+    assert ui.ISSUE_LABELS["activity"] in card and "Counts work." in card
     assert 'data-kr="7" data-idx="0"' in card and "Use this rewrite" in card
     assert "Assumes &lt;teams&gt; matter" in card
     assert "Fallback:" in card and "HTTP 500" in card
-    ok = app.render_kr(make_review("Raise NPS from 30 to 40 by Q4", kind="outcome", issues=[],
-                                   rewrites=[]))
+    ok = review_html.render_kr(make_review("Raise NPS from 30 to 40 by Q4", kind="outcome",
+                                           issues=[], rewrites=[]))
     assert "kc-badge kc-outcome" in ok and "nothing to fix" in ok and "kc-fallback" not in ok
 
 
 def test_summary_counts_come_from_the_review() -> None:
     review = coach.review(formats.parse_outline(DRAFT), "rules")
-    strip = app.render_summary(review)
+    strip = review_html.render_summary(review)
     s = review.summary()
     for value, label in ((s["krs"], "key results"), (s["outcomes"], "outcomes"),
                          (s["need_work"], "need work")):
@@ -192,17 +207,17 @@ def test_summary_counts_come_from_the_review() -> None:
 
 def test_apply_rewrite_replaces_only_that_kr_and_refuses_stale_reviews() -> None:
     review = coach.review(formats.parse_outline(DRAFT), "rules")
-    state = app.review_state(review)
+    state = drafting.review_state(review)
     target = next(k for k in review.kr_reviews() if k.rewrites)
-    new = app.apply_rewrite(DRAFT, state, target.id, 0)
+    new = drafting.apply_rewrite(DRAFT, state, target.id, 0)
     assert target.rewrites[0].text in new and target.kr not in new
     others = [k.kr for k in review.kr_reviews() if k.id != target.id]
     assert all(o in new for o in others)
     edited = DRAFT.replace(target.kr, target.kr + " soon")
-    with pytest.raises(app.DraftError, match="changed since this review"):
-        app.apply_rewrite(edited, state, target.id, 0)
-    with pytest.raises(app.DraftError):
-        app.apply_rewrite(DRAFT, state, target.id, 99)
+    with pytest.raises(drafts.DraftError, match="changed since this review"):
+        drafting.apply_rewrite(edited, state, target.id, 0)
+    with pytest.raises(drafts.DraftError):
+        drafting.apply_rewrite(DRAFT, state, target.id, 99)
 
 
 def test_the_documented_client_example_runs(client, tmp_path) -> None:
@@ -225,17 +240,17 @@ def test_the_documented_client_example_runs(client, tmp_path) -> None:
 
 def test_download_files_match_the_review_and_old_sets_are_pruned(tmp_path) -> None:
     review = coach.review(formats.parse_outline(DRAFT), "rules")
-    paths = app.write_downloads(review, DRAFT, tmp_path)
+    paths = downloads.write_downloads(review, DRAFT, tmp_path)
     assert paths["okr-review.csv"].read_text(encoding="utf-8") == formats.render(review, "csv")
     assert paths["okr-review.json"].read_text(encoding="utf-8") == formats.render(review, "json")
     assert paths["okr-review.md"].read_text(encoding="utf-8") == formats.render(review, "md")
     assert formats.parse_outline(paths["improved-draft.md"].read_text(encoding="utf-8")) \
         .key_results()[0].kr == review.kr_reviews()[0].kr
-    for i in range(app.KEEP_DOWNLOAD_SETS + 6):
+    for i in range(downloads.KEEP_DOWNLOAD_SETS + 6):
         text = f"- Raise weekly active teams from {i} to {i + 10} by Q4"
-        last = app.write_downloads(coach.review(formats.parse_outline(text), "rules"), text, tmp_path)
+        last = downloads.write_downloads(coach.review(formats.parse_outline(text), "rules"), text, tmp_path)
     folders = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert len(folders) == app.KEEP_DOWNLOAD_SETS
+    assert len(folders) == downloads.KEEP_DOWNLOAD_SETS
     assert last["okr-review.csv"].exists()
 
 
@@ -260,7 +275,7 @@ def test_a_busy_port_is_one_line_and_exit_2(server) -> None:
 
 
 def test_lines_the_reader_did_not_take_are_shown_on_the_page() -> None:
-    from krcoach.web.app import render_review
+    from krcoach.web.review_html import render_review
     from krcoach.coach import review_text
 
     page = render_review(review_text("# Team OKRs\n## Grow\n- Grow MAU to 2k\n- ~~Cut churn to 3%~~ (moved to H1)\n"
@@ -292,7 +307,7 @@ def test_review_endpoint_shares_the_pool_with_the_json_api(server, client) -> No
 
     url = server[0]
     big = "\n".join(f"- Raise weekly active teams in segment {i} from {i} to {i + 40} by Q4"
-                    for i in range(app.MAX_KRS))
+                    for i in range(drafts.MAX_KRS))
     stop = threading.Event()
 
     def flood() -> None:

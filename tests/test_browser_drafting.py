@@ -234,7 +234,7 @@ def test_a_huge_paste_and_control_characters_get_a_message_and_the_page_responds
     """A 5 MB paste never reaches the draft box, the server or the results: the browser's guard
     says why at once and the review on screen stays. Control characters get the server's message
     naming the first one. (bench/bench_page_input.py times both.)"""
-    from krcoach.web.app import MAX_TEXT_CHARS
+    from krcoach.web.drafts import MAX_TEXT_CHARS
 
     v = visit(viewport={"width": 1280, "height": 900})
     page = v.page
@@ -297,7 +297,7 @@ def test_a_huge_insertion_without_a_paste_is_refused_and_the_page_responds(
     screen stay, and the page answers the next click within a couple of seconds."""
     import time
 
-    from krcoach.web.app import MAX_TEXT_CHARS
+    from krcoach.web.drafts import MAX_TEXT_CHARS
 
     v = visit(viewport={"width": 1280, "height": 900})
     page = v.page
@@ -565,15 +565,15 @@ def test_plan_panel_fits_a_phone(visit: Any) -> None:
 
 
 def test_plan_panel_and_writers_say_when_the_llm_plan_fell_back() -> None:
-    from krcoach.web import app
+    from krcoach.web import plan_html, ui
 
     review = library_review(PLAN_DRAFT)
     assert review.plan is not None
     reason = "llm: answer invalid after 3 tries: <b>K99</b> is not a key result"
     review.plan.cross_team = review.plan.cross_team.model_copy(
         update={"engine": "rules", "status": "fallback", "error": reason})
-    panel = app.render_plan(review)
-    assert "<b>Fallback:</b>" in panel and app.esc(reason) in panel and "<b>K99</b>" not in panel
+    panel = plan_html.render_plan(review)
+    assert "<b>Fallback:</b>" in panel and ui.esc(reason) in panel and "<b>K99</b>" not in panel
     assert "Found by the <b>rules</b> engine" in panel
     md = formats.render(review, "md")
     assert "_Found by the rules engine._" in md and f"Reason: {md_text(reason)}" in md
@@ -581,5 +581,5 @@ def test_plan_panel_and_writers_say_when_the_llm_plan_fell_back() -> None:
     assert "found by the rules engine" in table and "Fallback:" in table and "K99" in table
     ok = library_review(PLAN_DRAFT)
     ok.plan.cross_team = ok.plan.cross_team.model_copy(update={"engine": "llm", "model": "m-1"})
-    assert "Found by the <b>llm · m-1</b> engine" in app.render_plan(ok)
-    assert "Fallback" not in app.render_plan(ok) and "Fallback" not in formats.render(ok, "md")
+    assert "Found by the <b>llm · m-1</b> engine" in plan_html.render_plan(ok)
+    assert "Fallback" not in plan_html.render_plan(ok) and "Fallback" not in formats.render(ok, "md")

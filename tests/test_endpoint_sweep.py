@@ -642,7 +642,7 @@ def test_the_door_refuses_file_references_and_reads_only_uploads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gradio as gr
 
-    from krcoach.web import app
+    from krcoach.web import drafting
     from krcoach.web import door
     from krcoach.web.validate import InputError
 
@@ -661,14 +661,14 @@ def test_the_door_refuses_file_references_and_reads_only_uploads(
     outside = tmp_path / "draft.md"
     outside.write_text("- Raise NPS from 30 to 40 by Q4\n", encoding="utf-8")
     assert not door.is_uploaded(str(outside)) and not door.is_uploaded("/etc/passwd")
-    with pytest.raises(app.DraftError, match="not uploaded here"):
-        app.upload_to_outline(str(outside))
+    with pytest.raises(drafting.DraftError, match="not uploaded here"):
+        drafting.upload_to_outline(str(outside))
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))  # Gradio reads it per call
     inside = Path(door.upload_folder()) / "3f2a" / "draft.md"
     inside.parent.mkdir(parents=True)
     inside.write_text("- Raise NPS from 30 to 40 by Q4\n", encoding="utf-8")
     assert door.is_uploaded(str(inside)) and not door.is_uploaded(str(inside.parent))
-    assert "Raise NPS from 30 to 40 by Q4" in app.upload_to_outline(str(inside))
+    assert "Raise NPS from 30 to 40 by Q4" in drafting.upload_to_outline(str(inside))
     linked = inside.parent / "link.md"
     linked.symlink_to(outside)  # a link out of the folder is not an upload
     assert not door.is_uploaded(str(linked))

@@ -238,9 +238,9 @@ def test_markdown_exports_leave_domains_and_addresses_as_text(store: Store, engi
         p = ws.join(store, code, "me@evil.io")
         ws.submit(store, code, p["participant_token"], 1 + i % 2, f"Raise {text} signups", engine)
     ws.set_names_hidden(store, code, key, False)
-    from krcoach.web import app
+    from krcoach.web import downloads
 
-    draft = app.improved_draft_md(okrs)
+    draft = downloads.improved_draft_md(okrs)
     for doc in (page, ws.export(store, code, key, "md"), draft):
         for name, render_html in _linkify():
             html = render_html(doc)
@@ -271,12 +271,12 @@ def test_the_improved_draft_download_is_inert_and_reads_back(tmp_path: Path) -> 
     from markdown_it import MarkdownIt
 
     from krcoach import formats
-    from krcoach.web import app
+    from krcoach.web import downloads
 
     draft = _hostile_draft()
     okrs = formats.parse_outline(draft)
     reviewed = review(okrs, make_engine("rules"))
-    paths = app.write_downloads(reviewed, draft, tmp_path)
+    paths = downloads.write_downloads(reviewed, draft, tmp_path)
     doc = paths["improved-draft.md"].read_text(encoding="utf-8")
     renderers = [("markdown-it commonmark+html", MarkdownIt("commonmark", {"html": True}).render)]
     try:
@@ -300,7 +300,7 @@ def test_the_improved_draft_download_is_inert_and_reads_back(tmp_path: Path) -> 
     plain = "## Grow example.com\n- Raise weekly active teams on www.app.io from 40 to 60 by Q3 " \
             "(owner: ops@corp.com)\n- Ship *v2* of the [beta] (owner: Lea)\n"
     plain_okrs = formats.parse_outline(plain)
-    again = formats.parse_outline(app.improved_draft_md(plain_okrs))
+    again = formats.parse_outline(downloads.improved_draft_md(plain_okrs))
     assert [(k.kr, k.owner) for k in again.key_results()] == \
         [(k.kr, k.owner) for k in plain_okrs.key_results()]
     assert again.objectives[0].title == plain_okrs.objectives[0].title
@@ -308,10 +308,10 @@ def test_the_improved_draft_download_is_inert_and_reads_back(tmp_path: Path) -> 
 
 def test_download_files_are_owner_only(tmp_path: Path) -> None:
     from krcoach import formats
-    from krcoach.web import app
+    from krcoach.web import downloads
 
     text = "- Raise weekly active teams from 40 to 60 by Q3\n"
-    paths = app.write_downloads(review(formats.parse_outline(text), make_engine("rules")), text,
+    paths = downloads.write_downloads(review(formats.parse_outline(text), make_engine("rules")), text,
                                 tmp_path)
     for path in paths.values():
         assert path.stat().st_mode & 0o777 == 0o600, path

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from krcoach.workshop import domain as ws
-from krcoach.workshop import pages as ui
+from krcoach.workshop import render as ui
 from krcoach.workshop.store import Store
 
 from browser import GradioApi, launch_app  # noqa: E402
@@ -228,6 +228,29 @@ def test_user_text_is_rendered_as_text(store: Store, two, engine) -> None:
     assert "&lt;img src=x" in pages[1] and "&lt;script&gt;" in pages[3]
     md = ws.export(store, code, key, "md")
     assert "<script" not in md and "&lt;script&gt;" in md
+
+
+def test_template_syntax_in_user_text_stays_inert(store: Store, two, engine) -> None:
+    """gr.HTML fills a JS/Handlebars template: the workshop escapes as the drafting page does
+    (`web.ui.esc`), so `${...}`, `{{...}}` and backticks reach the page as entities."""
+    a, _ = two
+    code, key = a["code"], a["facilitator_token"]
+    hostile = "${alert(1)} {{value}} `x`"
+    p = ws.join(store, code, hostile)
+    q = ws.join(store, code)
+    sub = ws.submit(store, code, p["participant_token"], 1, f"Lift NPS from 30 to 40 {hostile}",
+                    engine)
+    ws.set_names_hidden(store, code, key, False)
+    ws.set_voting(store, code, key, True)
+    pages = [
+        ui.render_board(ws.board(store, code, key)),
+        ui.render_status(ws.participant_state(store, code, p["participant_token"])),
+        ui.render_feedback(sub),
+        ui.render_room(ws.participant_state(store, code, q["participant_token"])["items"][0], True),
+    ]
+    for page in pages:
+        assert "${" not in page and "{{" not in page and "`" not in page
+    assert "&#36;&#123;alert(1)&#125;" in pages[0] and "&#36;&#123;alert(1)&#125;" in pages[3]
 
 
 # ----------------------------------------------------------------------------- through the API

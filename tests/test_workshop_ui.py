@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from krcoach.workshop.pages import add_picked
+from krcoach.workshop.facilitator import add_picked
 
 
 @pytest.mark.parametrize(("typed", "picked", "expected"), [
@@ -33,7 +33,7 @@ def test_pacer_answers_a_first_refusal_at_once_and_holds_the_rest(  # type: igno
     import time
 
     from krcoach.workshop import domain as ws
-    from krcoach.workshop.pages import SubmitPacer
+    from krcoach.workshop.pacer import SubmitPacer
 
     monkeypatch.setattr(ws, "SUBMIT_INTERVAL_S", 0.3)
     made = ws.create_workshop(store, "Pacing", ["Launch the campaign"])

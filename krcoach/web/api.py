@@ -1,10 +1,10 @@
 """The JSON review API: `POST /api/review` on the app's own server, with its OpenAPI page.
 
-A small FastAPI app that `krcoach serve` mounts at `/api` (see `app.serve`). It takes a draft as
-an outline (`{"text": ...}`) or as records (`{"key_results": [...]}`, the JSONL input records),
-checks it at the door with the drafting page's own checks and limits (`app.parse_draft`,
-`validate`), reviews it in the app's one `limits.ReviewPool` (no Gradio queue), and answers with
-the document `krcoach review -f json` writes (`formats.render(review, "json")`, written once, in
+A small FastAPI app that `krcoach serve` mounts at `/api` (see `app.api_routes`). It takes a
+draft as an outline (`{"text": ...}`) or as records (`{"key_results": [...]}`, the JSONL input
+records), checks it at the door with the drafting page's own checks and limits
+(`drafts.parse_draft`, `validate`), reviews it in the app's one `limits.ReviewPool` (no Gradio
+queue), and answers with the document `krcoach review -f json` writes (`formats.render(review, "json")`, written once, in
 `formats`). With `Accept: application/x-ndjson` (or `?stream=1`) it streams one JSON line per
 objective as it is reviewed, then the rest of that document on a last line.
 
@@ -32,9 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from krcoach import coach, formats
 from krcoach.version import __version__
-from krcoach.web import limits
-from krcoach.web import validate
-from krcoach.web import app as page
+from krcoach.web import drafts, limits, validate
 from krcoach.engine import ENGINE_NAMES, Engine, make_engine
 from krcoach.models import Finding, KRReview, OKRReview, OKRSet, SkippedLine
 
@@ -42,7 +40,7 @@ log = logging.getLogger("krcoach.web.api")
 
 #: The most bytes a request body may have: the page's largest draft with every character
 #: written as a JSON escape (\\uXXXX), plus room for the other fields.
-MAX_BODY_BYTES = 6 * page.MAX_TEXT_CHARS + 64 * 1024
+MAX_BODY_BYTES = 6 * drafts.MAX_TEXT_CHARS + 64 * 1024
 #: The longest `cycle` ("2026-Q1", "H1 2025", "FY26").
 MAX_CYCLE_CHARS = 100
 NDJSON = "application/x-ndjson"
@@ -84,12 +82,12 @@ class ReviewRequest(BaseModel):
 
     text: str | None = Field(None, description=(
         "The draft as the drafting page takes it: objectives as headings or `Objective:` lines, "
-        f"key results as bullets. At most {page.MAX_KRS} key results of at most 2,000 "
+        f"key results as bullets. At most {drafts.MAX_KRS} key results of at most 2,000 "
         "characters each."))
     key_results: list[dict[str, Any]] | None = Field(None, description=(
         "Records as in `krcoach review` JSONL input: `kr` (or `key_result`), and optionally `id`, "
         "`objective`, `owner`, `team`, `due`/`deadline`, `status`, `baseline`, `target`, "
-        f"`current`; other fields pass through to the record. At most {page.MAX_KRS}."))
+        f"`current`; other fields pass through to the record. At most {drafts.MAX_KRS}."))
     engine: Literal["auto", "rules", "llm"] | None = Field(None, description=(
         "The server's engine when absent or `auto`. `rules` is always available; `llm` only on "
         "a server started with it."))
@@ -116,7 +114,7 @@ class ErrorResponse(BaseModel):
 _ERRORS = {
     400: "Not JSON, a field of the wrong type, an unknown field, control characters, a bad "
          "X-Client-Id, or an engine this server was not started with.",
-    413: f"Over the page's limits: more than {page.MAX_KRS} key results, a key result over 2,000 "
+    413: f"Over the page's limits: more than {drafts.MAX_KRS} key results, a key result over 2,000 "
          "characters, or a body that is too large.",
     422: "Well formed but nothing to review (an empty draft, no key results, a record without a "
          "key result).",
@@ -245,9 +243,10 @@ def _check_records(records: Any) -> None:
         raise ApiError(400, f"key_results must be a list of records; got {validate.describe(records)}.")
     if not records:
         raise ApiError(422, "key_results is empty: there is nothing to review.")
-    if len(records) > page.MAX_KRS:
-        raise ApiError(413, f"key_results has {len(records):,} records; at most {page.MAX_KRS} can "
-                            "be reviewed at a time here. Split it, or use `krcoach review` for batches.")
+    if len(records) > drafts.MAX_KRS:
+        raise ApiError(413, f"key_results has {len(records):,} records; at most {drafts.MAX_KRS} "
+                            "can be reviewed at a time here. Split it, or use `krcoach review` for "
+                            "batches.")
     for n, rec in enumerate(records, 1):
         if not isinstance(rec, dict):
             raise ApiError(400, f"key_results: record {n} must be an object with a kr field; got "
@@ -293,11 +292,11 @@ def _weight(body: dict[str, Any]) -> int:
 
 
 def _okrs(body: dict[str, Any]) -> OKRSet:
-    """The draft as an OKRSet, through the page's own door (`app.parse_draft`) for text."""
+    """The draft as an OKRSet, through the page's own door (`drafts.parse_draft`) for text."""
     if body.get("text") is not None:
         try:
-            okrs = page.parse_draft(body["text"])
-        except page.DraftError as exc:
+            okrs = drafts.parse_draft(body["text"])
+        except drafts.DraftError as exc:
             raise ApiError(STATUS.get(exc.kind, 400), str(exc)) from None
     else:
         data = json.dumps(body["key_results"], ensure_ascii=False).encode("utf-8")
@@ -451,9 +450,7 @@ def _stream(pool: limits.ReviewPool, ticket: Any, okrs: OKRSet, eng: Engine) -> 
                 put(json.dumps({"objective": obj.objective, "records": [kr.record() for kr in obj.krs],
                                 "findings": [f.model_dump(mode="json") for f in obj.findings]},
                                ensure_ascii=False))
-            review: OKRReview = page._assemble(okrs, done, eng)
-            if coach.wants_plan(okrs):  # as `coach.review` adds it
-                review.plan = coach.plan_review(okrs, review, eng)
+            review: OKRReview = drafts.assemble(okrs, done, eng)  # with the plan, when one
             rest = json.loads(formats.render(review, "json"))
             rest.pop("records", None)
             put(json.dumps(rest, ensure_ascii=False))
