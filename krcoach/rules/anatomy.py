@@ -11,60 +11,42 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
-from krcoach.periods import DEADLINE_PERIOD
 from krcoach.rules import fastre
 from krcoach.rules.lexicon import PhraseMatcher, lexicon
+from krcoach.rules.quantities import Reading, read, word_delta_target
 
-if TYPE_CHECKING:
-    from krcoach.rules.quantities import Reading
+# The shapes both readers share (`shapes`), also read from here by the llm validators, the eval
+# and the plan checks, as they were before the shapes had a module of their own.
+from krcoach.rules.shapes import (  # noqa: F401 - re-exported
+    clean_kr,
+    cmp_match,
+    CMP_RE,
+    _CUR,
+    deadline_match,
+    DEADLINE_RE,
+    from_to_match,
+    FROM_TO_RE,
+    from_to_search,
+    _GOAL_SPLIT,
+    _MAX_CMP_RE,
+    _NOT_NOUN,
+    _NUMBER_LEAD,
+    NUMBER_RE,
+    PLACEHOLDER_RE,
+    split_goals,
+    _to_float,
+    _VAL,
+    _verb_after_group,
+    WORD_NUMBERS,
+)
 
 # ------------------------------------------------------------------------------------ numbers
 
 _MULT = {"k": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6, "bn": 1e9, "b": 1e9, "thousand": 1e3,
          "million": 1e6, "billion": 1e9}
-WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12, "twice": 2, "double": 2, "triple": 3,
-    "half": 0.5, "a dozen": 12, "a hundred": 100, "a thousand": 1000,
-}
-#: A currency: a symbol, or an ISO code written before the amount ("CHF 10k", "USD 2M"), so that the
-#: code stays with its number and never ends a metric as a stray word ("above CHF").
-_CUR = (r"(?:[$€£¥₹]|(?<![A-Za-z])(?:CHF|USD|EUR|GBP|CAD|AUD|NZD|JPY|CNY|INR|SEK|NOK|DKK|PLN|BRL|MXN|ZAR|SGD|HKD)"
-        r"(?=\s?\d))")
-NUMBER_RE = fastre.compile(
-    rf"(?<![\w.\-/])(?P<cur>{_CUR}\s?)?(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"
-    r"(?P<mult>\s?(?:k|K|M|mm|MM|mn|bn|B|b)(?![\w])|\s(?:thousand|million|billion)\b)?"
-    r"(?P<suffix>\s?(?:%|x\b|×|pp\b|pts?\b|points?\b|percent\b|bps\b|\+))?"
-    r"(?!(?:st|nd|rd|th)\b)",
-)
-#: How far before its digits a NUMBER_RE match can start: a currency code and a space ("CHF 10k").
-_NUMBER_LEAD = 4
 _WORD_NUMBER_RE = fastre.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
                              re.I)
-
-#: Visible gaps in a draft: "[target]", "{x}", "TBD", "N0", "X%", "??". Not a gap: a tag in brackets
-#: ("[P1]", "[DP]": priority or team labels, two to five capitals that are not X/N/TBD), or a
-#: question mark that ends a word ("Are we there yet?").
-PLACEHOLDER_RE = fastre.compile(
-    r"\[(?!(?:P\d|(?!(?:TB[DCA]|X+|N+|Y+|Z+)\])[A-Z]{2,5})\])[^\]\n]{0,80}\]|(?<![\w])\{[^}\n]{0,40}\}|<[A-Za-z _-]{1,30}>|(?<![\w])(?:TBD|TBC|TBA|tbd|tbc)(?![\w])"
-    r"|(?<![\w$€£])(?:N0|N1|N|X{1,3}|Y|Z)(?:\s?%|k\b)?(?![\w])|(?<![\w)])\?{1,3}(?=\s|$|%|\)|,)|(?<![\w])_{2,}(?![\w])"
-)
-
-
-def _to_float(num: str) -> float | None:
-    s = num.replace(" ", "")
-    if _THOUSANDS.fullmatch(s):
-        s = s.replace(",", "")
-    elif "," in s and "." not in s:
-        # "2,5" in European notation is 2.5; "1,000" was handled above.
-        s = s.replace(",", ".")
-    try:
-        return float(s)
-    except ValueError:
-        return None
 
 
 def _canon(value: float) -> str:
@@ -118,45 +100,7 @@ def invented_numbers(candidate: str, *sources: str) -> set[str]:
     found = {_canon(v) for m in NUMBER_RE.finditer(PLACEHOLDER_RE.sub(" ", candidate))
              if (v := _to_float(m.group("num"))) is not None}
     return found - allowed
-
-
-# ------------------------------------------------------------------------------------ deadlines
-
-DEADLINE_RE = fastre.compile(
-    rf"(?:\b(?:by|before|until|till|in|during|within|for|through|thru|ahead\s+of|no\s+later\s+than|"
-    rf"para(?:\s+el)?|hasta|antes\s+de|d'ici(?:\s+la)?|avant|bis|até|entro|tegen|voor|fin(?:al)?\s+de|"
-    rf"à\s+la\s+fin\s+d[eu]|ende|end)\s+(?:the\s+)?(?:end\s+of\s+)?(?:fin\s+d[eu]\s+)?{DEADLINE_PERIOD}"
-    rf"|\bwithin\s+(?:the\s+)?(?:next\s+)?\d+\s+(?:days|weeks|months|quarters|years)"
-    rf"|(?<![\w-])(?:Q|T)[1-4](?:\s*'?\d{{2,4}})?(?![\w])|(?<![\w-])H[12](?:\s*'?\d{{2,4}})?(?![\w])"
-    rf"|\bEOY\b|\bEOQ\b|\bFY\s?'?\d{{2,4}}\b)",
-    re.I,
-)
-
-# ------------------------------------------------------------------------------------ shapes
-
-_VAL = (rf"(?:{_CUR}\s?)?(?:\d(?:[\d,.]*\d)?(?:\s?(?:k|m|bn|b|mm)\b)?(?:\s?(?:%|(?:x|pp|pts?|points?|ms|s|sec|"
-        r"seconds|minutes|mins|min|hours|hrs|h|days|weeks|months)\b|/\w+))?\+?|N0|N1|X{1,3}%?|Y%?|TBD|TBC|\?{1,3}"
-        r"|\[[^\]]{0,80}\])")
-_MIN_CMP = (r"(?:at\s+least|≥|>=|>|over|more\s+than|above|exceed(?:s|ing)?|minimum(?:\s+of)?|min\.?|no\s+less\s+than"
-            r"|mindestens|über|au\s+moins|plus\s+de|al\s+menos|más\s+de|pelo\s+menos|acima\s+de|almeno|oltre|minstens|boven)")
-_MAX_CMP = (r"(?:under|below|less\s+than|fewer\s+than|≤|<=|<|no\s+more\s+than|at\s+most|max(?:imum)?\.?(?:\s+of)?|within"
-            r"|unter|höchstens|moins\s+de|sous|por\s+debajo\s+de|menos\s+de|abaixo\s+de|sotto|onder|minder\s+dan)")
-_FROM_TO = (rf"\b(?:from|de|von|da|van)\s+(?P<base>{_VAL})\s*(?:(?:down|up)\s+)?(?:to|→|->|=>|–|a|à|auf|para|naar|al)\s+"
-            rf"(?:{_MIN_CMP}\s*|{_MAX_CMP}\s*)?(?P<target>{_VAL})")
-FROM_TO_RE = fastre.compile(rf"{_FROM_TO}|(?P<base2>{_VAL})\s*(?:→|->|=>)\s*(?P<target2>{_VAL})", re.I)
-#: FROM_TO_RE for a text without an arrow, where its second branch cannot match: same groups, the
-#: second branch one that never does (a NUL, then a failing lookahead).
-_FROM_TO_NO_ARROW = fastre.compile(rf"{_FROM_TO}|(?P<base2>\x00(?!))(?P<target2>\x00)", re.I)
-
-
-def from_to_search(text: str) -> re.Match[str] | None:
-    """`FROM_TO_RE.search(text)`; without an arrow in the text, by the pattern without its arrow branch."""
-    if "→" in text or "->" in text or "=>" in text:
-        return FROM_TO_RE.search(text)
-    return _FROM_TO_NO_ARROW.search(text)
 _LEVEL_RE = fastre.lazy(rf"\s(?:of|at|=|:)\s+(?={_VAL})", re.I)
-CMP_RE = fastre.compile(rf"(?P<cmp>{_MIN_CMP}|{_MAX_CMP})\s*(?P<val>{_VAL})", re.I)
-_MAX_CMP_RE = fastre.compile(_MAX_CMP, re.I)
 TO_RE = fastre.lazy(rf"\b(?:to|of|at|hit|reach(?:es|ing)?|=|:)\s+(?P<val>{_VAL})", re.I)
 BY_DELTA_RE = fastre.lazy(
     rf"\bby\s+(?P<val>(?:{_CUR}\s?)?\d[\d,.]*\s?(?:k|M)?\s?(?:%|x|pp|pts?|points?|percent)?)(?!\s*(?:/|-)\d)",
@@ -167,9 +111,6 @@ RATE_RE = fastre.compile(
     r"quarterly|annual|annually|yearly)\b)",
     re.I,
 )
-_LEAD_NOISE = fastre.lazy(
-    r"^\s*(?:[-*•]+\s*|[+>]+(?![\d$€£])\s*|\d{1,3}[.)]\s+|\[[ xX]\]\s+|(?:KR|key\s*result)\s*[\d.]*\s*[:.)\-–]\s*|"
-    r"[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*)+", re.I)
 _WORD_RE = fastre.lazy(r"[A-Za-zÀ-ÿ][\w'’/-]*")
 _STOP_METRIC = fastre.lazy(
     # "time to hire" / "time to first value" name a metric: that "to" does not end it.
@@ -181,22 +122,6 @@ _STOP_METRIC = fastre.lazy(
     r"|\s+(?:de|von|da|van|auf|à|a)\s+(?=[\d$€£¥\[]|N0|X\b|TBD)|[;:(]|,(?!\d)|$",
     re.I)
 _ARTICLES = fastre.lazy(r"^(?:the|our|a|an|all|its|their|my|your|de|la|le|el|les|los|die|der|das)\s+", re.I)
-
-
-@lru_cache(maxsize=4096)
-def deadline_match(text: str) -> re.Match[str] | None:
-    """`DEADLINE_RE.search(text)`, once per text: the parser and the quantity reader both ask."""
-    return DEADLINE_RE.search(text)
-
-
-@lru_cache(maxsize=4096)
-def from_to_match(text: str) -> re.Match[str] | None:
-    return from_to_search(text)
-
-
-@lru_cache(maxsize=4096)
-def cmp_match(text: str) -> re.Match[str] | None:
-    return CMP_RE.search(text)
 
 
 @dataclass
@@ -250,11 +175,6 @@ class Anatomy:
     @property
     def is_from_to(self) -> bool:
         return self.baseline is not None and self.target is not None
-
-
-def clean_kr(text: str) -> str:
-    """Strip bullets, "KR1:" prefixes, checkboxes and leading emoji; collapse whitespace."""
-    return " ".join(_LEAD_NOISE.sub("", text).split())
 
 
 def _first_verb(words: list[str]) -> tuple[str | None, str | None]:
@@ -445,7 +365,7 @@ def parse(kr: str) -> Anatomy:
         a.baseline = side.group("val").strip()
     # The slots come from the one quantity reader: a window, a version, a year, a threshold or a
     # count of the team's own work is never a target or a baseline, and a window is no deadline.
-    a.reading = _quantities.read(text)
+    a.reading = read(text)
     _slots_from_reading(a)
     a.unit = _unit_of(a.target) or _unit_of(a.baseline)
 
@@ -523,7 +443,7 @@ def _slots_from_reading(a: Anatomy) -> None:
             _DOWNWARD_AFTER.match(after))
         sign = "-" if down else "+"
         if r.delta.value is None and not any(c.isdigit() for c in r.delta.text):
-            a.target = _quantities.word_delta_target(r.delta.text, down)
+            a.target = word_delta_target(r.delta.text, down)
         else:
             a.target = r.delta.text if r.delta.text.startswith(("+", "-")) else sign + r.delta.text
         a.comparator = "by"
@@ -593,14 +513,6 @@ def _find_metric(text: str, a: Anatomy, numbers: list[re.Match[str]], word_numbe
 
 
 _LABEL_VALUE_RE = fastre.lazy(r"\d|\b(?:zero|none|no|TBD|N0|X)\b|\[", re.I)
-#: Words that never belong to a metric's noun phrase: function words, comparisons, auxiliaries.
-_NOT_NOUN = frozenset(
-    "a an the our their its my your this there of to in on at by for from with within without using through "
-    "via before after until into over under about and or but not no zero none more less fewer better worse "
-    "higher lower up down across per than vs is are was were be been get gets has have need needs should "
-    "will can must all every each it them us we they".split())
-#: Present-tense verbs and modals common right after a counted group ("employees have", "teams should").
-_FINITE_VERBS = frozenset("is are has have get gets need needs should will can must".split())
 
 
 def _nouny(word: str) -> bool:
@@ -614,13 +526,6 @@ def is_short_noun_phrase(text: str, max_words: int = 6) -> bool:
     not "There are 10 users" or "Reconcile bank accounts". Safe to put an adjective in front."""
     words = text.split()
     return 0 < len(words) <= max_words and _nouny(words[0]) and not any(w.lower() in _NOT_NOUN for w in words)
-
-
-def _verb_after_group(prev: str, word: str) -> bool:
-    """A plural noun followed by a present-tense verb: "trials pick", "employees have"."""
-    if not prev.lower().endswith("s") or not word.islower() or word.endswith(("ed", "ing", "ly")):
-        return False
-    return word in _FINITE_VERBS or (word not in _NOT_NOUN and not word.endswith("s"))
 
 
 def _share_of(number: str, metric: str | None) -> str | None:
@@ -690,6 +595,21 @@ _MODIFIER_NEXT = fastre.lazy(r"\s+(?:staff|team|teams|reps?|org|department|leade
                             r"enablement|playbooks?|deck|collateral|kickoff|process)\b", re.I)
 
 
+#: Every match of `_METRIC_HEAD_RE` holds one of these words, or a "p" and two digits ("p95").
+_HEAD_WORDS = ("rate", "ratio", "score", "index", "time", "variance", "frequency", "latency", "duration", "level",
+               "nps", "csat", "average", "median", "mean")
+_P_DIGITS = fastre.lazy(r"p\d\d")
+
+
+def _may_name_a_head(text: str) -> bool:
+    """False only where `_METRIC_HEAD_RE` certainly finds nothing: none of its words is in the text
+    (compared in lower case, exact for `re.I` unless the text holds a letter it folds to ASCII)."""
+    if not text.isascii() and any(c in text for c in fastre.FOLDING):
+        return True
+    low = text.lower()
+    return any(w in low for w in _HEAD_WORDS) or _P_DIGITS.search(low) is not None
+
+
 def words_end_after_lead(text: str) -> int:
     """End offset of the first three words: a count right after an activity verb is its object."""
     m = _FIRST_THREE_WORDS.match(text)
@@ -699,7 +619,8 @@ def words_end_after_lead(text: str) -> int:
 def _result_hits(text: str, deliverable_spans: list[tuple[int, int]]) -> list[str]:
     lex = lexicon()
     found: list[str] = []
-    heads = [m for m in _METRIC_HEAD_RE.finditer(text) if m.group(0).split()[0].lower() not in _NOT_NOUN]
+    heads = [m for m in _METRIC_HEAD_RE.finditer(text) if m.group(0).split()[0].lower() not in _NOT_NOUN] \
+        if _may_name_a_head(text) else []
     for m in list(lex.results.finditer(text)) + heads:
         # A result word inside a deliverable ("usage examples") is part of the deliverable, and one
         # that only qualifies the team ("sales staff") is not a result.
@@ -734,9 +655,6 @@ def _change_verbs(text: str, words: list[re.Match[str]] | None = None) -> list[s
             found.append(word)
     found += [m.group(0).lower() for m in lex.change_phrases.finditer(text)]
     return found
-
-
-_GOAL_SPLIT = fastre.lazy(r"\s(?:and|&|\+|as\s+well\s+as|plus|y|et|und|e)\s|;|\s/\s", re.I)
 
 
 def _is_multi_goal(text: str, a: Anatomy) -> bool:
@@ -863,23 +781,6 @@ def render_as_written(kr: str, baseline: str | None, deadline: str | None, basel
     return kr + tail
 
 
-_NUMBER_LIST = fastre.lazy(r"\d\s*(?:,\s*\d+\s*)*(?:&|and|\+)\s*\d+\b(?!\s*%)")
-
-
-def split_goals(text: str) -> list[str]:
-    """The separately measurable parts of a multi-goal KR (for one rewrite each). A list of numbers
-    ("Points 1,2 & 3") is one goal, not several."""
-    if _NUMBER_LIST.search(text):
-        return []
-    parts = [p.strip(" ,.;") for p in _GOAL_SPLIT.split(text)]
-    return [p for p in parts if p and (NUMBER_RE.search(p) or PLACEHOLDER_RE.search(p))]
-
-
-from krcoach.rules import quantities as _quantities  # noqa: E402  (quantities builds on this module's patterns)
-
-
-# Short patterns the functions above use, compiled on first use.
-_THOUSANDS = fastre.lazy(r"\d{1,3}(,\d{3})+(\.\d+)?")
 _FIRST_THREE_WORDS = fastre.lazy(r"\s*(?:\S+\s+){0,2}\S+")
 _NUMBER_OF_WITH = fastre.lazy(r"\bnumber of [\w-]+(?: [\w-]+)? (?:with|that have|having) (?:a |an )?((?:[\w-]+ ){0,3}[\w-]+)")
 _LEAD_CHANGE_VERB = fastre.lazy(r"^(?:\w+\s+)?(?:increase|grow|raise|improve|reduce|decrease|cut|lower)\s+", re.I)

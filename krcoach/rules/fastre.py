@@ -346,7 +346,7 @@ def _needs(data: list) -> frozenset[str] | None:
 
     def consider(found: frozenset[str] | None) -> None:
         nonlocal best
-        if found and (best is None or _selectivity(found) > _selectivity(best)):
+        if found and _useful(found) and (best is None or _selectivity(found) > _selectivity(best)):
             best = found
 
     for op, av in data:
@@ -379,7 +379,15 @@ def _selectivity(strings: frozenset[str]) -> tuple[int, int]:
 
 
 #: At most this many strings in a pattern's `needs` test, and no single letter or digit.
-NEEDS_MAX = 8
+NEEDS_MAX = 16
+
+
+def _useful(strings: frozenset[str]) -> bool:
+    """Whether a needed-strings set is worth testing: a few strings, none a single letter, digit
+    or space (those are in almost every text). Checked on every candidate set, so that a set too
+    large or too common at one level leaves room for a smaller one found elsewhere."""
+    return len(strings) <= NEEDS_MAX and not (
+        min(len(s) for s in strings) < 2 and any(s.isalnum() or s.isspace() for s in strings))
 
 
 def needs(pattern: str, flags: int) -> frozenset[str] | None:
@@ -394,9 +402,7 @@ def needs(pattern: str, flags: int) -> frozenset[str] | None:
         found = _needs(parsed.data)
     except _Unknown:
         return None
-    if not found or len(found) > NEEDS_MAX:
-        return None
-    if min(len(s) for s in found) < 2 and any(s.isalnum() or s.isspace() for s in found):
+    if not found or not _useful(found):
         return None
     return found
 
@@ -475,9 +481,21 @@ def _counting(owner: Pattern, compiled: re.Pattern[str]) -> dict[str, Callable[.
 
 
 #: The last text lower-cased for a twin, shared by every pattern: the parser asks dozens of
-#: patterns about the same text in a row. One item, (text, lower-cased), read and replaced whole
-#: (threads may share it); it holds the text, so identity means the same text.
-_LOWERED: list[tuple[Any, str]] = [(None, "")]
+#: patterns about the same text in a row. One item, (text, lower-cased or None, ASCII or not),
+#: read and replaced whole (threads may share it); it holds the text, so identity means the same
+#: text. A non-ASCII text is lower-cased only for the needed-strings test (None when it holds a
+#: character that `re.I` folds to an ASCII letter).
+_LOWERED: list[tuple[Any, str | None, bool]] = [(None, "", True)]
+#: The characters of `FOLDS_TO_ASCII`, for `in` tests.
+FOLDING = tuple(chr(c) for c in sorted(FOLDS_TO_ASCII))
+
+
+def _plain_chars(s: str) -> bool:
+    """Whether every character of a needed string is ASCII or has no case: such a string is in a
+    non-ASCII text's `lower()` wherever `re.I` matches it, unless the text holds a `FOLDING`
+    character (the only non-ASCII ones `re.I` matches to ASCII letters; one of them, İ, also
+    lower-cases to two characters)."""
+    return all(ord(ch) < 128 or ch.lower() == ch == ch.upper() for ch in s)
 
 
 def _wrapped(compiled: re.Pattern[str], low: re.Pattern[str] | None, needed: frozenset[str] | None,
@@ -485,14 +503,16 @@ def _wrapped(compiled: re.Pattern[str], low: re.Pattern[str] | None, needed: fro
     """The pattern's methods, answering "no match" at once when the text lacks every string of
     `needed`, and searching with the twin `low` on ASCII text (see the module's doc).
 
-    For a case-insensitive pattern both tests run on `text.lower()` and only for ASCII text;
-    a case-sensitive one tests `needed` on the text itself. `search` keeps its last whole-text
+    For a case-insensitive pattern both tests run on `text.lower()`: the twin only for ASCII
+    text, the needed strings on any text where that is exact (`_plain_chars`, `FOLDING`); a
+    case-sensitive one tests `needed` on the text itself. `search` keeps its last whole-text
     answer: the same text is often asked twice (the verdict and the why both ask)."""
     o_search, o_match, o_finditer = compiled.search, compiled.match, compiled.finditer
     o_findall, o_sub, o_subn, o_split = compiled.findall, compiled.sub, compiled.subn, compiled.split
     l_search = low.search if low is not None else None
     l_finditer = low.finditer if low is not None else None
     strings = tuple(sorted(needed, key=len)) if needed else ()
+    wide = bool(strings) and all(_plain_chars(s) for s in strings)  # the test holds on any text
     lowered = _LOWERED
     memo: list[tuple[Any, Any]] = [(None, None)]  # (text, match): one item, read and written whole
 
@@ -502,13 +522,24 @@ def _wrapped(compiled: re.Pattern[str], low: re.Pattern[str] | None, needed: fro
         if folded:
             last = lowered[0]
             if text is last[0]:
-                text = last[1]
+                low_text, ascii_ = last[1], last[2]
             elif text.isascii():
-                low_text = text.lower()
-                lowered[0] = (text, low_text)
-                text = low_text
+                low_text, ascii_ = text.lower(), True
+                lowered[0] = (text, low_text, True)
+            elif wide:
+                low_text = None if any(c in text for c in FOLDING) else text.lower()
+                ascii_ = False
+                lowered[0] = (text, low_text, False)
             else:
                 return None
+            if not ascii_:  # no twin here: only the needed strings may answer "no match"
+                if low_text is None or not wide:
+                    return None
+                for s in strings:
+                    if s in low_text:
+                        return None
+                return ""
+            text = low_text  # type: ignore[assignment]
         if strings:
             for s in strings:
                 if s in text:

@@ -244,10 +244,15 @@ class CompoundMatcher(PhraseMatcher):
 
     def finditer(self, text: str, pos: int = 0) -> list[PhraseMatch]:
         found = super().finditer(text, pos)
+        words, starts, ends = _split(text)
+        long_words = [i for i, word in enumerate(words) if len(word) > 8]  # most texts have none
+        if not long_words:
+            return sorted(found, key=lambda m: m.start())
         taken = {m.start() for m in found}
-        for word, start, end in zip(*_split(text)):
-            if start >= pos and start not in taken and len(word) > 8 and word.endswith(self.suffixes):
-                found.append(PhraseMatch(text, start, end))
+        for i in long_words:
+            start = starts[i]
+            if start >= pos and start not in taken and words[i].endswith(self.suffixes):
+                found.append(PhraseMatch(text, start, ends[i]))
         return sorted(found, key=lambda m: m.start())
 
 

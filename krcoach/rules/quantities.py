@@ -16,11 +16,22 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from krcoach.rules.anatomy import (_CUR, DEADLINE_RE, PLACEHOLDER_RE, WORD_NUMBERS, _to_float, _verb_after_group, clean_kr, cmp_match,
-                      deadline_match, from_to_match, split_goals)
 from krcoach.rules import fastre
 from krcoach.rules.fastre import boundary, occurrences
 from krcoach.rules.lexicon import lexicon
+from krcoach.rules.shapes import (
+    _CUR,
+    DEADLINE_RE,
+    PLACEHOLDER_RE,
+    WORD_NUMBERS,
+    _to_float,
+    _verb_after_group,
+    clean_kr,
+    cmp_match,
+    deadline_match,
+    from_to_match,
+    split_goals,
+)
 
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _ASCII_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")

@@ -1,6 +1,6 @@
 """The learned part of the rules engine's verdict: a logistic regression over structure.
 
-The hand-written scores in `rules.classify` weigh evidence someone chose; real KRs from
+The hand-set scores in `evidence.classify` weigh evidence someone chose; real KRs from
 organisations nobody tuned for mix that evidence in ways no fixed weights capture. This model takes
 the same structural evidence (who acts, what is measured, the role of every number, the rule
 scores) plus the KR's words, and learns how much each is worth from labelled KRs. It is small
@@ -22,15 +22,22 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
-from krcoach.rules.anatomy import about_a_metric
+from krcoach.models import Confidence, Kind
 from krcoach.rules import fastre
+from krcoach.rules.anatomy import about_a_metric, Anatomy, parse
+from krcoach.rules.evidence import (
+    _GET_OTHERS_TO,
+    _HEALTH_LEVEL,
+    _OTHERS_ACT,
+    _OWN_OFFERING,
+    _SIGNS_UP_OWN,
+    Verdict,
+    classify,
+)
 from krcoach.rules.lexicon import lexicon
-
-if TYPE_CHECKING:
-    from krcoach.rules.anatomy import Anatomy
-    from krcoach.rules.engine import Verdict
+from krcoach.rules.shapes import clean_kr
 
 Row = tuple[str, "str | None", str]  # (kr text, objective or None, "output" | "outcome")
 
@@ -52,32 +59,6 @@ _STATE = fastre.lazy(r"\b(?:rank(?:ed|ing)?|top\s+\d+|variance|in\s+(?:the\s+)?(
 _BARE_COUNT = fastre.lazy(r"^\s*(?:(?:have|get|reach|hit)\s+)?(?:at\s+least\s+)?[$€£]?\d[\d,.]*\s?[kmKM%+]*\s+[a-z]", re.I)
 _PEOPLE_AS_OBJECT = fastre.lazy(r"\b(?:from|with|to|for|among)\s+(?:at\s+least\s+)?\d[\d,]*\+?\s+(?:\w+\s+)?"
                                r"(?:users|customers|people|participants|members|developers|companies|teams)\b", re.I)
-#: Others acting with the team's work: "one app to integrate Sentinel", "projects applying to join",
-#: "partner organisations asking for more interns", "teams adopt the tool".
-_OTHERS_ACT = fastre.lazy(
-    r"(?<!\bour\s)(?<!\bmy\s)\b(?:other\s+|third[- ]party\s+|external\s+|outside\s+|partner\s+|new\s+|more\s+|non-[\w-]+\s+)?"
-    r"(?:apps?|applications|projects|teams|organi[sz]ations|companies|partners|developers|vendors|maintainers|clubs|"
-    r"chapters|communities|institutions|universities|schools|agencies)\s+(?:to\s+|that\s+|who\s+|which\s+|will\s+)?"
-    r"(?:(?:have|has|had)\s+(?:been\s+)?)?"
-    r"(?:integrat|adopt|apply|applying|applied|join|deploy|us(?:e|es|ed|ing)\b|test(?:s|ing)?\s+against|ask|request|migrat|switch|"
-    r"upgrad|contribut|build(?:s|ing)?\s+on|run(?:s|ning)?\s+on|rel(?:y|ies|ying)\s+on|sign(?:s|ing)?\s+up|check(?:s|ing)?\s+in)",
-    re.I)
-#: "Get 80 accounts to turn on audit logs": an output-shaped verb whose object is others' behaviour.
-_GET_OTHERS_TO = fastre.lazy(r"^\s*(?:get|help|enable|encourage|convince|persuade|bring)\s+(?:at\s+least\s+|over\s+|[>~]\s?)?"
-                            r"\d[\d,.]*\+?\s+(?:[\w-]+\s+){0,3}?[\w-]+s\s+to\s+[a-z]", re.I)
-#: A level of business health to keep: "accounts receivable is within industry norms".
-_HEALTH_LEVEL = fastre.lazy(r"\b(?:is|are|stays?|remains?|kept|keep)\s+(?:with)?in\s+(?:the\s+)?(?:industry\s+)?"
-                           r"(?:norms?|benchmarks?|budget|limits?|tolerance|range|target)\b"
-                           r"|\bwithin\s+(?:the\s+)?industry\s+(?:norms?|benchmarks?|standards?)\b", re.I)
-#: The team's own people, signed up by the team: "Have 4 core team members", "Add 2 maintainers".
-_SIGNS_UP_OWN = fastre.lazy(r"^\s*(?:have|add|get|onboard|hire|recruit|bring\s+on|find|appoint|elect|staff)\s+"
-                           r"(?:at\s+least\s+)?\d+\+?\s+(?:new\s+|more\s+|full[- ]time\s+|part[- ]time\s+)*"
-                           r"(?:core\s+team\s+members?|team\s+members?|core\s+contributors?|staff|employees|maintainers|"
-                           r"officers|board\s+members|committee\s+members|developers|engineers|designers)\b", re.I)
-#: The team giving or allocating something of its own: "Offer 6 companies our workshop", "Allocate
-#: a grants budget": an offer made, not a result.
-_OWN_OFFERING = fastre.lazy(r"^\s*(?:offer|provide|allocate|award|grant|give|distribute|fund|budget|sponsor|add\s+a\s+"
-                           r"[\w“”\"' ]{0,20}budget)\b", re.I)
 _OWN_PEOPLE = fastre.lazy(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|volunteers|maintainers|members\s+of\s+staff)\b"
                          r"|\b(?:hires?|headcount|speakers|mentors|ambassadors|trainers)\b", re.I)
 
@@ -100,8 +81,6 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     purpose = _PURPOSE.search(a.text) if a.verb_class == "activity" else None
     if purpose and purpose.start() > 0:
         # What the KR measures is its main clause; the purpose names the change it is for.
-        from krcoach.rules.anatomy import parse
-
         main = parse(a.text[: purpose.start()])
         if main.text:
             a = main
@@ -110,8 +89,9 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     text = a.text
     low = text.lower()
     f[f"verb={a.verb_class}"] = 1.0
+    fields = a.__dict__  # the anatomy's own fields: a dict read, not 26 attribute look-ups
     for name, key in _FLAG_FEATURES:
-        if getattr(a, name):
+        if fields[name]:
             f[key] = 1.0
     if v.external_result:
         f["external_result"] = 1.0
@@ -199,10 +179,30 @@ def default_model() -> VerdictModel | None:
     return VerdictModel(weights=raw["weights"])
 
 
-def _row_features(rows: Iterable[Row]) -> tuple[list[dict[str, float]], list[float]]:
-    from krcoach.rules.anatomy import parse
-    from krcoach.rules.engine import classify
+def decide(a: Anatomy, objective: str | None = None,
+           model: VerdictModel | None = None) -> tuple[Verdict, Kind, Confidence]:
+    """The verdict: the learned weighing of the structural evidence when a model is given, the
+    hand-set scores otherwise; "low" confidence when the evidence is thin or split."""
+    verdict = classify(a)
+    # Measuring, surveying, "understand X": finding out changes nothing, whatever the words around
+    # it ("Survey 200 customers") weigh. The model, when there is one, only says how sure to be.
+    finding_out = about_a_metric(a) and not a.change_verbs and not a.is_from_to
+    if model is None:
+        margin = abs(verdict.outcome_score - verdict.output_score)
+        return verdict, "output" if finding_out else verdict.kind, "high" if margin >= 1.5 else "low"
+    p = model.probability(features(a, verdict, objective))
+    if finding_out:
+        return verdict, "output", "low" if p > 0.5 + LOW_CONFIDENCE_MARGIN else "high"
+    kind: Kind = "outcome" if p > 0.5 else "output"
+    return verdict, kind, "low" if abs(p - 0.5) < LOW_CONFIDENCE_MARGIN else "high"
 
+
+def classify_text(text: str) -> Kind:
+    """Classify free text (used by the eval to check that a rewrite reads as an outcome)."""
+    return decide(parse(clean_kr(text)), None, default_model())[1]
+
+
+def _row_features(rows: Iterable[Row]) -> tuple[list[dict[str, float]], list[float]]:
     feats, ys = [], []
     for kr, objective, label in rows:
         a = parse(kr)
@@ -284,6 +284,3 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
-
-
-# Patterns written inline in the functions above, compiled on first use.
