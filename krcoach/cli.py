@@ -96,7 +96,7 @@ def _errors(progress: dict[str, Any] | None = None, *, sigterm: bool = False) ->
     we started), so a batch stopped by a job runner keeps its finished records too. `progress` (done, total, kept)
     lets the interrupted message say how far the run got and what was kept.
     """
-    from krcoach.formats import InputError
+    from krcoach.formats.errors import InputError
 
     restore = None
     if sigterm and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -173,6 +173,12 @@ def _with_cycle(okrs: OKRSet, cycle: str | None) -> OKRSet:
     if cycle:
         okrs.cycle = cycle
     return okrs
+
+
+def _named(okrs: OKRSet, team: str | None) -> OKRSet:
+    from krcoach.formats.readers import name_team
+
+    return name_team(okrs, team)
 
 
 def _notes(sets: list[OKRSet]) -> None:
@@ -459,14 +465,16 @@ def review(
 
     Several files are one plan: each file's stem is the team of the KRs that name none.
     """
+    from krcoach import checks
     from krcoach.coach import iter_review, merge_sets, plan_review, wants_plan
     from krcoach.engine import make_engine
-    from krcoach.formats import WRITERS, CSVWriter, TableWriter, name_team, passed_through, read_path, team_from_name
+    from krcoach.formats.readers import open_input, team_from_name
+    from krcoach.formats.rows import RowFile
+    from krcoach.formats.writers import WRITERS, CSVWriter, passed_through
     from krcoach.models import OKRReview
-    from krcoach import checks
 
     progress: dict[str, Any] = {}
-    with _errors(progress, sigterm=True):
+    with _errors(progress, sigterm=True), ExitStack() as inputs:
         engine_name = _engine_name(ctx, engine)
         out_fmt = _out_format(fmt, output)
         in_fmt = _choice(input_format, IN_FORMATS, "input format")
@@ -476,17 +484,28 @@ def review(
         if sources == ["-"] and sys.stdin.isatty():
             raise UsageFailure("no input: give a file, or pipe OKRs into `krcoach review -` (see krcoach review -h)")
         fail_codes = _fail_codes(fail_on)
-        # Validate every input before any work starts.
-        sets = [_with_cycle(read_path(src, in_fmt), cycle) for src in sources]
-        if len(sources) > 1:  # several files are one plan: a file's stem is its team
-            for src, okrs in zip(sources, sets):
-                name_team(okrs, team_from_name(src))
-        _notes(sets)
-        merged = merge_sets(sets)
-        with_plan = wants_plan(merged, plan) or (plan is None and (len(sources) > 1 or bool(fail_codes & _plan_codes())))
-        eng = make_engine(engine_name, use_cache=not no_cache)
-        total = sum(len(s.key_results()) for s in sets)
+        # Validate every input before any work starts. JSONL and CSV are checked whole too, but
+        # kept as a RowFile (where each row is, and the set's facts), not as their key results.
+        opened: list[Any] = []
+        for src in sources:
+            opened.append(open_input(src, in_fmt))
+            if isinstance(opened[-1], RowFile):
+                inputs.callback(opened[-1].close)
+        # Several files are one plan: a file's stem is the team of its KRs that name none.
+        teams = [team_from_name(src) if len(sources) > 1 else None for src in sources]
+        sets: list[Any] = [got.facts(team) if isinstance(got, RowFile) else _named(got, team)
+                           for got, team in zip(opened, teams)]
+        with_plan = plan if plan is not None else (any(wants_plan(s) for s in sets) or len(sources) > 1
+                                                    or bool(fail_codes & _plan_codes()))
         streaming = out_fmt in ("jsonl", "csv")
+        if with_plan or not streaming:  # the plan review and the whole-document formats need every KR
+            sets = [got.okrset(team) if isinstance(got, RowFile) else s for got, team, s in zip(opened, teams, sets)]
+            opened = [None] * len(sets)
+        for s in sets:
+            _with_cycle(s, cycle)
+        _notes(sets)
+        eng = make_engine(engine_name, use_cache=not no_cache)
+        total = sum(got.total if isinstance(got, RowFile) else len(s.key_results()) for got, s in zip(opened, sets))
         progress.update(done=0, total=total)
         if output is not None and not streaming:
             progress["kept"] = f"nothing was written to {output} ({out_fmt} is written whole at the end)"
@@ -496,29 +515,40 @@ def review(
         objectives = []
         set_findings = []
         # JSONL and CSV are written as they come: without a plan review nothing needs the reviews
-        # again, so only their counts are kept (`_Tally`) and memory does not grow with the input.
+        # again, so only their counts are kept (`_Tally`), and a JSONL or CSV input is read one
+        # objective at a time (`RowFile.objectives`): memory does not grow with the input.
         keep = with_plan or not streaming
         tally = _Tally()
         with _open_output(output, streaming=streaming) as out, \
                 _progress(total, enabled=not (output is None and sys.stdout.isatty())) as advance:
             if out_fmt == "table":
+                from krcoach.formats.table import TableWriter
+
                 writer: Any = TableWriter(out, compact=compact)
             elif out_fmt == "csv":  # the header names every passed-through column of every input
-                writer = CSVWriter(out, columns=passed_through(sets))
+                columns = [c for got, s in zip(opened, sets)
+                           for c in (got.extra_columns() if isinstance(got, RowFile) else passed_through([s]))]
+                writer = CSVWriter(out, columns=list(dict.fromkeys(columns)))
             else:
                 writer = WRITERS[out_fmt](out)
             if with_plan:
                 writer.expect_plan()  # the plan goes first in md and the table: they hold the objectives
             writer.start()
             try:
-                for okrs in sets:
+                for got, okrs, team in zip(opened, sets, teams):
                     set_findings += checks.set_findings(okrs)
-                    for objective, obj_review in zip(okrs.objectives, iter_review(okrs, eng, concurrency=concurrency)):
+                    if isinstance(got, RowFile):
+                        reviews = iter_review(okrs, eng, concurrency=concurrency, objectives=got.objectives(team),
+                                              size=got.total)
+                        pairs: Any = ((None, r) for r in reviews)
+                    else:
+                        pairs = zip(okrs.objectives, iter_review(okrs, eng, concurrency=concurrency))
+                    for objective, obj_review in pairs:
                         writer.objective(obj_review)
                         tally.add(obj_review)
                         if keep:
                             objectives.append(obj_review)
-                        else:
+                        elif objective is not None:
                             objective.krs = []  # reviewed and written: its input is not needed again
                         progress["done"] += len(obj_review.krs)
                         advance(len(obj_review.krs))
@@ -531,7 +561,7 @@ def review(
                 if tally.objectives == sum(len(s.objectives) for s in sets):
                     if with_plan:  # once, over every input
                         try:
-                            result.plan = plan_review(merged, result, eng)
+                            result.plan = plan_review(merge_sets(sets), result, eng)
                         except BaseException:
                             writer.release()  # what was reviewed still reaches the reader
                             raise

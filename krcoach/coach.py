@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 from collections import deque
 from dataclasses import replace
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,8 @@ from krcoach.plan import ambition_issues, has_teams, review_plan
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from krcoach.formats.rows import SetFacts
 
 DEFAULT_CONCURRENCY = 4
 # Batches at least this large run without the cyclic garbage collector (see `_no_cycle_gc`).
@@ -88,28 +90,38 @@ def _no_cycle_gc(active: bool) -> Iterator[None]:
 
 
 def iter_review(
-    okrs: OKRSet,
+    okrs: OKRSet | SetFacts,
     engine: Engine | str | None = None,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
+    objectives: Iterable[Objective] | None = None,
+    size: int | None = None,
 ) -> Iterator[ObjectiveReview]:
     """Yield one ObjectiveReview per objective, in input order, as soon as each is ready.
 
     At most `concurrency` objectives are in flight for a parallel engine; a sequential engine
     (rules) runs in the calling thread, which is faster than any pool for CPU-bound work.
+
+    A set too large to hold is streamed: `okrs` is then what the set-level context needs of it
+    (`formats.SetFacts`: titles, whether KRs name owners), `objectives` its objectives read one at
+    a time (`formats.RowFile.objectives`) and `size` its number of KRs. Each objective's review
+    depends only on the objective and that context, so the reviews are the same as for the
+    whole OKRSet.
     """
     eng = _engine(engine)
     context = ReviewContext(set_uses_owners=checks.set_uses_owners(okrs), cycle=okrs.cycle)
+    items: Iterable[Objective] = okrs.objectives if objectives is None else objectives
     if not eng.parallel or concurrency <= 1 or len(okrs.objectives) <= 1:
-        with _no_cycle_gc(not eng.parallel and len(okrs.key_results()) >= NO_GC_BATCH):
-            for objective in okrs.objectives:
+        krs = size if size is not None else len(okrs.key_results())
+        with _no_cycle_gc(not eng.parallel and krs >= NO_GC_BATCH):
+            for objective in items:
                 yield _review_one(eng, objective, context)
         return
     from concurrent.futures import ThreadPoolExecutor  # only network-bound engines: keeps start-up lean
 
     window: deque[Future[ObjectiveReview]] = deque()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="krcoach") as pool:
-        for objective in okrs.objectives:
+        for objective in items:
             window.append(pool.submit(_review_one, eng, objective, context))
             # Keep a bounded number of finished-but-unyielded results: the pool's own bound keeps
             # requests in flight <= concurrency; this keeps memory flat on huge batches.
@@ -175,6 +187,6 @@ def review(
 
 def review_text(text: str, engine: Engine | str | None = None) -> OKRReview:
     """Review a Markdown/text outline, as typed in the browser."""
-    from krcoach.formats import parse_outline
+    from krcoach.formats.outline import parse_outline
 
     return review(parse_outline(text), engine)

@@ -331,3 +331,75 @@ def test_python_module_and_console_script_agree() -> None:
     a = subprocess.run([str(script), "review", str(EXAMPLE_CSV), "-f", "jsonl"], capture_output=True, text=True)
     b = run_cli("review", str(EXAMPLE_CSV), "-f", "jsonl")
     assert a.returncode == 0 and a.stdout == b.stdout
+
+
+# ------------------------------------------------------------------------- streamed row inputs
+
+ROWS = [
+    {"id": "a1", "objective": "Grow adoption", "kr": "Grow weekly active teams from 120 to 300", "owner": "Ana"},
+    {"id": "b1", "objective": "Cut churn", "kr": "Cut monthly churn from 4% to 2% by end of Q3"},
+    {"id": "a2", "objective": "Grow adoption", "kr": "Launch the referral programme", "Region": "EMEA"},
+    {"id": "b2", "objective": "Cut churn", "kr": "Hold 10 customer interviews"},
+    {"id": "a3", "objective": "Grow adoption", "kr": "Publish 5 case studies"},
+]
+
+
+def _rows_file(tmp_path: Path, fmt: str) -> Path:
+    src = tmp_path / f"okrs.{fmt}"
+    if fmt == "jsonl":
+        src.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    else:
+        with src.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in ROWS for k in r)))
+            w.writeheader()
+            w.writerows(ROWS)
+    return src
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_streamed_output_is_the_output_of_the_whole_set(tmp_path: Path, fmt: str) -> None:
+    """`-f jsonl`/`-f csv` without a plan review read the input one objective at a time; with
+    --plan they hold the whole set. The records are the same bytes, scattered objectives included."""
+    from krcoach import coach, formats
+
+    src = _rows_file(tmp_path, fmt)
+    streamed, whole = tmp_path / f"streamed.{fmt}", tmp_path / f"whole.{fmt}"
+    a = run_cli("review", str(src), "-f", fmt, "-o", str(streamed), "--no-plan", "--engine", "rules")
+    b = run_cli("review", str(src), "-f", fmt, "-o", str(whole), "--plan", "--engine", "rules")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert streamed.read_bytes() == whole.read_bytes()
+    expected = formats.render(coach.review(formats.read_path(src), "rules", plan=False), fmt)
+    assert streamed.read_text() == expected
+    ids = [json.loads(line)["id"] for line in expected.splitlines()] if fmt == "jsonl" else \
+        [r["id"] for r in csv.DictReader(io.StringIO(expected))]
+    assert ids == ["a1", "a2", "a3", "b1", "b2"]  # each objective's KRs together, in order of first appearance
+    assert a.stderr.splitlines()[0].split(" (engine")[0] == b.stderr.splitlines()[0].split(" (engine")[0]
+    # Standard input is streamed the same way (copied to a temporary file, read twice).
+    piped = run_cli("review", "-", "-f", fmt, "--input-format", fmt, "--no-plan", "--engine", "rules",
+                    stdin=src.read_bytes())
+    assert piped.returncode == 0 and piped.stdout == expected, piped.stderr
+
+
+def test_a_failure_while_streaming_keeps_the_records_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An input error after records were written (the file changed between the two passes): one
+    line naming the file, exit code 2, and every complete record written before it stays."""
+    from typer.testing import CliRunner
+
+    from krcoach import cli
+    from krcoach.formats.errors import InputError
+    from krcoach.formats.rows import RowFile
+
+    src = _rows_file(tmp_path, "jsonl")
+    out = tmp_path / "out.jsonl"
+    real = RowFile.objectives
+
+    def first_then_fail(self, team=None):  # type: ignore[no-untyped-def]
+        gen = real(self, team)
+        yield next(gen)
+        raise InputError(self.source, None, "changed while it was being read; run again")
+
+    monkeypatch.setattr(RowFile, "objectives", first_then_fail)
+    result = CliRunner().invoke(cli.app, ["review", str(src), "-f", "jsonl", "-o", str(out), "--engine", "rules"])
+    assert result.exit_code == 2
+    assert f"krcoach: error: {src}: changed while it was being read; run again" in result.output
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a1", "a2", "a3"]

@@ -529,3 +529,110 @@ def test_slack_bold_objective_with_an_emoji_after_the_closing_star() -> None:
     assert [o.title for o in okrs.objectives] == ["Make self-serve the default way to start"]
     assert [k.kr for k in okrs.objectives[0].krs] == ["Launch the onboarding checklist",
                                                       "Lift trial-to-paid from 8% to 12%"]
+
+
+# ------------------------------------------------------------------------- row files (streaming)
+
+SCATTERED = [
+    {"id": "a1", "objective": "Grow adoption", "kr": "Grow weekly active teams from 120 to 300", "owner": "Ana"},
+    {"id": "b1", "objective": "Cut churn", "kr": "Cut monthly churn from 4% to 2%", "Due": "2026-09-30"},
+    {"id": "a2", "objective": "Grow adoption", "kr": "Launch the referral programme", "Quarter": "2026-Q3"},
+    {"id": "c1", "objective": "Cut churn", "kr": "Hold 10 customer interviews", "team": "Support"},
+    {"id": "b2", "objective": "Cut churn", "kr": "Ship the cancellation survey — owner: Omar", "Notes": "x"},
+    {"kr": "Publish 5 case studies", "objective": "Grow adoption", "Goal": "5"},
+    {"id": "n1", "kr": "Reduce p95 latency from 900 ms to 300 ms"},
+]
+
+
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    else:
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=names)
+            w.writeheader()
+            w.writerows(rows)
+    return path
+
+
+def _without_source(okrs) -> list:  # type: ignore[no-untyped-def]
+    return [(o.title, [{**k.model_dump(), "source": None} for k in o.krs]) for o in okrs.objectives]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_row_file_hands_out_the_objectives_the_whole_reader_builds(tmp_path: Path, suffix: str) -> None:
+    """Scattered rows of one objective are gathered as the in-memory reader gathers them (order of
+    first appearance, KRs in file order), so the streamed review is the same review. The
+    reference is the JSON list reader, which groups records it holds all at once."""
+    from krcoach.formats import open_input, passed_through
+
+    src = _write_rows(tmp_path / f"okrs{suffix}", SCATTERED)
+    records = [json.loads(line) for line in src.read_text().splitlines()] if suffix == ".jsonl" else \
+        list(csv.DictReader(io.StringIO(src.read_text(), newline="")))
+    above = None
+    for rec in records if suffix == ".csv" else ():  # a sheet's blank objective cell means the one above
+        rec["objective"] = above = rec["objective"] or above
+    whole = read_bytes(json.dumps(records).encode(), "okrs.json")
+    with open_input(src) as rows:
+        assert not rows.consecutive and rows.total == len(SCATTERED)
+        assert _without_source(rows.okrset()) == _without_source(whole)
+        streamed = list(rows.objectives())
+        assert _without_source(rows.okrset()) == [(o.title, [{**k.model_dump(), "source": None} for k in o.krs])
+                                                  for o in streamed]
+        assert [(s.line, s.reason) for s in rows.facts().skipped] == [(s.line, s.reason) for s in whole.skipped]
+        assert rows.extra_columns() == passed_through([whole])
+    assert [k.source for k in read_path(src).key_results()][:2] == \
+        ([f"{src}:line 1", f"{src}:line 3"] if suffix == ".jsonl" else [f"{src}:row 2", f"{src}:row 4"])
+
+
+def test_set_facts_give_the_set_findings_of_the_whole_set(tmp_path: Path) -> None:
+    from krcoach import checks
+    from krcoach.formats import open_input
+    from krcoach.plan import has_teams
+
+    many = [{"id": f"k{i}", "objective": f"Objective {i % 7}", "kr": f"Grow signups from {i} to {i + 9}",
+             **({"owner": "Ana"} if i % 3 == 0 else {})} for i in range(40)]
+    src = _write_rows(tmp_path / "okrs.jsonl", many)
+    whole = read_path(src)
+    with open_input(src) as rows:
+        facts = rows.facts()
+        assert checks.set_findings(facts) == checks.set_findings(whole)
+        assert checks.set_uses_owners(facts) and not has_teams(facts)
+        assert has_teams(rows.facts(team="growth"))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b'{"kr": "Ship v2"}\n{"kr": 5}\n{"kr": "Ship v3"\n', "line 3: not valid JSON"),  # syntax first
+    (b'{"kr": "Ship v2"}\n{"kr": "Ship v3"\n{"kr": "Caf\xe9"}\n', "line 3: text is not UTF-8"),
+    (b'{"kr": "Ship v2"}\n{"kr": 5}\n{"owner": "Ana"}\n', "line 2: field 'kr' must be text"),
+    (b" \n\t\n", "file is empty"),
+    (b"\n\n", "file is empty"),
+])
+def test_row_file_errors_rank_as_the_whole_reader_ranks_them(tmp_path: Path, data: bytes, message: str) -> None:
+    src = tmp_path / "okrs.jsonl"
+    src.write_bytes(data)
+    with pytest.raises(InputError) as err:
+        read_path(src)
+    assert str(err.value).startswith(f"{src}: {message}")
+
+
+def test_row_file_reads_csv_with_lone_carriage_returns_and_a_bom(tmp_path: Path) -> None:
+    src = tmp_path / "okrs.csv"
+    src.write_bytes(b"\xef\xbb\xbfobjective,kr\rGrow,Grow MAU from 1k to 2k\r,\"Cut churn\r\nfrom 4% to 2%\"\r\nShip,Ship v2\n")
+    whole = read_bytes(src.read_bytes(), "<stdin>", "csv")
+    got = read_path(src)
+    assert [(o.title, [k.kr for k in o.krs]) for o in got.objectives] == \
+        [(o.title, [k.kr for k in o.krs]) for o in whole.objectives]
+    assert [k.kr for k in got.key_results()] == ["Grow MAU from 1k to 2k", "Cut churn from 4% to 2%", "Ship v2"]
+
+
+def test_a_file_changed_between_the_two_passes_is_an_input_error(tmp_path: Path) -> None:
+    from krcoach.formats import open_input
+
+    src = _write_rows(tmp_path / "okrs.jsonl", SCATTERED)
+    with open_input(src) as rows:
+        with src.open("a") as fh:
+            fh.write('{"kr": "Ship v9"}\n')
+        with pytest.raises(InputError, match="changed while it was being read"):
+            list(rows.objectives())
