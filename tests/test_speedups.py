@@ -190,6 +190,71 @@ def test_the_metric_head_prefilter_never_skips_a_match() -> None:
     assert skipped > len(TEXTS) // 4  # it does skip most texts
 
 
+def _word_gates() -> list[tuple[str, lexmod.WordGate]]:
+    found = []
+    for module in (anatomy, evidence, verdict):
+        found += [(f"{module.__name__}.{k}", v) for k, v in vars(module).items() if isinstance(v, lexmod.WordGate)]
+    return found
+
+
+WORD_GATES = _word_gates()
+
+
+def _gate_texts(gate: lexmod.WordGate, rnd: random.Random, n: int) -> list[str]:
+    """Adversarial texts for a gate: its pattern's own words and the gate's, in random order and
+    case, joined by spaces and by the characters a token may hold inside ("power-users",
+    "x'by", "users/teams", "c++users"), with digits and percent signs, and with letters that
+    `re.I` folds to ASCII ones."""
+    vocab = sorted(set(re.findall(r"[A-Za-z]+", gate.pattern.pattern)) |
+                   {w for sets in gate.alternatives for ws in sets for w in ws})
+    joins = [" ", " ", " ", "  ", "-", "'", "’", "/", ".", ":", "+", "_", ", ", " 5% of ", " 12 ", "\n"]
+    out = []
+    for _ in range(n):
+        parts = [rnd.choice(vocab) for _ in range(rnd.randint(2, 8))]
+        text = "".join(p + rnd.choice(joins) for p in parts).strip()
+        text = rnd.choice([text, text.upper(), text.title(), text.replace("s", "ſ"), text.replace("k", "\u212a")])
+        out.append(text)
+    return out
+
+
+def _varied_texts() -> list[str]:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from corpus import varied_rows
+
+    return [r["kr"] for r in varied_rows(20_000)] if DEV.exists() else []
+
+
+@pytest.mark.parametrize(("name", "gate"), WORD_GATES, ids=[n for n, _ in WORD_GATES])
+def test_a_closed_word_gate_means_no_match(name: str, gate: lexmod.WordGate) -> None:
+    """Where a gate's words are missing, the plain pattern finds nothing: on the real and varied
+    KRs (as the parser cleans them), their odd forms, and texts built from the pattern's words."""
+    plain = _plain(gate.pattern)
+    texts = TEXTS + [shapes.clean_kr(t) for t in _VARIED] + _gate_texts(gate, random.Random(name), 4000)
+    closed = matched = 0
+    for text in texts:
+        if not gate.open(text):
+            closed += 1
+            assert plain.search(text) is None, text
+        elif plain.search(text):
+            matched += 1
+        assert _same_matches(gate.search(text), plain.search(text)), text
+    assert closed > len(texts) // 3 and matched > 0  # the gate closes often; the texts do match
+
+
+def test_whole_words_are_the_runs_of_word_characters() -> None:
+    for text in TEXTS + ["power-users can", "x'by Q3", "c++users", "a_b c", "ÜBER-users", "İstanbul", "uſers can"]:
+        words = lexmod.whole_words(text)
+        if any(c in text for c in fastre.FOLDING):
+            assert words is None
+        else:
+            assert words == frozenset(re.findall(r"\w+", text.lower())), text
+
+
+_VARIED = _varied_texts()
+
+
 def test_plain_string_tests_answer_as_the_patterns_they_replace() -> None:
     texts = TEXTS[::5]
     pool = sorted({w for t in texts for w in re.findall(r"[\w'’.-]+|\S", t)})

@@ -2,7 +2,8 @@
 
 Read bottom-up (each module imports only those above it in this list):
 - `fastre`: the regex cache every reader shares (patterns compiled once, lazily);
-- `lexicon`: the knowledge files in `krcoach/data/` (activity verbs, result words, the catalogue);
+- `lexicon`: the knowledge files in `krcoach/data/` (activity verbs, result words, the catalogue),
+  and the word gates that spare a rare pattern's search where a KR lacks the words it needs;
 - `shapes`: what a number, a placeholder, a deadline, "from X to Y" and a comparison look like,
   shared by both readers below;
 - `quantities`: the role of each number (target, baseline, deadline, part of the metric, ...);

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from krcoach.rules import fastre
-from krcoach.rules.lexicon import PhraseMatcher, lexicon
+from krcoach.rules.lexicon import PhraseMatcher, lexicon, WordGate, words
 from krcoach.rules.quantities import Reading, read, word_delta_target
 
 # The shapes both readers share (`shapes`), also read from here by the llm validators, the eval
@@ -47,6 +47,8 @@ _MULT = {"k": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6, "bn": 1e9, "b": 1e9, "thousan
          "million": 1e6, "billion": 1e9}
 _WORD_NUMBER_RE = fastre.compile(r"\b(" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")\b",
                              re.I)
+#: Each written number's last word stands between `\b` (or the space of "a dozen") and `\b`.
+_WORD_NUMBER = WordGate(_WORD_NUMBER_RE, (frozenset(w.split()[-1] for w in WORD_NUMBERS),))
 
 
 def _canon(value: float) -> str:
@@ -111,6 +113,12 @@ RATE_RE = fastre.compile(
     r"quarterly|annual|annually|yearly)\b)",
     re.I,
 )
+#: "per" between `\b` and `\s+` (the unit after it may go on: "per days"); the unit after "/" or
+#: "/ " and before `\b`; "a"/"each"/"every" ... before `\b` ("day" etc., among the units); the
+#: adverb between `\b` and `\b`.
+_RATE = WordGate(
+    RATE_RE, (words("per"),), (words("day week wk month mo quarter qtr year yr"),),
+    (words("daily weekly monthly quarterly annual annually yearly"),))
 _WORD_RE = fastre.lazy(r"[A-Za-zÀ-ÿ][\w'’/-]*")
 _STOP_METRIC = fastre.lazy(
     # "time to hire" / "time to first value" name a metric: that "to" does not end it.
@@ -224,6 +232,8 @@ def _unit_of(value: str | None) -> str | None:
 
 _STEP = fastre.lazy(r"[\w-]+\s+")
 _HIRED_RE = fastre.lazy(r"\b(?:hired|recruited|onboarded)\b|\b(?:hire|recruit|onboard)\s+\d", re.I)
+#: Both alternatives' verbs are whole words: `\b` before, `\b` or `\s` after.
+_HIRED = WordGate(_HIRED_RE, (words("hired recruited onboarded hire recruit onboard"),))
 _OBJECT_PREPOSITIONS = frozenset({"for", "to", "across", "of", "with", "among", "from", "on", "in"})
 _SHARE_RE = fastre.compile(r"(\d+\s?%|all|every|each)\s+(?:of\s+)?(?:our\s+|the\s+|new\s+|open\s+)*")
 _COVERAGE_RE = fastre.lazy(r"\b(?:test|code|unit[- ]test|documentation|doc)\s+coverage\b")
@@ -254,7 +264,7 @@ def parse(kr: str) -> Anatomy:
     deadline_span = (dl.start(), dl.end()) if dl else (-1, -1)
     if dl:
         a.deadline = dl.group(0).strip()
-    rm = RATE_RE.search(text)
+    rm = _RATE.search(text)
     if rm:
         a.rate = rm.group(0).strip()
 
@@ -265,7 +275,8 @@ def parse(kr: str) -> Anatomy:
     all_numbers = fastre.digit_led(NUMBER_RE.match, masked, _NUMBER_LEAD)
     number_matches = [m for m in all_numbers if outside_deadline(m.start())]
     a.numbers = [m.group(0).strip() for m in number_matches]
-    all_word_numbers = list(_WORD_NUMBER_RE.finditer(masked))
+    # The gate reads the words of `text` (tokenized already); `masked` only blanks placeholders.
+    all_word_numbers = list((_WORD_NUMBER if masked is text else _WORD_NUMBER_RE).finditer(masked))
     word_numbers = [m for m in all_word_numbers if outside_deadline(m.start())]
     a.values = _values(all_numbers, all_word_numbers)
 
@@ -306,10 +317,10 @@ def parse(kr: str) -> Anatomy:
     # "Onboarding revamped" is the product's onboarding, not staffing: the bare gerund leads no hire.
     gerund_lead = bool(words) and words[0].lower() == "onboarding"
     a.hiring_verb = (a.leading_verb in {"hire", "recruit", "onboard", "backfill", "staff"} and not gerund_lead) or bool(
-        _HIRED_RE.search(text)) or (
+        _HIRED.search(text)) or (
         a.leading_verb == "add" and bool(a.actors or a.hiring))
-    a.capability = bool(_CAPABILITY_RE.search(text))
-    a.by_actor = bool(_BY_ACTOR_RE.search(text))
+    a.capability = bool(_CAPABILITY.search(text))
+    a.by_actor = bool(_BY_ACTOR.search(text))
     a.baseline_setup = bool(_BASELINE_SETUP_RE.search(masked))
     lead_end = words_end_after_lead(text) if a.verb_class == "activity" else -1
     for m in _ACTOR_COUNT_RE.finditer(text):
@@ -408,7 +419,7 @@ def parse(kr: str) -> Anatomy:
         m = _NUMBER_OF_WITH.search(lower)
         if m and lex.deliverables.search(m.group(1)):
             a.own_share = True
-    a.rollout = bool(_ROLLOUT_RE.search(text))
+    a.rollout = bool(_ROLLOUT.search(text))
 
     a.multi_goal = _is_multi_goal(text, a)
     return a
@@ -572,6 +583,23 @@ _BY_ACTOR_RE = fastre.compile(
     r"partners|developers|contributors|citizens|the public|visitors|readers|voters|peers|stakeholders|non-[\w-]+)\b"
     r"|\b(?:used|adopted|chosen|downloaded|viewed|installed|cited|recommended|rated|preferred|answered|starred)\s+by\b"
     r"|\bcommunity[- ](?:built|contributed|made|led|driven|submitted|run|written)\b", re.I)
+# The gates below (`lexicon.WordGate`): each set's words stand between non-word characters in
+# every match. _CAPABILITY_RE: the people word after `\b` and before `\s+`, the modal's first word
+# between `\s+` and `\s`/" ". _BY_ACTOR_RE: "by" after `\b` (first alternative) or `\s+` (second)
+# and before `\s+` or `\b`; the people word after `\s+` and before `\b` ("the public": "public";
+# "non-profits": "non", before the hyphen); the participle between `\b` and `\s+`; "community"
+# between `\b` and "-"/" ".
+_CAPABILITY = WordGate(_CAPABILITY_RE, (
+    words("user users member members customer customers people developer developers admin admins anyone visitor "
+          "visitors client clients staff team teams patient patients citizen citizens student students"),
+    words("can could are will should may")))
+_BY_ACTOR = WordGate(
+    _BY_ACTOR_RE,
+    (words("by"), words("community users customers members clients partners developers contributors citizens public "
+                        "visitors readers voters peers stakeholders non")),
+    (words("used adopted chosen downloaded viewed installed cited recommended rated preferred answered starred"),
+     words("by")),
+    (words("community"),))
 _BASELINE_SETUP_RE = fastre.compile(
     r"\bbaseline\b[^.]{0,60}\b(?:establish|defin|set|measur|captur|agree)\w*"
     r"|\b(?:establish|defin|set|measur|captur|agree)\w*\s+(?:a\s+|the\s+)?baseline", re.I)
@@ -588,6 +616,11 @@ _ROLLOUT_RE = fastre.compile(
     r"\b(?:roll(?:ed)?[- ]?out|launch(?:ed)?|release[d]?|ship(?:ped)?|enable[d]?|expose[d]?|ramp(?:ed)?(?: up)?)\b"
     r"[^.;]{0,60}\bto\s+\d+\s?%\s+of\s+(?:\w+\s+){0,2}(?:traffic|users|customers|accounts|tenants|requests|fleet)",
     re.I)
+#: The verb between `\b` and "-"/" "/`\b` ("roll-out": "roll"), "to" between `\b` and `\s+`, "of"
+#: between `\s+` and `\s+`.
+_ROLLOUT = WordGate(_ROLLOUT_RE, (
+    words("roll rolled rollout rolledout launch launched release released ship shipped enable enabled expose exposed "
+          "ramp ramped"), words("to"), words("of")))
 _METRIC_HEAD_RE = fastre.lazy(
     r"\b[\w-]+[\s-](?:rate|ratio|score|index|time|times|variance|frequency|latency|duration|level|nps|csat)\b"
     r"|\btime[- ]to[- ][\w-]+|\b(?:average|median|mean|p\d\d)\s+[\w-]+", re.I)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from krcoach.models import Kind
 from krcoach.rules import fastre
 from krcoach.rules.anatomy import about_a_metric, Anatomy
-from krcoach.rules.lexicon import lexicon
+from krcoach.rules.lexicon import lexicon, WordGate, words
 
 #: Others acting with the team's work: "one app to integrate Sentinel", "projects applying to join",
 #: "partner organisations asking for more interns", "teams adopt the tool".
@@ -44,6 +44,19 @@ _SIGNS_UP_OWN = fastre.lazy(r"^\s*(?:have|add|get|onboard|hire|recruit|bring\s+o
 #: a grants budget": an offer made, not a result.
 _OWN_OFFERING = fastre.lazy(r"^\s*(?:offer|provide|allocate|award|grant|give|distribute|fund|budget|sponsor|add\s+a\s+"
                            r"[\w“”\"' ]{0,20}budget)\b", re.I)
+
+# Word gates (`lexicon.WordGate`) for the searches over the whole KR; each set's words stand between
+# non-word characters in every match. _OTHERS_ACT: the group after `\b` or a prefix's `\s+`, before
+# `\s+`. _HEALTH_LEVEL: the verb between `\b` and `\s+`, "in"/"within" between `\s+` and `\s+`,
+# the level word after `\s+`, before `\b`; the second alternative's words likewise.
+_OTHERS_ACT_GATE = WordGate(_OTHERS_ACT, (
+    words("app apps applications projects teams organisations organizations companies partners developers vendors "
+          "maintainers clubs chapters communities institutions universities schools agencies"),))
+_HEALTH_LEVEL_GATE = WordGate(
+    _HEALTH_LEVEL,
+    (words("is are stay stays remain remains kept keep"), words("in within"),
+     words("norm norms benchmark benchmarks budget limit limits tolerance range target")),
+    (words("within"), words("industry"), words("norm norms benchmark benchmarks standard standards")))
 
 _OUTCOME_CLAUSE = fastre.compile(
     r"\b(?:w/?|with|that|which|so that|resulting in|leading to|to (?:get|reach|drive|bring|include)|and (?:get|have|reach|drive)|"
@@ -148,7 +161,7 @@ def classify(a: Anatomy) -> Verdict:
         inn += 1.5
     if _COMPARATIVE.search(a.text) and a.verb_class != "activity":
         inn += 1
-    if a.verb_class == "activity" and _PURPOSE_CLAUSE.search(a.text):
+    if a.verb_class == "activity" and _PURPOSE_CLAUSE_GATE.search(a.text):
         # "Upgrade to Postgres 16 to unblock enterprise customers": the purpose names the change,
         # the KR measures the work; result words inside the purpose are not what it measures.
         out += 2
@@ -160,9 +173,9 @@ def classify(a: Anatomy) -> Verdict:
     if a.hiring_verb and not a.satisfaction and not a.service_levels:
         # People the team signs up itself are staffing, whatever the numbers around it.
         out += 1.5
-    if _OTHERS_ACT.search(a.text) or _GET_OTHERS_TO.search(a.text):
+    if _OTHERS_ACT_GATE.search(a.text) or _GET_OTHERS_TO.search(a.text):
         inn += 3  # "one app to integrate Sentinel", "Get 60 clinics to switch on e-prescriptions": others act
-    if _HEALTH_LEVEL.search(a.text):
+    if _HEALTH_LEVEL_GATE.search(a.text):
         inn += 3  # "accounts receivable is within industry norms": a level of business health
     if own_signup:
         out += 2.5  # "Have 4 core team members": people the team signs up itself
@@ -175,6 +188,11 @@ def classify(a: Anatomy) -> Verdict:
 _PURPOSE_CLAUSE = fastre.lazy(
     r"\s(?:to|so\s+that\s+we\s+can|in\s+order\s+to)\s+(?P<verb>unblock|enable|improve|increase|reduce|cut|lower|grow|boost|"
     r"lift|attract|retain|drive|speed\s+up|shorten|raise)\s+(?P<obj>[^,;.()]+)", re.I)
+#: The verb between `\s+` and `\s+` ("speed up": "speed"); "to" between `\s` and `\s+`, or "can"
+#: ending "so that we can".
+_PURPOSE_CLAUSE_GATE = WordGate(_PURPOSE_CLAUSE, (
+    words("unblock enable improve increase reduce cut lower grow boost lift attract retain drive speed shorten raise"),
+    words("to can")))
 _ACTIVE_PEOPLE = fastre.lazy(r"\bactive\s+[a-z]", re.I)
 _MEASURED_TAIL = fastre.lazy(r"\d|\b(?:N0|X|TBD)\b")
 _PERCENT = fastre.lazy(r"\d\s?%")

@@ -13,6 +13,7 @@ import re
 from bisect import bisect_left
 from functools import cache, lru_cache
 from importlib import resources
+from typing import Iterator
 
 from krcoach.rules import fastre
 
@@ -56,6 +57,80 @@ def _split(text: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]
         found = list(_TOKEN.finditer(text))
         words = tuple([m.group().lower() for m in found])
     return words, tuple([m.start() for m in found]), tuple([m.end() for m in found])
+
+
+_WORD_RUN = fastre.lazy(r"\w+")
+#: The last text's whole words (see `whole_words`): (text, words), read and replaced whole.
+_LAST_WORDS: list[tuple[str | None, frozenset[str] | None]] = [(None, None)]
+
+
+def whole_words(text: str) -> frozenset[str] | None:
+    """The text's maximal runs of word characters (regex `\\w`), lower-cased, taken from the one
+    tokenization of the text (`_split`); None where a case-insensitive pattern may match a word
+    that is not among them: a text holding one of the letters `re.I` folds to an ASCII one
+    (`fastre.FOLDING`: "uſers" matches "users").
+
+    Exact because a token never cuts a run of word characters: `_TOKEN` starts at the first word
+    character after the last token (or at an apostrophe before it), and its greedy middle takes
+    every word character that follows, giving back only trailing punctuation. So every run is
+    inside one token, and splitting the tokens that hold punctuation ("power-users") at the
+    non-word characters gives every run. Kept for the last text: the rules ask it a dozen times."""
+    last = _LAST_WORDS[0]
+    if text is last[0]:
+        return last[1]
+    if not text.isascii() and any(c in text for c in fastre.FOLDING):
+        words = None
+    else:
+        tokens = _split(text)[0]
+        joined = " ".join(tokens)  # no token holds a space: the runs of each, apart
+        # Tokens of letters and digits only (nearly always) are the runs themselves: str.isalnum
+        # is `\w` without the underscore.
+        words = frozenset(tokens) if joined.replace(" ", "").isalnum() else frozenset(_WORD_RUN.findall(joined))
+    _LAST_WORDS[0] = (text, words)
+    return words
+
+
+class WordGate:
+    """A pattern searched only in texts that hold the words every match of it holds.
+
+    Most KRs contain none of the words a rare pattern needs ("users can", "rolled out to 5% of
+    traffic"), yet each search walks the whole text. `alternatives` are tuples of word sets: every
+    match holds, as whole words (`whole_words`: maximal runs of word characters, lower-cased), one
+    word of each set of at least one tuple. Where a text's words meet no tuple, `search` answers
+    None without searching. Each gate's sets are derived by hand from its pattern, where a word is
+    bounded on both sides by a non-word character (`\\b` next to a letter, `\\s`, a hyphen) in
+    every alternative; `tests/test_speedups.py` checks every gate against its plain pattern."""
+
+    __slots__ = ("pattern", "alternatives")
+
+    def __init__(self, pattern: fastre.Pattern, *alternatives: tuple[frozenset[str], ...]) -> None:
+        self.pattern = pattern
+        self.alternatives = alternatives
+
+    def open(self, text: str) -> bool:
+        """Whether `pattern` may match in `text` (False only where it certainly does not)."""
+        last = _LAST_WORDS[0]
+        words = last[1] if text is last[0] else whole_words(text)
+        if words is None:
+            return True
+        for sets in self.alternatives:
+            for needed in sets:
+                if words.isdisjoint(needed):
+                    break
+            else:
+                return True
+        return False
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text) if self.open(text) else None
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.pattern.finditer(text) if self.open(text) else iter(())
+
+
+def words(spec: str) -> frozenset[str]:
+    """A word set for a `WordGate`, written as space-separated words."""
+    return frozenset(spec.split())
 
 
 def _tokens(text: str) -> tuple[tuple[str, int, int], ...]:

@@ -26,7 +26,7 @@ from krcoach.rules.anatomy import (
     render_rewrite,
     _result_phrase,
 )
-from krcoach.rules.evidence import _PURPOSE_CLAUSE
+from krcoach.rules.evidence import _PURPOSE_CLAUSE, _PURPOSE_CLAUSE_GATE
 from krcoach.rules.lexicon import lexicon
 from krcoach.rules.quantities import metric_phrase, noun_phrase, slot_errors
 from krcoach.rules.shapes import _CUR, deadline_match, PLACEHOLDER_RE
@@ -735,7 +735,7 @@ _PURPOSE_FORM = {"unblock": "{} still blocked", "enable": "Use of {}", "attract"
 def _purpose_metric(text: str) -> str | None:
     """"Upgrade to Postgres 16 to unblock enterprise customers": the draft names the change its work
     is for; that is the metric ("Enterprise customers still blocked")."""
-    m = _PURPOSE_CLAUSE.search(text)
+    m = _PURPOSE_CLAUSE_GATE.search(text)  # the KR's own text: its words are at hand
     if not m:
         return None
     obj = _PURPOSE_OBJECT_LEAD.sub("", m.group("obj").strip())

@@ -29,14 +29,14 @@ from krcoach.rules import fastre
 from krcoach.rules.anatomy import about_a_metric, Anatomy, parse
 from krcoach.rules.evidence import (
     _GET_OTHERS_TO,
-    _HEALTH_LEVEL,
-    _OTHERS_ACT,
+    _HEALTH_LEVEL_GATE,
+    _OTHERS_ACT_GATE,
     _OWN_OFFERING,
     _SIGNS_UP_OWN,
     Verdict,
     classify,
 )
-from krcoach.rules.lexicon import lexicon
+from krcoach.rules.lexicon import lexicon, WordGate, words
 from krcoach.rules.shapes import clean_kr
 
 Row = tuple[str, "str | None", str]  # (kr text, objective or None, "output" | "outcome")
@@ -62,6 +62,27 @@ _PEOPLE_AS_OBJECT = fastre.lazy(r"\b(?:from|with|to|for|among)\s+(?:at\s+least\s
 _OWN_PEOPLE = fastre.lazy(r"\b(?:our|the)\s+(?:team|staff|engineers|employees|volunteers|maintainers|members\s+of\s+staff)\b"
                          r"|\b(?:hires?|headcount|speakers|mentors|ambassadors|trainers)\b", re.I)
 
+# Word gates (`lexicon.WordGate`); each set's words stand between non-word characters in every
+# match. _PURPOSE: the verb after `\s+`, before `\b`; "to" after `\b`/`\s+`, before `\s+`, or
+# "that" of "so that". _STATE: each alternative's words between `\b`/`\s+` and `\s+`/`\b`.
+# _OWN_PEOPLE: "our"/"the" between `\b` and `\s+`, the group after `\s+`, before `\s+`/`\b`; or
+# the second alternative's word between `\b` and `\b`. _PEOPLE_AS_OBJECT: the preposition between
+# `\b` and `\s+`, the people word between `\s+` and `\b`.
+_PURPOSE_GATE = WordGate(_PURPOSE, (
+    words("unblock enable support help improve increase reduce drive grow boost lift make allow let ensure attract "
+          "retain"), words("to that")))
+_STATE_GATE = WordGate(
+    _STATE,
+    (words("rank ranked ranking top variance position"),),
+    (words("in"), words("stage pipeline production")),
+    (words("share"), words("voice market")))
+_OWN_PEOPLE_GATE = WordGate(
+    _OWN_PEOPLE,
+    (words("our the"), words("team staff engineers employees volunteers maintainers members")),
+    (words("hire hires headcount speakers mentors ambassadors trainers"),))
+_PEOPLE_AS_OBJECT_GATE = WordGate(_PEOPLE_AS_OBJECT, (
+    words("from with to for among"),
+    words("users customers people participants members developers companies teams")))
 
 #: Anatomy fields that are a feature when set: lists ("has_"), flags ("is_") and slots ("slot_").
 _FLAG_FEATURES = tuple(
@@ -78,7 +99,7 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
     """The evidence the model weighs, as sparse named features (0/1 except the rule scores and
     the objective's words)."""
     lex = lexicon()
-    purpose = _PURPOSE.search(a.text) if a.verb_class == "activity" else None
+    purpose = _PURPOSE_GATE.search(a.text) if a.verb_class == "activity" else None
     if purpose and purpose.start() > 0:
         # What the KR measures is its main clause; the purpose names the change it is for.
         main = parse(a.text[: purpose.start()])
@@ -112,15 +133,15 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
         f["outside_subject"] = 1.0
     if _PASSIVE_DONE.search(text):
         f["finished_deliverable_state"] = 1.0
-    if a.verb_class == "activity" and _PURPOSE.search(text):
+    if a.verb_class == "activity" and _PURPOSE_GATE.search(text):
         f["activity_with_purpose"] = 1.0
-    if _STATE.search(text):
+    if _STATE_GATE.search(text):
         f["position_or_state"] = 1.0
-    if _OWN_PEOPLE.search(text):
+    if _OWN_PEOPLE_GATE.search(text):
         f["own_people"] = 1.0
-    if _OTHERS_ACT.search(text) or (a.by_actor and not a.capability) or _GET_OTHERS_TO.search(text):
+    if _OTHERS_ACT_GATE.search(text) or (a.by_actor and not a.capability) or _GET_OTHERS_TO.search(text):
         f["others_act"] = 1.0
-    if _HEALTH_LEVEL.search(text):
+    if _HEALTH_LEVEL_GATE.search(text):
         f["health_level"] = 1.0
     if _SIGNS_UP_OWN.search(text):
         f["signs_up_own_people"] = 1.0
@@ -132,7 +153,7 @@ def features(a: Anatomy, v: Verdict, objective: str | None = None) -> dict[str, 
         f["no_numbers"] = 1.0
     if _BARE_COUNT.match(text) and not a.verb_class and not a.deliverables:
         f["bare_count_of_things"] = 1.0  # "100 retweets", "$750k in commitments", "Have 200 clubs"
-    if _PEOPLE_AS_OBJECT.search(text) and a.verb_class == "activity":
+    if a.verb_class == "activity" and _PEOPLE_AS_OBJECT_GATE.search(text):
         f["people_as_object"] = 1.0  # "Gather data from 100 users": the people are the team's sample
     if a.metric and lex.deliverables.search(a.metric) and not lex.results.search(a.metric):
         f["metric_is_deliverable"] = 1.0
