@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import re
 
-from krcoach.models import Finding, KRReview, Objective, OKRSet
+from krcoach.models import Finding, KRReview, Objective, OKRSet, trusted
 from krcoach.periods import YEAR_RE
 
 MIN_KRS, MAX_KRS, MAX_OBJECTIVES = 2, 5, 5
 # Numbers in an objective: digits, percentages, money; not "Q3"/"H1"/"2026" period labels.
 _OBJECTIVE_NUMBER = re.compile(r"(?<![\w.])(?:[$€£¥]\s?)?\d[\d,.]*\s?(?:%|k|m|x)?(?![\w])", re.I)
+
+
+def _finding(code: str, message: str, scope: str, objective: str | None = None) -> Finding:
+    """A finding built without validation: every value is a string these checks wrote (or the
+    objective's title, already a str), so validating would only check types that cannot be wrong,
+    and the first validated model of a run builds its schema and has pydantic scan the installed
+    packages for plugins (8 ms of a one-KR review)."""
+    return trusted(Finding, {"code": code, "message": message, "scope": scope, "objective": objective})
 
 
 def set_uses_owners(okrs: OKRSet) -> bool:
@@ -24,7 +32,7 @@ def objective_findings(objective: Objective, reviews: list[KRReview]) -> list[Fi
     found: list[Finding] = []
 
     def add(code: str, message: str) -> None:
-        found.append(Finding(code=code, message=message, scope="objective", objective=title))
+        found.append(_finding(code, message, "objective", title))
 
     numbers = [n.strip() for n in _OBJECTIVE_NUMBER.findall(title) if not YEAR_RE.match(n.strip())]
     if numbers:
@@ -57,9 +65,9 @@ def lift_shared_gaps(title: str | None, reviews: list[KRReview]) -> list[Finding
         if all(code in r.issue_codes() for r in reviews):
             for r in reviews:
                 r.issues = [i for i in r.issues if i.code != code]
-            found.append(Finding(code="shared_gap", scope="objective", objective=title, message=(
+            found.append(_finding("shared_gap", (
                 f"None of the {len(reviews):,} KRs under this objective has {part} ({code}): add it to each, or set it "
-                "once for the objective.")))
+                "once for the objective."), "objective", title))
     return found
 
 
@@ -68,12 +76,12 @@ def set_findings(okrs: OKRSet) -> list[Finding]:
     found: list[Finding] = []
     titled = [o for o in okrs.objectives if o.title]
     if len(titled) > MAX_OBJECTIVES:
-        found.append(Finding(code="too_many_objectives", scope="set", message=(
-            f"{len(titled)} objectives; {MAX_OBJECTIVES} or fewer keeps the set focused.")))
+        found.append(_finding("too_many_objectives", (
+            f"{len(titled)} objectives; {MAX_OBJECTIVES} or fewer keeps the set focused."), "set"))
     if set_uses_owners(okrs):
         missing = [kr.id for kr in okrs.key_results() if not kr.owner]
         if missing:
             shown = ", ".join(missing[:5]) + ("…" if len(missing) > 5 else "")
-            found.append(Finding(code="no_owner", scope="set", message=(
-                f"{len(missing)} key result(s) without an owner while others have one (ids {shown}).")))
+            found.append(_finding("no_owner", (
+                f"{len(missing)} key result(s) without an owner while others have one (ids {shown})."), "set"))
     return found

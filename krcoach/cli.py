@@ -3,10 +3,16 @@
 Exit codes: 0 ok; 2 bad input or usage (one line on stderr naming file, row and field); 1 an
 unexpected failure (one line; set KRCOACH_DEBUG=1 for the traceback); 130 interrupted (Ctrl-C) and
 143 terminated (SIGTERM), with every finished record kept.
+
+The command line is parsed by the standard library's argparse, built in one place (`build_parser`),
+not by a framework: the CLI runs in CI hooks and scripts, where every start pays for what it
+imports, and typer cost about 40 ms of every start (its import, and a pydantic validator built per
+option at parse time) for a review of one KR that takes 10.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import signal
@@ -15,9 +21,7 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Iterator, TextIO
-
-import typer
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, TextIO
 
 from krcoach.version import __version__
 from krcoach.engine import ENGINE_NAMES, EngineConfigError
@@ -27,8 +31,6 @@ if TYPE_CHECKING:
     from krcoach.models import OKRReview, OKRSet
 
 HELP = "Coach OKR key results: output or outcome, why, and rewrites that never invent numbers."
-app = typer.Typer(add_completion=False, invoke_without_command=True, rich_markup_mode=None, help=HELP,
-                  context_settings={"help_option_names": ["-h", "--help"]})
 
 OUT_FORMATS = ("table", "jsonl", "json", "csv", "md")
 IN_FORMATS = ("jsonl", "json", "csv", "md")
@@ -39,24 +41,8 @@ OUT_EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv"
 LONG_TABLE = 300
 #: At most this many skipped input lines are listed one by one on stderr.
 MAX_NOTES = 20
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"krcoach {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
-                                          callback=_version, is_eager=True)] = False,
-) -> None:
-    """Coach OKR key results: output or outcome, why, and rewrites that never invent numbers."""
-    if ctx.invoked_subcommand is None:
-        print(ctx.get_help())
-        raise typer.Exit(0)
+#: Where `--engine` falls back to when it is not given (an empty value counts as unset).
+ENGINE_ENV = "KRCOACH_ENGINE"
 
 
 class UsageFailure(Exception):
@@ -75,9 +61,9 @@ class OutputError(UsageFailure):
         self.kept, self.partial, self.stdout = kept, partial, stdout
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     sys.stderr.write(f"krcoach: error: {message}\n")
-    raise typer.Exit(code)
+    raise SystemExit(code)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -118,7 +104,7 @@ def _errors(progress: dict[str, Any] | None = None, *, sigterm: bool = False) ->
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as Unix tools do.
         _stdout_to_devnull()
-        raise typer.Exit(0) from None
+        raise SystemExit(0) from None
     except KeyboardInterrupt as exc:
         terminated = isinstance(exc, _Terminated)
         what = "terminated" if terminated else "interrupted"
@@ -126,9 +112,7 @@ def _errors(progress: dict[str, Any] | None = None, *, sigterm: bool = False) ->
         if p.get("total"):
             what += f" after {p.get('done', 0):,} of {_count(p['total'], 'key result')}"
         sys.stderr.write(f"krcoach: {what}; {p.get('kept', 'finished records were kept')}\n")
-        raise typer.Exit(128 + signal.SIGTERM if terminated else 130) from None
-    except (typer.Exit, typer.Abort):
-        raise
+        raise SystemExit(128 + signal.SIGTERM if terminated else 130) from None
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a CLI
         if os.environ.get("KRCOACH_DEBUG"):
             raise
@@ -149,10 +133,12 @@ def _choice(value: str | None, choices: tuple[str, ...], what: str, source: str 
     return v
 
 
-def _engine_name(ctx: typer.Context, value: str) -> str:
-    source = ctx.get_parameter_source("engine")
-    from_env = getattr(source, "name", "") == "ENVIRONMENT"
-    return _choice(value, ENGINE_NAMES, "engine", " (from KRCOACH_ENGINE)" if from_env else "") or "auto"
+def _engine_name(value: str | None) -> str:
+    """--engine when given, else KRCOACH_ENGINE when set and not empty, else auto. Read here, not
+    at parse time, so that a bad value says where it came from."""
+    if value is not None:
+        return _choice(value, ENGINE_NAMES, "engine") or "auto"
+    return _choice(os.environ.get(ENGINE_ENV) or None, ENGINE_NAMES, "engine", f" (from {ENGINE_ENV})") or "auto"
 
 
 def _out_format(fmt: str | None, output: Path | None) -> str:
@@ -431,40 +417,11 @@ def _replaced_atomically(target: str, shown: str, st: os.stat_result | None) -> 
             os.unlink(tmp)
 
 
-@app.command()
-def review(
-    ctx: typer.Context,
-    files: Annotated[list[str] | None, typer.Argument(help="OKR files (.jsonl .json .csv .md .txt) or - for stdin.",
-                                                      metavar="FILE", show_default=False)] = None,
-    engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE",
-                                        help="auto: llm when OPENAI_API_KEY or OPENAI_BASE_URL is set or a local "
-                                             "server answers (see krcoach doctor), else rules.")] = "auto",
-    fmt: Annotated[str | None, typer.Option("--format", "-f", metavar="<table|jsonl|json|csv|md>",
-                                            help="Output format. Default: from -o's extension "
-                                                 "(.json .jsonl .ndjson .csv .md, .txt is a table), "
-                                                 "else table.", show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-    compact: Annotated[bool, typer.Option("--compact", help="Table with one line per key result "
-                                                            "(id, kind, text, issue codes).")] = False,
-    input_format: Annotated[str | None, typer.Option(metavar="<jsonl|json|csv|md>",
-                                                     help="Override the format the extension implies.")] = None,
-    cycle: Annotated[str | None, typer.Option(help="The period the KRs run in, e.g. 2026-Q1: a KR inside a "
-                                                   "dated cycle has a deadline.")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="LLM requests in flight.")] = 4,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the LLM cache.")] = False,
-    plan: Annotated[bool | None, typer.Option("--plan/--no-plan", help="Add the plan review (conflicts, "
-                                              "duplicates, dependencies between teams, owners, the five-question "
-                                              "audit). Default: when the input names teams or several files "
-                                              "are given.", show_default=False)] = None,
-    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="CODES",
-                                                help="Exit 1 when any KR, objective, set or plan finding has one "
-                                                     "of these comma-separated codes, e.g. activity,conflict "
-                                                     "(for CI).", show_default=False)] = None,
-) -> None:
-    """Review key results and print a verdict, issues and rewrites for each.
-
-    Several files are one plan: each file's stem is the team of the KRs that name none.
-    """
+def review(*, files: list[str], engine: str | None, fmt: str | None, output: Path | None, compact: bool,
+           input_format: str | None, cycle: str | None, concurrency: int, no_cache: bool, plan: bool | None,
+           fail_on: str | None) -> int:
+    """`krcoach review`: read every input first (a bad one fails before any work), review, write as
+    the records come; 1 when --fail-on found one of its codes."""
     from krcoach import checks
     from krcoach.coach import iter_review, merge_sets, plan_review, wants_plan
     from krcoach.engine import make_engine
@@ -475,7 +432,7 @@ def review(
 
     progress: dict[str, Any] = {}
     with _errors(progress, sigterm=True), ExitStack() as inputs:
-        engine_name = _engine_name(ctx, engine)
+        engine_name = _engine_name(engine)
         out_fmt = _out_format(fmt, output)
         in_fmt = _choice(input_format, IN_FORMATS, "input format")
         if compact and out_fmt != "table":
@@ -577,7 +534,8 @@ def review(
             hits = [(c, counts[c]) for c in sorted(fail_codes) if counts.get(c)]
             if hits:
                 sys.stderr.write("krcoach: failing (--fail-on): " + ", ".join(f"{c} {n:,}" for c, n in hits) + "\n")
-                raise typer.Exit(1)
+                return 1
+    return 0
 
 
 def _plan_codes() -> set[str]:
@@ -605,7 +563,9 @@ def _fail_codes(value: str | None) -> set[str]:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+    if n == 1:
+        return f"{n:,} {noun}"
+    return f"{n:,} {noun[:-1]}ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else f"{n:,} {noun}s"
 
 
 def _seconds(s: float) -> str:
@@ -706,25 +666,20 @@ def _progress(total: int, enabled: bool = True) -> Iterator:
         yield lambda n: progress.advance(task, n)
 
 
-@app.command()
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 7860,
-    engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE")] = "auto",
-) -> None:
-    """Start the browser app (drafting page and workshop) at http://HOST:PORT."""
+def serve(*, host: str, port: int, engine: str | None) -> int:
+    """`krcoach serve`: the Gradio app; imported only here, it is the heaviest part of krcoach."""
     with _errors():
         from krcoach.engine import resolve_engine_name
         from krcoach.web.app import serve as serve_app
 
-        name = resolve_engine_name(_engine_name(ctx, engine))
+        name = resolve_engine_name(_engine_name(engine))
         try:
             serve_app(host=host, port=port, engine=name)
         except OSError as exc:
             # Gradio's own text here suggests env vars and launch() arguments: name the CLI's option.
             raise UsageFailure(f"cannot listen on {host}:{port} (in use or not allowed); "
                                "choose another with --port or --host") from exc
+    return 0
 
 
 def _min_accuracy(value: str | None) -> float | None:
@@ -783,37 +738,12 @@ def _dataset(path: Path | None) -> Iterator[Path]:
         yield real
 
 
-@app.command("eval")
-def eval_cmd(
-    ctx: typer.Context,
-    dataset: Annotated[Path | None, typer.Option(help="Labelled JSONL dataset. Default: the project's own "
-                                                      "set (evals/krs.jsonl), shipped with krcoach.",
-                                                 show_default=False)] = None,
-    engine: Annotated[str, typer.Option(metavar="<auto|rules|llm>", envvar="KRCOACH_ENGINE")] = "auto",
-    report: Annotated[Path | None, typer.Option(help="Folder for samples.jsonl and manifest.json. "
-                                                     "Default: evals/runs/TIME-ENGINE here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest with metrics as JSON.")] = False,
-    compare: Annotated[tuple[Path, Path] | None, typer.Option(help="Two run folders: list samples that flipped.")] = None,
-    min_accuracy: Annotated[str | None, typer.Option(metavar="<0-1|percent>",
-                                                     help="Exit 1 when accuracy is below this: "
-                                                          "0.9, 90 and 90% all mean 90%.")] = None,
-    cycle: Annotated[str | None, typer.Option(help="The period the KRs run in, e.g. 2026-Q1.")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=64, help="LLM requests in flight.")] = 4,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the LLM cache.")] = False,
-    slots: Annotated[Path | None, typer.Option(metavar="FILE", help="Gold rewrite slots (evals/SLOTS.md). "
-                                               "Default: slots.jsonl beside the dataset, if any.")] = None,
-    no_loo: Annotated[bool, typer.Option("--no-loo", help="Skip leave-one-organisation-out.")] = False,
-    replay: Annotated[Path | None, typer.Option(metavar="FILE", help="Recorded model answers (evals/"
-                                                "answers/): served from a local OpenAI-compatible "
-                                                "server to the llm engine; only their objectives "
-                                                "are scored.")] = None,
-    plans: Annotated[bool, typer.Option("--plans", help="Score the plan review instead: multi-team plans "
-                                        "with planted conflicts, duplicates, dependencies and ambition "
-                                        "issues (DIR with gold.jsonl; default: the shipped evals/plans/).")] = False,
-    plans_dir: Annotated[Path | None, typer.Argument(metavar="DIR", help="With --plans: the folder of plans.",
-                                                     show_default=False)] = None,
-) -> None:
-    """Measure an engine on a labelled dataset, or compare two runs."""
+def eval_cmd(*, dataset: Path | None, engine: str | None, report: Path | None, as_json: bool,
+             compare: list[Path] | None, min_accuracy: str | None, cycle: str | None, concurrency: int,
+             no_cache: bool, slots: Path | None, no_loo: bool, replay: Path | None, plans: bool,
+             plans_dir: Path | None) -> int:
+    """`krcoach eval`: score an engine (or the plan review) on a labelled set, or compare two runs;
+    1 when accuracy is below --min-accuracy, for a CI gate."""
     import json
 
     from krcoach.evaluation import run as evaluate
@@ -823,7 +753,7 @@ def eval_cmd(
         if plans_dir is not None and not plans:
             raise UsageFailure(f"{plans_dir}: a folder is read only with --plans (krcoach eval --plans DIR)")
         if plans:
-            eng = make_engine(_engine_name(ctx, engine), use_cache=not no_cache)
+            eng = make_engine(_engine_name(engine), use_cache=not no_cache)
             with _plans_folder(plans_dir) as folder:
                 manifest = evaluate.run_plan_eval(folder, eng, report)
             manifest.pop("rows", None)
@@ -831,21 +761,21 @@ def eval_cmd(
                 print(json.dumps(manifest, indent=2, ensure_ascii=False))
             else:
                 _print_plan_metrics(manifest, report)
-            return
+            return 0
         if compare:
             flips = evaluate.compare(*compare)
             if as_json:
                 print(json.dumps(flips, indent=2, ensure_ascii=False))
             else:
                 _print_flips(flips)
-            return
+            return 0
         bar = _min_accuracy(min_accuracy)
         with ExitStack() as stack:
             recorded: set[str] | None = None
             if replay is not None:
                 from krcoach.evaluation.replay import ReplayServer, load
 
-                if _engine_name(ctx, engine) == "rules":
+                if _engine_name(engine) == "rules":
                     raise UsageFailure("--replay feeds recorded answers to the llm engine: use --engine llm")
                 try:
                     recording = load(replay)
@@ -857,7 +787,7 @@ def eval_cmd(
 
                 eng: Any = LLMEngine(base_url=server.url, model="recorded-answers", cache=None)
             else:
-                eng = make_engine(_engine_name(ctx, engine), use_cache=not no_cache)
+                eng = make_engine(_engine_name(engine), use_cache=not no_cache)
             if cycle:
                 eng = _CycleEngine(eng, cycle)
             folder = report or Path("evals/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{eng.name}"
@@ -872,7 +802,8 @@ def eval_cmd(
         if bar is not None and (acc is None or acc < bar):
             shown = "n/a" if acc is None else f"{acc:.1%}"
             sys.stderr.write(f"krcoach: accuracy {shown} is below --min-accuracy {bar:.1%}\n")
-            raise typer.Exit(1)
+            return 1
+    return 0
 
 
 @contextmanager
@@ -1029,62 +960,315 @@ def _print_flips(flips: list[dict]) -> None:
     c.print(f"fixed {counts['fixed']:,}, broke {counts['broke']:,}, changed (ambiguous) {counts['changed']:,}")
 
 
-@app.command()
-def cache(clear: Annotated[bool, typer.Option("--clear", help="Delete every cached answer.")] = False) -> None:
-    """Show the LLM answer cache (location, entries, size) or clear it."""
+def cache(*, clear: bool) -> int:
+    """`krcoach cache`: where the LLM answer cache is and what it holds, or empty it."""
     with _errors():
         from krcoach.llm.cache import cache_info, clear_cache
 
         if clear:
             print(f"removed {clear_cache():,} cached answers")
-            return
+            return 0
         info = cache_info()
         for key, value in info.items():
             print(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+    return 0
 
 
-@app.command()
-def doctor(
-    base_url: Annotated[str | None, typer.Option("--base-url", metavar="URL",
-                                                 help="Endpoint to check, ending in /v1. Default: what "
-                                                      "auto would use (OPENAI_BASE_URL, OpenAI with "
-                                                      "OPENAI_API_KEY, or a local server it finds).",
-                                                 show_default=False)] = None,
-    model: Annotated[str | None, typer.Option(metavar="M", help="Model to review with. Default: "
-                                              "KRCOACH_MODEL, else the first the server lists.",
-                                              show_default=False)] = None,
-) -> None:
-    """Check an LLM endpoint: reachable, models, mode, and one review. Exit 0 when the model
-    answered, 1 when the review fell back to rules, 2 when unreachable or misconfigured."""
+def doctor(*, base_url: str | None, model: str | None) -> int:
+    """`krcoach doctor`: its exit code is the diagnosis (0 answered, 1 fell back to rules, 2
+    unreachable or misconfigured), so a setup script can branch on it."""
     with _errors():
         from krcoach.doctor import diagnose
 
         code = diagnose(base_url, model, echo=lambda line: print(line, flush=True))
-    raise typer.Exit(code)
+    return code
 
 
-def _click_class(name: str) -> type[Exception]:
-    """click's exception class (typer vendors click in recent releases, so no `import click`)."""
-    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+# ---------------------------------------------------------------------------------- the parser
 
 
-def main() -> None:
-    """Run the CLI. Usage errors (unknown option, bad value) read like every other error: one line,
-    exit code 2, instead of click's framed usage block."""
-    usage_error, click_exception = _click_class("UsageError"), _click_class("ClickException")
-    command = typer.main.get_command(app)
+class _UsageError(Exception):
+    """A command line argparse (or a value check) refused: one line, exit code 2, and the help to
+    read (`prog`: the command whose -h explains the option)."""
+
+    def __init__(self, message: str, prog: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, laid out as krcoach's help read under typer: "Usage:", at most 80 columns,
+    each option once with its value ("-f, --format <...>", "--plan / --no-plan"), and text kept in
+    its paragraphs (an indented line, such as the list of commands, as written)."""
+
+    def __init__(self, prog: str) -> None:
+        import shutil
+
+        super().__init__(prog, max_help_position=32, width=max(min(shutil.get_terminal_size().columns, 80) - 2, 50))
+
+    def add_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, "Usage: " if prefix is None else prefix)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return " / ".join(action.option_strings)
+        if action.option_strings and action.nargs != 0:
+            return ", ".join(action.option_strings) + " " + self._format_args(action, action.dest.upper())
+        return super()._format_action_invocation(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for para in text.split("\n\n"):
+            if any(line.startswith(" ") for line in para.splitlines()):
+                paragraphs.append("\n".join(indent + line for line in para.splitlines()))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(para.split()), width, initial_indent=indent,
+                                                subsequent_indent=indent, break_on_hyphens=False))
+        return "\n\n".join(paragraphs)
+
+
+#: argparse's own error wording, said as krcoach said it under click. A Python release that
+#: rewords one of these falls through to argparse's text: still one line and exit code 2.
+_ARGPARSE_WORDING = (
+    (r"argument (?P<opt>[^:]+): expected one argument", "Option '{opt}' requires an argument"),
+    (r"argument (?P<opt>[^:]+): expected (?P<n>\d+) arguments", "Option '{opt}' requires {n} arguments"),
+    (r"argument (?P<opt>[^:]+): ignored explicit argument .*", "Option '{opt}' does not take a value"),
+    (r"argument COMMAND: invalid choice: (?P<value>'[^']*'|\S+).*", "No such command {value}"),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with krcoach's usage errors: raised as `_UsageError` (main prints one line and
+    exits 2) instead of printing the usage block; no abbreviated long options (`--eng` is not
+    `--engine`: a script that relied on a prefix would break when an option is added)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(formatter_class=_HelpFormatter, add_help=False, allow_abbrev=False, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        import re
+
+        for pattern, wording in _ARGPARSE_WORDING:
+            m = re.fullmatch(pattern, message)
+            if m:
+                message = wording.format(**m.groupdict())
+                break
+        raise _UsageError(message, self.prog)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        """Every word is known or it is an error of this parser, so the hint names the command
+        (argparse would pass a command's unknown words up to the root: "see krcoach -h")."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self._unknown(extras)
+        return namespace, extras
+
+    def _unknown(self, extras: list[str], operands: bool = False) -> NoReturn:
+        options = [] if operands else [e for e in extras if e.startswith("-") and e not in ("-", "--")]
+        if not options:
+            s = "s" if len(extras) > 1 else ""
+            raise _UsageError(f"Got unexpected extra argument{s} ({' '.join(extras)})", self.prog)
+        import difflib
+
+        name = options[0].split("=", 1)[0]
+        known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise _UsageError(f"No such option: {name}{hint}", self.prog)
+
+
+class _CommandParser(_Parser):
+    """A command's parser: options and files in any order (`review a.md -f jsonl b.md`), as
+    click allowed, which argparse does in its intermixed mode only; after `--` every word is a
+    file, even one that starts with "-"."""
+
+    _in_pass = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        if self._in_pass:  # one pass of the intermixed mode (3.11 and 3.12 make them through here)
+            return argparse.ArgumentParser.parse_known_args(self, args, namespace)
+        words = list(sys.argv[1:] if args is None else args)
+        # The intermixed mode loses `--` in its first pass (3.11 to 3.13.0), so what follows it
+        # is split off here and given to the command's positional argument.
+        operands: list[str] = []
+        if "--" in words:
+            at = words.index("--")
+            words, operands = words[:at], words[at + 1:]
+        self._in_pass = True
+        try:
+            namespace, extras = self.parse_known_intermixed_args(words, namespace)
+        finally:
+            self._in_pass = False
+        if extras:
+            self._unknown(extras)
+        if operands:
+            self._add_operands(namespace, operands)
+        return namespace, extras
+
+    def _add_operands(self, namespace: argparse.Namespace, operands: list[str]) -> None:
+        """The words after `--`, added to the positional argument (FILE..., or an optional DIR)."""
+        slot = next((a for a in self._actions if not a.option_strings and a.nargs in ("*", "?")), None)
+        if slot is None or (slot.nargs == "?" and (len(operands) > 1 or getattr(namespace, slot.dest) is not None)):
+            self._unknown(operands, operands=True)
+        values = [slot.type(w) if slot.type else w for w in operands]
+        setattr(namespace, slot.dest, [*(getattr(namespace, slot.dest) or []), *values] if slot.nargs == "*" else values[0])
+
+
+class _WholeNumber(argparse.Action):
+    """An option that takes a whole number, within `low`..`high` when given; a bad value is a
+    usage error that names the option as it was typed."""
+
+    def __init__(self, option_strings: list[str], dest: str, low: int | None = None, high: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.low, self.high = low, high
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        what = f"Invalid value for '{option_string}'"
+        try:
+            number = int(values)
+        except ValueError:
+            raise _UsageError(f"{what}: {values!r} is not a whole number", parser.prog) from None
+        if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
+            raise _UsageError(f"{what}: {number} is not in the range {self.low} to {self.high}", parser.prog)
+        setattr(namespace, self.dest, number)
+
+
+ENGINE_HELP = ("auto: llm when OPENAI_API_KEY or OPENAI_BASE_URL is set or a local server answers (see krcoach "
+               f"doctor), else rules. [env var: {ENGINE_ENV}; default: auto]")
+CONCURRENCY_HELP = "LLM requests in flight, 1 to 64. [default: %(default)s]"
+NO_CACHE_HELP = "Do not read or write the LLM cache."
+
+#: Each command: its name, what runs it, its usage after the name, and its help (the first
+#: sentence is its line in `krcoach -h`).
+COMMANDS: tuple[tuple[str, Callable[..., int], str, str], ...] = (
+    ("review", review, "[OPTIONS] [FILE]...",
+     "Review key results and print a verdict, issues and rewrites for each.\n\n"
+     "Several files are one plan: each file's stem is the team of the KRs that name none."),
+    ("serve", serve, "[OPTIONS]", "Start the browser app (drafting page and workshop) at http://HOST:PORT."),
+    ("eval", eval_cmd, "[OPTIONS] [DIR]", "Measure an engine on a labelled dataset, or compare two runs."),
+    ("cache", cache, "[OPTIONS]", "Show the LLM answer cache (location, entries, size) or clear it."),
+    ("doctor", doctor, "[OPTIONS]", "Check an LLM endpoint: reachable, models, mode, and one review.\n\n"
+     "Exit 0 when the model answered, 1 when the review fell back to rules, 2 when unreachable or "
+     "misconfigured."),
+)
+
+
+def _add_help(options: Any) -> None:
+    options.add_argument("-h", "--help", action="help", help="Show this message and exit.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line in one place: every command, option, default and help text.
+
+    Defaults live here only; the command functions take every value as a keyword. Values with
+    wording of their own (--engine, --format, --min-accuracy) are checked by the commands, which
+    say what the choices are; KRCOACH_ENGINE is read there too (`_engine_name`)."""
+    width = max(len(name) for name, *_ in COMMANDS) + 2
+    listing = "\n".join(f"  {name.ljust(width)}{text.split(chr(10))[0]}" for name, _, _, text in COMMANDS)
+    root = _Parser(prog="krcoach", usage="%(prog)s [OPTIONS] COMMAND [ARGS]...", description=HELP,
+                   epilog=f"Commands:\n{listing}")
+    options = root.add_argument_group("Options")
+    options.add_argument("--version", action="version", version=f"krcoach {__version__}",
+                         help="Print the version and exit.")
+    _add_help(options)
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", prog="krcoach", parser_class=_CommandParser,
+                              help=argparse.SUPPRESS)
+    parsers: dict[str, tuple[Any, Any]] = {}
+    for name, handler, usage, text in COMMANDS:
+        p = sub.add_parser(name, usage=f"%(prog)s {usage}", description=text)
+        p.set_defaults(handler=handler)
+        parsers[name] = p.add_argument_group("Arguments"), p.add_argument_group("Options")
+
+    args, opt = parsers["review"]
+    args.add_argument("files", nargs="*", metavar="FILE", help="OKR files (.jsonl .json .csv .md .txt) or - for stdin.")
+    opt.add_argument("--engine", metavar="<auto|rules|llm>", help=ENGINE_HELP)
+    opt.add_argument("-f", "--format", dest="fmt", metavar="<table|jsonl|json|csv|md>",
+                     help="Output format. Default: from -o's extension (.json .jsonl .ndjson .csv .md, .txt is a "
+                          "table), else table.")
+    opt.add_argument("-o", "--output", type=Path, metavar="PATH", help="Write here instead of stdout.")
+    opt.add_argument("--compact", action="store_true",
+                     help="Table with one line per key result (id, kind, text, issue codes).")
+    opt.add_argument("--input-format", metavar="<jsonl|json|csv|md>", help="Override the format the extension implies.")
+    opt.add_argument("--cycle", metavar="PERIOD", help="The period the KRs run in, e.g. 2026-Q1: a KR inside a dated "
+                                                       "cycle has a deadline.")
+    opt.add_argument("--concurrency", action=_WholeNumber, low=1, high=64, default=4, metavar="N", help=CONCURRENCY_HELP)
+    opt.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
+    opt.add_argument("--plan", action=argparse.BooleanOptionalAction,
+                     help="Add the plan review (conflicts, duplicates, dependencies between teams, owners, the "
+                          "five-question audit). Default: when the input names teams or several files are given.")
+    opt.add_argument("--fail-on", metavar="CODES",
+                     help="Exit 1 when any KR, objective, set or plan finding has one of these comma-separated "
+                          "codes, e.g. activity,conflict (for CI).")
+    _add_help(opt)
+
+    _, opt = parsers["serve"]
+    opt.add_argument("--host", default="127.0.0.1", help="Interface to listen on. [default: %(default)s]")
+    opt.add_argument("--port", action=_WholeNumber, low=0, high=65535, default=7860, help="Port. [default: %(default)s]")
+    opt.add_argument("--engine", metavar="<auto|rules|llm>", help=ENGINE_HELP)
+    _add_help(opt)
+
+    args, opt = parsers["eval"]
+    args.add_argument("plans_dir", nargs="?", type=Path, metavar="DIR", help="With --plans: the folder of plans.")
+    opt.add_argument("--dataset", type=Path, metavar="PATH", help="Labelled JSONL dataset. Default: the project's "
+                                                                  "own set (evals/krs.jsonl), shipped with krcoach.")
+    opt.add_argument("--engine", metavar="<auto|rules|llm>", help=ENGINE_HELP)
+    opt.add_argument("--report", type=Path, metavar="DIR", help="Folder for samples.jsonl and manifest.json. "
+                                                                "Default: evals/runs/TIME-ENGINE here.")
+    opt.add_argument("--json", dest="as_json", action="store_true", help="Print the manifest with metrics as JSON.")
+    opt.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"),
+                     help="Two run folders: list samples that flipped.")
+    opt.add_argument("--min-accuracy", metavar="<0-1|percent>",
+                     help="Exit 1 when accuracy is below this: 0.9, 90 and 90%% all mean 90%%.")
+    opt.add_argument("--cycle", metavar="PERIOD", help="The period the KRs run in, e.g. 2026-Q1.")
+    opt.add_argument("--concurrency", action=_WholeNumber, low=1, high=64, default=4, metavar="N", help=CONCURRENCY_HELP)
+    opt.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
+    opt.add_argument("--slots", type=Path, metavar="FILE", help="Gold rewrite slots (evals/SLOTS.md). Default: "
+                                                                "slots.jsonl beside the dataset, if any.")
+    opt.add_argument("--no-loo", action="store_true", help="Skip leave-one-organisation-out.")
+    opt.add_argument("--replay", type=Path, metavar="FILE",
+                     help="Recorded model answers (evals/answers/): served from a local OpenAI-compatible server "
+                          "to the llm engine; only their objectives are scored.")
+    opt.add_argument("--plans", action="store_true",
+                     help="Score the plan review instead: multi-team plans with planted conflicts, duplicates, "
+                          "dependencies and ambition issues (DIR with gold.jsonl; default: the shipped evals/plans/).")
+    _add_help(opt)
+
+    _, opt = parsers["cache"]
+    opt.add_argument("--clear", action="store_true", help="Delete every cached answer.")
+    _add_help(opt)
+
+    _, opt = parsers["doctor"]
+    opt.add_argument("--base-url", metavar="URL", help="Endpoint to check, ending in /v1. Default: what auto would "
+                     "use (OPENAI_BASE_URL, OpenAI with OPENAI_API_KEY, or a local server it finds).")
+    opt.add_argument("--model", metavar="M", help="Model to review with. Default: KRCOACH_MODEL, else the first the "
+                                                  "server lists.")
+    _add_help(opt)
+    return root
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI (`argv`: the words after `krcoach`, default sys.argv[1:]) and exit with the
+    command's code. A usage error (unknown option, bad value, missing value) reads like every
+    other error: one line on stderr naming the help to read, exit code 2."""
+    parser = build_parser()
     try:
-        code = command.main(args=sys.argv[1:], prog_name="krcoach", standalone_mode=False)
-    except click_exception as exc:
-        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see {ctx.command_path} -h)" if isinstance(exc, usage_error) and ctx is not None else ""
-        sys.stderr.write(f"krcoach: error: {message}{hint}\n")
-        sys.exit(2 if isinstance(exc, usage_error) else exc.exit_code)  # type: ignore[attr-defined]
-    except typer.Abort:
+        args = vars(parser.parse_args(sys.argv[1:] if argv is None else argv))
+        handler = args.pop("handler", None)
+        args.pop("command", None)
+        if handler is None:  # `krcoach` alone: what it can do
+            parser.print_help()
+            sys.exit(0)
+        sys.exit(handler(**args))
+    except _UsageError as exc:
+        sys.stderr.write(f"krcoach: error: {exc} (see {exc.prog} -h)\n")
+        sys.exit(2)
+    except KeyboardInterrupt:  # outside a command's own handling (`_errors`): while starting
         sys.stderr.write("krcoach: interrupted\n")
         sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 CLI, app, workshop and eval all call this module. It runs the engine objective by objective (in
 parallel threads for network-bound engines, results still in input order), adds each KR's ambition
-checks (`plan.ambition_issues`), attaches the objective- and set-level findings from `checks.py`,
+checks (`ambition.ambition_issues`), attaches the objective- and set-level findings from `checks.py`,
 and streams each objective's review as soon as it and all before it are ready, so a batch that is
 interrupted keeps what it finished. `review` adds the plan review (`plan.py`) once over the whole
 run when the input names teams (or when asked); `plan_review` does the same for a caller that
 streamed the objectives itself.
+
+The plan review (`plan.py`: detectors, trade-off tables, a thousand lines) is imported only when a
+run gets one: most runs (one file, no teams) never do, and every start of the CLI paid for it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from krcoach import checks
+from krcoach.ambition import ambition_issues
 from krcoach.engine import Engine, ReviewContext, make_engine
 from krcoach.models import KRReview, Objective, ObjectiveReview, OKRReview, OKRSet, PlanReview
-from krcoach.plan import ambition_issues, has_teams, review_plan
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -131,9 +134,10 @@ def iter_review(
             yield window.popleft().result()
 
 
-def wants_plan(okrs: OKRSet, plan: bool | None = None) -> bool:
-    """Whether a run gets a plan review: when asked (`plan=True`), else when any KR names a team."""
-    return plan if plan is not None else has_teams(okrs)
+def wants_plan(okrs: OKRSet | SetFacts, plan: bool | None = None) -> bool:
+    """Whether a run gets a plan review: when asked (`plan=True`), else when any KR names a team
+    (`plan.has_teams`, asked here without importing the plan review to decide whether to run it)."""
+    return plan if plan is not None else any(kr.team for kr in okrs.key_results())
 
 
 def plan_review(okrs: OKRSet, result: OKRReview, engine: Engine | None = None) -> PlanReview:
@@ -144,6 +148,8 @@ def plan_review(okrs: OKRSet, result: OKRReview, engine: Engine | None = None) -
     request per plan of two or more teams, falling back visibly to the rules findings), the
     plan's conflicts, duplicates and dependencies come from it; without one (or with the rules
     engine) every part is the rules engine's."""
+    from krcoach.plan import review_plan
+
     finder = getattr(engine, "plan_findings", None)
     return review_plan(okrs, result, cross_team=finder if callable(finder) else None)
 

@@ -73,6 +73,147 @@ def test_option_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], mess
     assert not any(tmp_path.iterdir()), "nothing written"
 
 
+USAGE_ERRORS = [
+    (["review", "--bogus"], "krcoach review", "No such option: --bogus"),
+    (["review", "--eng", "rules"], "krcoach review", "No such option: --eng (did you mean --engine?)"),
+    (["review", "-f"], "krcoach review", "Option '-f/--format' requires an argument"),
+    (["review", "--concurrency", "65"], "krcoach review", "Invalid value for '--concurrency': 65 is not in the range"),
+    (["review", "--concurrency", "x"], "krcoach review", "Invalid value for '--concurrency': 'x' is not a whole number"),
+    (["review", "--plan=yes"], "krcoach review", "Option '--plan/--no-plan' does not take a value"),
+    (["serve", "--port", "http"], "krcoach serve", "Invalid value for '--port': 'http' is not a whole number"),
+    (["serve", "--bogus"], "krcoach serve", "No such option: --bogus"),
+    (["eval", "--compare", "runs/a"], "krcoach eval", "Option '--compare' requires 2 arguments"),
+    (["eval", "--concurrency", "0"], "krcoach eval", "Invalid value for '--concurrency': 0 is not in the range 1 to 64"),
+    (["cache", "--bogus"], "krcoach cache", "No such option: --bogus"),
+    (["cache", "now"], "krcoach cache", "Got unexpected extra argument (now)"),
+    (["doctor", "--base-url"], "krcoach doctor", "Option '--base-url' requires an argument"),
+    (["doctor", "--bogus=1"], "krcoach doctor", "No such option: --bogus"),
+    (["bogus"], "krcoach", "No such command 'bogus'"),
+    (["--bogus"], "krcoach", "No such option: --bogus"),
+    (["review", "--version"], "krcoach review", "No such option: --version"),
+]
+
+
+@pytest.mark.parametrize(("args", "command", "message"), USAGE_ERRORS, ids=[" ".join(a) for a, _, _ in USAGE_ERRORS])
+def test_usage_errors_are_one_line_naming_the_help_exit_2(args: list[str], command: str, message: str) -> None:
+    """Every command: an unknown option, a bad or missing value, an extra word is one line on
+    stderr, `krcoach: error: MESSAGE (see COMMAND -h)`, exit code 2, and nothing else."""
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"krcoach: error: {message}"), proc.stderr
+    assert proc.stderr.endswith(f" (see {command} -h)\n") and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stdout == ""
+
+
+#: Every option of every command (DESIGN.md "Stable interfaces": extend, never rename).
+OPTIONS = {
+    "review": ["FILE", "--engine", "-f, --format", "-o, --output", "--compact", "--input-format", "--cycle",
+               "--concurrency", "--no-cache", "--plan / --no-plan", "--fail-on", "-h, --help"],
+    "serve": ["--host", "--port", "--engine", "-h, --help"],
+    "eval": ["DIR", "--dataset", "--engine", "--report", "--json", "--compare", "--min-accuracy", "--cycle",
+             "--concurrency", "--no-cache", "--slots", "--no-loo", "--replay", "--plans", "-h, --help"],
+    "cache": ["--clear", "-h, --help"],
+    "doctor": ["--base-url", "--model", "-h, --help"],
+}
+
+
+def test_help_lists_every_command_option_default_and_env_var() -> None:
+    root = run_cli("-h").stdout
+    assert "--version" in root
+    for command, options in OPTIONS.items():
+        assert f"\n  {command}  " in root, command
+        text = run_cli(command, "-h").stdout
+        assert text.startswith(f"Usage: krcoach {command} [OPTIONS]"), text
+        for option in options:
+            assert f"\n  {option}" in text, (command, option)
+        if "--engine" in options:
+            assert "[env var: KRCOACH_ENGINE; default: auto]" in " ".join(text.split()), command
+    review = " ".join(run_cli("review", "-h").stdout.split())
+    assert "[default: 4]" in review and "1 to 64" in review
+    assert "[default: 127.0.0.1]" in run_cli("serve", "-h").stdout and "[default: 7860]" in run_cli("serve", "-h").stdout
+
+
+def test_engine_falls_back_to_the_environment() -> None:
+    """--engine wins; without it KRCOACH_ENGINE decides (an empty value counts as unset: auto)."""
+    kr = "- Grow MAU from 1k to 2k\n"
+    asked = run_cli("review", "-", "-f", "jsonl", stdin=kr, env={"KRCOACH_ENGINE": "llm"})
+    assert asked.returncode == 2 and asked.stderr.startswith("krcoach: error: ") and "OPENAI_API_KEY" in asked.stderr
+    assert asked.stderr.count("\n") == 1
+    given = run_cli("review", "-", "-f", "jsonl", "--engine", "rules", stdin=kr, env={"KRCOACH_ENGINE": "llm"})
+    assert given.returncode == 0 and json.loads(given.stdout)["engine"] == "rules", given.stderr
+    empty = run_cli("review", "-", "-f", "jsonl", stdin=kr, env={"KRCOACH_ENGINE": ""})
+    assert empty.returncode == 0 and json.loads(empty.stdout)["engine"] == "rules", empty.stderr
+    upper = run_cli("review", "-", "-f", "jsonl", stdin=kr, env={"KRCOACH_ENGINE": " RULES "})
+    assert upper.returncode == 0 and json.loads(upper.stdout)["engine"] == "rules", upper.stderr
+    bad = run_cli("eval", env={"KRCOACH_ENGINE": "magic"})
+    assert bad.returncode == 2
+    assert bad.stderr == "krcoach: error: unknown engine 'magic' (from KRCOACH_ENGINE): use one of auto, rules, llm\n"
+
+
+def test_plan_and_no_plan(tmp_path: Path) -> None:
+    """The plan review runs when the input names teams (or several files are given), --plan adds
+    it, --no-plan leaves it out; the last of the two wins."""
+    teams = tmp_path / "teams.csv"
+    teams.write_text("team,objective,kr\nGrowth,Grow,Grow weekly active teams from 120 to 300\n"
+                     "Support,Calm,Cut ticket backlog from 400 to 100\n")
+    plain = tmp_path / "plain.md"
+    plain.write_text("- Grow weekly active teams from 120 to 300\n")
+
+    def plan_line(*args: str) -> list[str]:
+        proc = run_cli("review", *args, "-f", "json")
+        assert proc.returncode == 0, proc.stderr
+        has_plan = json.loads(proc.stdout)["plan"] is not None
+        lines = [l for l in proc.stderr.splitlines() if l.startswith("krcoach: plan: ")]
+        assert has_plan == bool(lines)
+        return lines
+
+    assert plan_line(str(teams)) and plan_line(str(teams), "--plan")
+    assert not plan_line(str(teams), "--no-plan")
+    assert not plan_line(str(plain)) and plan_line(str(plain), "--plan")
+    assert not plan_line(str(plain), "--plan", "--no-plan") and plan_line(str(plain), "--no-plan", "--plan")
+
+
+def test_options_and_files_in_any_order(tmp_path: Path) -> None:
+    proc = run_cli("review", str(EXAMPLE_MD), "-f", "jsonl", "--no-plan", str(EXAMPLE_CSV), "--engine", "rules")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 16
+    # After `--` every word is a file, even one whose name starts with "-".
+    (tmp_path / "-draft.md").write_text("- Ship v2\n- Grow MAU from 1k to 2k\n")
+    dashed = run_cli("review", "-f", "jsonl", str(EXAMPLE_CSV), "--", "-draft.md", cwd=tmp_path)
+    assert dashed.returncode == 0 and len(dashed.stdout.splitlines()) == 7, dashed.stderr
+    unknown = run_cli("review", "-f", "jsonl", "-draft.md", cwd=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("krcoach: error: No such option: -draft.md")
+
+
+#: What a review with the rules engine never needs: the CLI framework it left, the llm stack, the
+#: web app, pydantic's plugin scan (run by the first validated model) and the plan review.
+NOT_ON_THE_RULES_PATH = ("typer", "click", "pydantic.plugin._loader", "importlib.metadata", "gradio", "openai",
+                         "instructor", "httpx", "krcoach.plan")
+
+
+def test_a_rules_review_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """A JSONL review with every objective- and set-level finding and an ambition issue (so every
+    record the checks build is built; --fail-on counts them), without the modules it does not need."""
+    src = tmp_path / "okrs.jsonl"
+    rows = [{"objective": "Keep customers", "kr": "Reduce monthly churn from 2% to 4%", "owner": "Ana"},
+            {"objective": "Keep customers", "kr": "Grow NPS from 30 to 45"}]
+    rows += [{"objective": f"Reach 10k users in market {i}", "kr": f"Grow weekly active teams from {i} to {i + 90}"}
+             for i in range(5)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    codes = ["no_owner", "objective_has_numbers", "shared_gap", "too_few_krs", "too_many_objectives", "wrong_direction"]
+    code = ("import sys\nfrom krcoach.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n"
+            "    sys.stderr.write(repr(sorted(m for m in %r if m in sys.modules)) + '\\n')\n    raise\n"
+            % (NOT_ON_THE_RULES_PATH,))
+    proc = subprocess.run([sys.executable, "-c", code, "review", str(src), "-f", "jsonl", "--engine", "rules",
+                           "--fail-on", ",".join(codes)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    *_, failing, imported = proc.stderr.splitlines()
+    assert imported == "[]", proc.stderr
+    assert failing.startswith("krcoach: failing (--fail-on): ")
+    assert [part.split()[0] for part in failing.split("(--fail-on): ", 1)[1].split(", ")] == codes, failing
+    assert len(proc.stdout.splitlines()) == 7
+
+
 @pytest.mark.parametrize(("name", "check"), [
     ("r.json", lambda t: len(json.loads(t)["records"]) == 11),
     ("r.jsonl", lambda t: len([json.loads(l) for l in t.splitlines()]) == 11),
@@ -234,10 +375,22 @@ def test_skipped_lines_are_notes_on_stderr(capsys: pytest.CaptureFixture[str]) -
     assert len(err) == cli.MAX_NOTES + 1 and err[-1] == "krcoach: note: 2 more skipped lines not listed"
 
 
-def test_cycle_option_reaches_the_review(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
+def _in_process(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                stdin: str | None = None) -> tuple[int, str, str]:
+    """`krcoach ARGS` run by `cli.main` in this process (so a test can patch the library): the exit
+    code, stdout and stderr."""
+    from krcoach import cli
 
-    from krcoach import cli, coach
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8"))
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    out = capsys.readouterr()
+    return exited.value.code, out.out, out.err
+
+
+def test_cycle_option_reaches_the_review(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from krcoach import coach
 
     seen = []
     real = coach.iter_review
@@ -247,10 +400,10 @@ def test_cycle_option_reaches_the_review(monkeypatch: pytest.MonkeyPatch) -> Non
         return real(okrs, *args, **kwargs)
 
     monkeypatch.setattr(coach, "iter_review", spy)
-    result = CliRunner().invoke(cli.app, ["review", "-", "-f", "jsonl", "--cycle", "2026-Q1", "--engine", "rules"],
-                                input="- Grow MAU from 1k to 2k\n")
-    assert result.exit_code == 0, result.output
-    assert seen == ["2026-Q1"]
+    code, out, err = _in_process(["review", "-", "-f", "jsonl", "--cycle", "2026-Q1", "--engine", "rules"], capsys,
+                                 monkeypatch, stdin="- Grow MAU from 1k to 2k\n")
+    assert code == 0, err
+    assert seen == ["2026-Q1"] and json.loads(out)["kind"] == "outcome"
 
 
 def test_eval_cycle_sets_the_context_of_every_objective() -> None:
@@ -380,12 +533,10 @@ def test_streamed_output_is_the_output_of_the_whole_set(tmp_path: Path, fmt: str
     assert piped.returncode == 0 and piped.stdout == expected, piped.stderr
 
 
-def test_a_failure_while_streaming_keeps_the_records_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_while_streaming_keeps_the_records_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """An input error after records were written (the file changed between the two passes): one
     line naming the file, exit code 2, and every complete record written before it stays."""
-    from typer.testing import CliRunner
-
-    from krcoach import cli
     from krcoach.formats.errors import InputError
     from krcoach.formats.rows import RowFile
 
@@ -399,7 +550,9 @@ def test_a_failure_while_streaming_keeps_the_records_written(tmp_path: Path, mon
         raise InputError(self.source, None, "changed while it was being read; run again")
 
     monkeypatch.setattr(RowFile, "objectives", first_then_fail)
-    result = CliRunner().invoke(cli.app, ["review", str(src), "-f", "jsonl", "-o", str(out), "--engine", "rules"])
-    assert result.exit_code == 2
-    assert f"krcoach: error: {src}: changed while it was being read; run again" in result.output
+    code, stdout, err = _in_process(["review", str(src), "-f", "jsonl", "-o", str(out), "--engine", "rules"], capsys,
+                                    monkeypatch)
+    assert code == 2 and stdout == "", err
+    errors = [line for line in err.splitlines() if line.startswith("krcoach: error: ")]
+    assert errors == [f"krcoach: error: {src}: changed while it was being read; run again"] == err.splitlines()[-1:]
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a1", "a2", "a3"]

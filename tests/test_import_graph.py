@@ -29,7 +29,7 @@ MODELS_MAY_IMPORT = {"krcoach.issue_codes", "krcoach.version"}
 OUTER = ("krcoach.cli", "krcoach.web", "krcoach.workshop", "krcoach.evaluation", "krcoach.doctor")
 #: Modules below the outer layers: engines, coach, readers and writers.
 INNER = ("krcoach.rules", "krcoach.llm", "krcoach.engine", "krcoach.coach", "krcoach.formats",
-         "krcoach.models", "krcoach.checks", "krcoach.plan", "krcoach.periods", "krcoach.safe",
+         "krcoach.models", "krcoach.checks", "krcoach.plan", "krcoach.ambition", "krcoach.periods", "krcoach.safe",
          "krcoach.redaction", "krcoach.issue_codes", "krcoach.version")
 
 
