@@ -3,29 +3,24 @@
 
 They live apart from the plan review (`plan.py`, which re-exports them) because they run on every
 KR of every review, while the plan review runs only when teams are named or asked for: a review
-of one file does not import, compile and build the plan review's detectors. The data helpers
-(`_data`, `_phrase_re`) are shared with `plan.py` from here for the same reason.
+of one file does not import, compile and build the plan review's detectors. The phrase
+helper `_phrase_re` is shared with `plan.py` from here for the same reason.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from typing import Any, Iterable
+from typing import Iterable
 
+from krcoach.data import load_json
 from krcoach.rules import quantities
 from krcoach.rules.anatomy import parse
 from krcoach.rules.lexicon import lexicon
 from krcoach.models import Issue, KeyResult, KRReview, trusted
 
 AMBITION_CODES = ("wrong_direction", "flat_target", "sandbagging")
-
-
-def _data(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("krcoach").joinpath(f"data/{name}").read_text("utf-8"))
 
 
 _B = r"(?<![A-Za-z0-9])"
@@ -147,7 +142,7 @@ class _Ambition:
 def _ambition() -> _Ambition:
     """What the per-KR ambition checks need, without the rest of the plan knowledge (they run on
     every KR of every review, so a one-KR review does not compile the trade-off tables)."""
-    t, p = _data("tradeoffs.json"), _data("plan.json")
+    t, p = load_json("tradeoffs.json"), load_json("plan.json")
     return _Ambition(lower_better=_phrase_re(t["polarity"]["lower_is_better"]),
                      higher_better=_phrase_re(t["polarity"]["higher_is_better"]),
                      min_relative_change=float(p["ambition"]["min_relative_change"]),

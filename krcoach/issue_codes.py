@@ -6,10 +6,10 @@ so a code is named and explained in one place and a coach can reword a label wit
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+
+from krcoach.data import load_json
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class IssueCode:
 
 @cache
 def table() -> dict[str, IssueCode]:
-    raw = json.loads(resources.files("krcoach").joinpath("data/issue_codes.json").read_text("utf-8"))
+    raw = load_json("issue_codes.json")
     return {row["code"]: IssueCode(**row) for row in raw["codes"]}
 
 

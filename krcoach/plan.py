@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Callable, Iterable
 
-from krcoach.ambition import AMBITION_CODES, _B, _E, _data, _phrase_re, ambition_issues
+from krcoach.ambition import AMBITION_CODES, _B, _E, _phrase_re, ambition_issues
+from krcoach.data import load_json
 from krcoach.rules.anatomy import parse
 from krcoach.checks import _OBJECTIVE_NUMBER
 from krcoach.periods import CYCLE_ANY_CASE_RE, YEAR_RE, cycle_key, cycle_span
@@ -89,7 +90,7 @@ class Knowledge:
 
 @cache
 def knowledge() -> Knowledge:
-    t, p = _data("tradeoffs.json"), _data("plan.json")
+    t, p = load_json("tradeoffs.json"), load_json("plan.json")
     fams = {}
     for name, f in t["families"].items():
         fams[name] = Family(name=name, label=f["label"], short=f.get("short", f["label"]), more=_phrase_re(f.get("more", [])),
@@ -329,7 +330,7 @@ def family_pushes(text: str, anatomy: Any = None) -> tuple[dict[str, Push], set[
 @cache
 def _any_family() -> re.Pattern[str]:
     """Every phrase of every family in one regex: a KR that matches none pushes no family."""
-    t = _data("tradeoffs.json")
+    t = load_json("tradeoffs.json")
     phrases = [p for f in t["families"].values() for key in ("more", "less", "up", "down") for p in f.get(key, [])]
     return _phrase_re(phrases) or re.compile(r"(?!)")
 

@@ -8,18 +8,13 @@ table so that "shipped", "ships" and "shipping" all count as "ship".
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_left
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Iterator
 
+from krcoach.data import load_json
 from krcoach.rules import fastre
-
-
-def _load_json(name: str) -> dict:
-    return json.loads(resources.files("krcoach").joinpath(f"data/{name}").read_text("utf-8"))
 
 
 def _inflections(verb: str) -> set[str]:
@@ -409,12 +404,12 @@ class Lexicon:
 
 @cache
 def lexicon() -> Lexicon:
-    return Lexicon(_load_json("lexicon.json"))
+    return Lexicon(load_json("lexicon.json"))
 
 
 @cache
 def catalogue() -> dict:
-    return _load_json("catalogue.json")
+    return load_json("catalogue.json")
 
 
 @cache

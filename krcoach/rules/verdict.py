@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from krcoach.data import load_json
 from krcoach.models import Confidence, Kind
 from krcoach.rules import fastre
 from krcoach.rules.anatomy import about_a_metric, Anatomy, parse
@@ -194,7 +195,7 @@ class VerdictModel:
 @cache
 def default_model() -> VerdictModel | None:
     try:
-        raw = json.loads(resources.files("krcoach").joinpath(WEIGHTS_FILE).read_text("utf-8"))
+        raw = load_json(WEIGHTS_FILE.removeprefix("data/"))
     except FileNotFoundError:
         return None
     return VerdictModel(weights=raw["weights"])

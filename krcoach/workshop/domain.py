@@ -28,9 +28,9 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from krcoach.data import load_json
 from krcoach.engine import Engine, ReviewContext, make_engine
 from krcoach.models import ISSUE_CODES, KeyResult, Objective
 from krcoach.safe import csv_cell, md_text
@@ -184,8 +184,7 @@ def _iso(ts: float | None) -> str | None:
 @cache
 def starter_deck() -> list[dict[str, str]]:
     """The built-in deck of activity-shaped KRs: [{'function': ..., 'kr': ...}, ...]."""
-    raw = resources.files("krcoach").joinpath("data", "starter_deck.json").read_text("utf-8")
-    data = json.loads(raw)
+    data = load_json("starter_deck.json")
     return [{"function": f["function"], "kr": kr} for f in data["functions"] for kr in f["krs"]]
 
 
