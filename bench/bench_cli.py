@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from corpus import varied_rows  # noqa: E402
-from measure import child_peak_kib  # noqa: E402
+from measure import child_peak_kib, package_at  # noqa: E402
 
 TARGET_COLD = 3.0
 TARGET_MIB_AT_1M = 200
@@ -59,17 +59,7 @@ def _bytecode_env(pythonpath: Path | None = None) -> dict[str, str]:
 
 
 def _extract(rev: str, into: Path) -> Path | None:
-    """The `krcoach` package at git revision `rev`, unpacked under `into` (None without git)."""
-    target = into / rev.replace("^", "p").replace("/", "_").replace("~", "t")
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "krcoach"], check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=False, capture_output=True,
-                   env=_bytecode_env(target))
-    return target
+    return package_at(rev, ROOT, into, _bytecode_env())
 
 
 def _wall(cmd: list[str], env: dict[str, str]) -> float:

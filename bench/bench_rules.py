@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from corpus import DEV, distinct_share, varied_rows  # noqa: E402
+from measure import package_at  # noqa: E402
 
 N = 10_000
 DEFAULT_REFERENCES = ("HEAD", "92f5a14")
@@ -98,17 +99,7 @@ def _child(what: str, rows_file: str, pythonpath: str | None) -> float:
 
 
 def _extract(rev: str, into: Path) -> Path | None:
-    """The `krcoach` package at git revision `rev`, unpacked under `into` (None without git)."""
-    target = into / rev.replace("^", "p").replace("/", "_")
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "krcoach"], check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=False, capture_output=True,
-                   env=_bytecode_env())
-    return target
+    return package_at(rev, ROOT, into, _bytecode_env())
 
 
 def _bytecode_env() -> dict[str, str]:

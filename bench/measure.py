@@ -41,3 +41,21 @@ def child_peak_kib(cmd: list[str], env: dict[str, str] | None = None, cwd: str |
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
     return int(usage.ru_maxrss)
+
+
+def package_at(rev: str, root: Path, into: Path, env: dict[str, str]) -> Path | None:
+    """The `krcoach` package as it was at git revision `rev`, unpacked under `into` and byte-compiled
+    with `env` (as an install has it), for a reference measured in the same run. None without git
+    or without that revision."""
+    import subprocess
+    import sys
+
+    target = into / rev.replace("^", "p").replace("/", "_").replace("~", "t")
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "krcoach"], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], check=False, capture_output=True, env=env)
+    return target

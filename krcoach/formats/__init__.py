@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the names below are, for readers and type checkers
     from krcoach.formats.errors import InputError
     from krcoach.formats.outline import _markup, improved_draft, parse_outline
-    from krcoach.formats.plan_text import _md_text, _plan_heading, cross_team_note, plan_markdown
+    from krcoach.formats.plan_text import _md_text, cross_team_note, plan_heading, plan_markdown
     from krcoach.formats.readers import (ROW_FORMATS, name_team, open_input, read_bytes, read_path, sniff,
                                          team_from_name)
     from krcoach.formats.rows import RowFile, SetFacts
@@ -50,7 +50,7 @@ _WHERE = {
     "passed_through": "writers", "JSONLWriter": "writers", "CSVWriter": "writers", "JSONWriter": "writers",
     "MarkdownWriter": "writers",
     "TableWriter": "table",
-    "plan_markdown": "plan_text", "cross_team_note": "plan_text", "_plan_heading": "plan_text", "_md_text": "plan_text",
+    "plan_markdown": "plan_text", "cross_team_note": "plan_text", "plan_heading": "plan_text", "_md_text": "plan_text",
 }
 
 __all__ = sorted(n for n in _WHERE if not n.startswith("_"))

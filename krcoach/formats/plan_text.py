@@ -20,7 +20,9 @@ def _plan_kr(k: Any) -> str:
     return f"{team}KR {_md_text(k.id)}: “{_md_text(k.kr)}”{owner}"
 
 
-def _plan_heading(plan: Any, review: OKRReview) -> str:
+def plan_heading(plan: Any, review: OKRReview) -> str:
+    """The plan's size in one line ("3 teams, 6 objectives, 18 key results"): the heading of the
+    plan review in Markdown, in the table and on the page's Plan panel."""
     teams = len(plan.teams)
     objectives = sum(t.objectives for t in plan.teams)
     krs = sum(t.krs for t in plan.teams)
@@ -46,7 +48,7 @@ def plan_markdown(review: OKRReview) -> str:
         return ""
     out: list[str] = []
     w = out.append
-    w(f"## Plan review: {_plan_heading(plan, review)}\n\n")
+    w(f"## Plan review: {plan_heading(plan, review)}\n\n")
     if plan.active_killers:
         names = "; ".join(f"**{_md_text(k.name)}** (#{k.number}): {_md_text(k.why.rstrip('.'))}"
                           for k in plan.active_killers)

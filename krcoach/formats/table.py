@@ -8,7 +8,7 @@ import re
 from functools import lru_cache
 from typing import Any, TextIO
 
-from krcoach.formats.plan_text import _KILLERS_NOTE, _plan_heading, cross_team_note
+from krcoach.formats.plan_text import _KILLERS_NOTE, cross_team_note, plan_heading
 from krcoach.formats.writer import Writer
 from krcoach.models import Finding, ObjectiveReview, OKRReview
 
@@ -103,7 +103,7 @@ class TableWriter(Writer):
         if plan is None:
             return []
         paint, width = self._paint, self.width
-        title = f"PLAN REVIEW: {_plan_heading(plan, review)}"
+        title = f"PLAN REVIEW: {plan_heading(plan, review)}"
         lines = [paint(title, "1"), paint("═" * min(len(title), width), "2")]
 
         def para(text: str, indent: str = "  ") -> None:

@@ -390,8 +390,8 @@ class ReviewPool:
                     from concurrent.futures import ProcessPoolExecutor
 
                     ctx = multiprocessing.get_context("forkserver")
-                    ctx.set_forkserver_preload(["krcoach.web.limits", "krcoach.coach", "krcoach.formats",
-                                                "krcoach.rules.engine"])
+                    ctx.set_forkserver_preload(["krcoach.web.limits", "krcoach.coach", "krcoach.formats.outline",
+                                                "krcoach.formats.writers", "krcoach.rules.engine"])
                     self._procs = ProcessPoolExecutor(self.workers, mp_context=ctx,
                                                       initializer=_worker_start)
                 except (OSError, ValueError, ImportError) as exc:  # no processes here: threads

@@ -53,7 +53,7 @@ def render_plan(review: OKRReview) -> str:
     parts = [f'<section class="kc-plan" aria-label="Plan review">'
              f'<div class="kc-obj-head"><span class="kc-obj-label">Plan review</span>'
              f'<span class="kc-obj-count">“yes” to {plan.yes_answers} of 5 audit questions</span></div>'
-             f'<h3 class="kc-obj-title">{esc(formats._plan_heading(plan, review))}</h3>']
+             f'<h3 class="kc-obj-title">{esc(formats.plan_heading(plan, review))}</h3>']
     # Silent killers.
     if plan.active_killers:
         items = "".join(f'<li><span class="kc-tag">#{k.number} {esc(k.name)}</span>'
