@@ -21,7 +21,6 @@ from krcoach.rules.evidence import Verdict, classify
 from krcoach.rules.intents import _match_catalogue
 from krcoach.rules.issues import _is_paired, _issue, _issues
 from krcoach.rules.rewrites import (
-    _HAS_DIGIT,
     _as_written_rewrite,
     _outcome_rewrite,
     _output_rewrites,
@@ -32,7 +31,7 @@ from krcoach.rules.rewrites import (
 from krcoach.rules.shapes import split_goals
 from krcoach.rules.verdict import VerdictModel, classify_text, decide, default_model
 from krcoach.rules.whys import _audience, _question, _why_outcome, _why_output
-from krcoach.rules.wording import _deadline_text, _object_head
+from krcoach.rules.wording import _ANY_DIGIT, _deadline_text, _object_head
 
 __all__ = ["RulesEngine", "Verdict", "build", "classify", "classify_text", "decide", "render_rewrite", "review_kr"]
 
@@ -73,7 +72,7 @@ def review_kr(kr: KeyResult, objective: Objective | None = None, context: Review
         if gets:
             # "The launch video gets 50 retweets and 2,000 views": each count is of the same thing.
             lead = parts[0][: len(parts[0]) - len(gets[1])]
-            parts = [parts[0]] + [p if _things_results(p) or not _HAS_DIGIT.match(p.lstrip(">~ ")) else lead + p
+            parts = [parts[0]] + [p if _things_results(p) or not _ANY_DIGIT.match(p.lstrip(">~ ")) else lead + p
                                   for p in parts[1:]]
         if len(parts) >= 2:
             rewrites = [rw for p in parts[:3] if (rw := _outcome_rewrite(parse(p), _deadline_text(parse(p)) or deadline))]

@@ -492,7 +492,6 @@ _SAMPLE_BEFORE = fastre.lazy(r"\b(?:tested|interviewed|surveyed|trained|piloted|
 _QUALIFIER_CMP_BEFORE = fastre.lazy(r"\b\w+ing\s+(?:[<>≤≥]=?|at\s+least|more\s+than|over|under|fewer\s+than|less\s+than)\s*$",
                                    re.I)
 _COMPARED_TO = fastre.lazy(r"\s+(?:vs\.?|versus|compared\s+(?:to|with)|relative\s+to)\s+[^,;]*$", re.I)
-_DIGIT = fastre.lazy(r"\d")
 #: "Average rating of 4.5 or higher": a statistic's level is its target, not a rating threshold.
 _STATISTIC_BEFORE = fastre.lazy(r"\b(?:average|avg\.?|median|mean)\s+(?:[\w-]+\s+){0,3}rat(?:ing|e)\s+(?:of\s+)?$", re.I)
 _RATED_WORDS = ("rat", "scor", "star", "gave", "give")
@@ -538,7 +537,8 @@ _PASSIVE_CHANGE = fastre.lazy(r"\s+(?:is|are|was|were|gets?|will\s+be|should\s+b
 _TRAILING_ADVERB = fastre.lazy(r"\s+(?:consistently|always|reliably|steadily|continuously|sustainably)$", re.I)
 
 
-def _uncap_first(text: str) -> str:
+def _uncap(text: str) -> str:
+    """"Reconcile ..." -> "reconcile ..." when the phrase moves behind other words; acronyms stay."""
     first = text.split(" ", 1)[0]
     return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
@@ -721,7 +721,7 @@ def metric_phrase(text: str) -> str | None:
     if limit and r.target and r.target.unit in ("duration", "h", "d", "days", "day", "hours", "hour", "weeks", "week",
                                                 "minutes", "mins", "min", "ms", "s", "seconds"):
         # "Returns processed within 3 days": the time it takes is the metric, the limit its target.
-        phrase = "time until " + _uncap_first(phrase[: limit.start()])
+        phrase = "time until " + _uncap(phrase[: limit.start()])
     phrase = _PASSIVE_AFTER_GROUP.sub(lambda m: f"{m.group('group')} {m.group('part')}", phrase)  # "invoices paid"
     if not phrase or not _TWO_LETTERS.search(phrase) or len(phrase.split()) > 14 or _FINITE_BE.search(phrase):
         return None  # a clause ("membership is , goal is members"), not a noun phrase

@@ -28,7 +28,7 @@ from krcoach.rules.anatomy import (
 )
 from krcoach.rules.evidence import _PURPOSE_CLAUSE, _PURPOSE_CLAUSE_GATE
 from krcoach.rules.lexicon import lexicon
-from krcoach.rules.quantities import metric_phrase, noun_phrase, slot_errors
+from krcoach.rules.quantities import _uncap, metric_phrase, noun_phrase, slot_errors
 from krcoach.rules.shapes import _CUR, deadline_match, PLACEHOLDER_RE
 from krcoach.rules.wording import (
     _ANY_DIGIT,
@@ -40,7 +40,6 @@ from krcoach.rules.wording import (
     _POST_SCOPE,
     _shorten,
     _subject,
-    _uncap,
     _WORD,
 )
 
@@ -50,7 +49,6 @@ def _rewrite(text: str, metric: str, baseline: str | None, target: str | None, d
                              "deadline": deadline, "assumptions": assumptions})
 
 
-_HAS_DIGIT = fastre.lazy(r"\d")
 _NOT_A_METRIC = fastre.lazy(r"\b(?:goal|goals|towards|target|aim|objective)\b", re.I)
 _MONEY = fastre.lazy(_CUR)
 
@@ -558,7 +556,7 @@ def _outcome_rewrite(a: Anatomy, deadline: str | None) -> Rewrite | None:
     text = render_rewrite(_capital(metric), baseline, target, deadline)
     # Baseline and target come from the quantity reader, so they sit in their slots by
     # construction; only a metric that kept a digit can have taken a slot's number.
-    if _HAS_DIGIT.search(metric) and (invented_numbers(" ".join((metric, baseline or "", target or "")), a.text)
+    if _ANY_DIGIT.search(metric) and (invented_numbers(" ".join((metric, baseline or "", target or "")), a.text)
                                       or slot_errors(a.text, metric, baseline, target, None)):
         # The metric picked up a slot's number: keep the draft's own sentence rather than a fragment.
         return _as_written_rewrite(original, deadline)
@@ -651,7 +649,7 @@ def _output_rewrites(a: Anatomy, entry: dict | None, objective: str | None, dead
     if milestone:
         # The seeds' form: keep the milestone (and its date) as a checkpoint, and measure what it
         # should produce within N days of it.
-        name = subject if not _HAS_DIGIT.search(subject) and len(subject.split()) <= 6 else "the milestone"
+        name = subject if not _ANY_DIGIT.search(subject) and len(subject.split()) <= 6 else "the milestone"
         due = f"[N] days after {name}"
     out: list[Rewrite] = []
     seen: set[str] = set()
@@ -740,7 +738,7 @@ def _purpose_metric(text: str) -> str | None:
         return None
     obj = _PURPOSE_OBJECT_LEAD.sub("", m.group("obj").strip())
     obj = _PURPOSE_END.split(obj)[0].strip()
-    if not obj or len(obj.split()) > 6 or _HAS_DIGIT.search(obj):
+    if not obj or len(obj.split()) > 6 or _ANY_DIGIT.search(obj):
         return None
     verb = " ".join(m.group("verb").lower().split())
     metric = _capital(_PURPOSE_FORM.get(verb, "{}").format(obj))

@@ -42,7 +42,8 @@ from krcoach.rules.shapes import clean_kr
 
 Row = tuple[str, "str | None", str]  # (kr text, objective or None, "output" | "outcome")
 
-WEIGHTS_FILE = "data/verdict_weights.json"
+#: The learned weights, a file of `krcoach/data/` (read through `load_json`, written by `--train`).
+WEIGHTS_FILE = "verdict_weights.json"
 #: Below this distance from 0.5 the verdict is "low" confidence: the evidence is thin or split.
 LOW_CONFIDENCE_MARGIN = 0.22
 _L2 = 2.0
@@ -195,7 +196,7 @@ class VerdictModel:
 @cache
 def default_model() -> VerdictModel | None:
     try:
-        raw = load_json(WEIGHTS_FILE.removeprefix("data/"))
+        raw = load_json(WEIGHTS_FILE)
     except FileNotFoundError:
         return None
     return VerdictModel(weights=raw["weights"])
@@ -298,7 +299,7 @@ def main(argv: list[str]) -> int:
         return 2
     rows = [r for p in argv[1:] for r in read_rows(p)]
     model = fit(rows)
-    out = Path(__file__).resolve().parent.parent / WEIGHTS_FILE
+    out = Path(__file__).resolve().parent.parent / "data" / WEIGHTS_FILE
     out.write_text(json.dumps(model.to_json(), indent=0, sort_keys=False) + "\n", "utf-8")
     print(f"trained on {len(rows):,} rows; {len(model.to_json()['weights']):,} weights -> {out}")
     return 0

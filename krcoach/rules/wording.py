@@ -16,6 +16,7 @@ from krcoach.rules.anatomy import Anatomy, _NOUN_COMPOUND_LEAD
 from krcoach.rules.evidence import _PURPOSE_CLAUSE
 from krcoach.rules.fastre import boundary, is_word, occurrences
 from krcoach.rules.lexicon import lexicon
+from krcoach.rules.quantities import _uncap
 
 # ------------------------------------------------------------------------------------ wording
 
@@ -188,12 +189,6 @@ def _capital(text: str) -> str:
     if not text or _DIGIT_OR_UPPER.search(first, 1):
         return text  # "p95 latency", "eNPS", "iOS crashes" keep their spelling
     return text[:1].upper() + text[1:]
-
-
-def _uncap(text: str) -> str:
-    """"Reconcile ..." -> "reconcile ..." when the phrase moves behind an adjective; acronyms stay."""
-    first = text.split(" ", 1)[0]
-    return text[:1].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
 
 
 # Short patterns the functions above use, compiled on first use.
