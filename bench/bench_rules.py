@@ -47,23 +47,29 @@ CWD = tempfile.gettempdir()
 
 # ------------------------------------------------------------------------------------ measuring in a child
 
+def _objectives(rows_file: str) -> list:
+    """The rows as objectives of the importable `krcoach` (the current code or a reference)."""
+    from krcoach.models import KeyResult, Objective
+
+    groups: dict[str, list] = {}
+    for line in Path(rows_file).read_text("utf-8").splitlines():
+        r = json.loads(line)
+        groups.setdefault(r["objective"], []).append(KeyResult(id=r["id"], kr=r["kr"]))
+    return [Objective(title=t or None, krs=k) for t, k in groups.items()]
+
+
 def engine_kr_s(rows_file: str) -> float:
     """CPU KR/s of the importable `krcoach`'s rules engine over the rows (run in a fresh process)."""
     import gc
 
     from krcoach.engine import ReviewContext
-    from krcoach.models import KeyResult, Objective
 
     try:
         from krcoach.rules.engine import RulesEngine
     except ImportError:  # a reference from before the subpackages: `krcoach/rules.py`
         from krcoach.rules import RulesEngine  # type: ignore[no-redef]
 
-    groups: dict[str, list] = {}
-    for line in Path(rows_file).read_text("utf-8").splitlines():
-        r = json.loads(line)
-        groups.setdefault(r["objective"], []).append(KeyResult(id=r["id"], kr=r["kr"]))
-    objectives = [Objective(title=t or None, krs=k) for t, k in groups.items()]
+    objectives = _objectives(rows_file)
     engine, context = RulesEngine(), ReviewContext()
     engine.review_objective(objectives[0], context)  # the lexicon and weights load
     gc.disable()  # as `coach` runs a batch
@@ -76,13 +82,9 @@ def engine_kr_s(rows_file: str) -> float:
 def review_kr_s(rows_file: str) -> float:
     """CPU KR/s of the whole in-process `coach.review` (checks, ambition, findings included)."""
     from krcoach.coach import review
-    from krcoach.models import KeyResult, Objective, OKRSet
+    from krcoach.models import OKRSet
 
-    groups: dict[str, list] = {}
-    for line in Path(rows_file).read_text("utf-8").splitlines():
-        r = json.loads(line)
-        groups.setdefault(r["objective"], []).append(KeyResult(id=r["id"], kr=r["kr"]))
-    okrs = OKRSet(objectives=[Objective(title=t or None, krs=k) for t, k in groups.items()])
+    okrs = OKRSet(objectives=_objectives(rows_file))
     review(OKRSet(objectives=okrs.objectives[:3]), "rules")
     started = time.process_time()
     review(okrs, "rules")

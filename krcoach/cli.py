@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, TextIO
 
 from krcoach.version import __version__
-from krcoach.engine import ENGINE_NAMES, EngineConfigError
+from krcoach.engine import ENGINE_NAMES, NO_REWRITE_HINT, EngineConfigError
 
 if TYPE_CHECKING:
     from krcoach.engine import Engine
@@ -159,12 +159,6 @@ def _with_cycle(okrs: OKRSet, cycle: str | None) -> OKRSet:
     if cycle:
         okrs.cycle = cycle
     return okrs
-
-
-def _named(okrs: OKRSet, team: str | None) -> OKRSet:
-    from krcoach.formats.readers import name_team
-
-    return name_team(okrs, team)
 
 
 def _notes(sets: list[OKRSet]) -> None:
@@ -425,7 +419,7 @@ def review(*, files: list[str], engine: str | None, fmt: str | None, output: Pat
     from krcoach import checks
     from krcoach.coach import iter_review, merge_sets, plan_review, wants_plan
     from krcoach.engine import make_engine
-    from krcoach.formats.readers import open_input, team_from_name
+    from krcoach.formats.readers import name_team, open_input, team_from_name
     from krcoach.formats.rows import RowFile
     from krcoach.formats.writers import WRITERS, CSVWriter, passed_through
     from krcoach.models import OKRReview
@@ -450,7 +444,7 @@ def review(*, files: list[str], engine: str | None, fmt: str | None, output: Pat
                 inputs.callback(opened[-1].close)
         # Several files are one plan: a file's stem is the team of its KRs that name none.
         teams = [team_from_name(src) if len(sources) > 1 else None for src in sources]
-        sets: list[Any] = [got.facts(team) if isinstance(got, RowFile) else _named(got, team)
+        sets: list[Any] = [got.facts(team) if isinstance(got, RowFile) else name_team(got, team)
                            for got, team in zip(opened, teams)]
         with_plan = plan if plan is not None else (any(wants_plan(s) for s in sets) or len(sources) > 1
                                                     or bool(fail_codes & _plan_codes()))
@@ -621,11 +615,11 @@ class _Tally:
         return dict(counts)
 
 
-def _summary(result: OKRReview, seconds: float, tally: _Tally | None = None) -> None:
-    """The one summary line of a review, on stderr (from `tally` when the reviews were not kept)."""
-    s = tally.summary() if tally is not None else result.summary()
-    common = ", ".join(f"{code} {n:,}" for code, n in (
-        tally.problems.most_common(3) if tally is not None else result.common_problems()))
+def _summary(result: OKRReview, seconds: float, tally: _Tally) -> None:
+    """The one summary line of a review, on stderr: the counts from `tally` (the reviews may not
+    have been kept), the engine and the plan review from `result`."""
+    s = tally.summary()
+    common = ", ".join(f"{code} {n:,}" for code, n in tally.problems.most_common(3))
     parts = [_count(s["outcomes"], "outcome"), _count(s["outputs"], "output"),
              f"{s['need_work']:,} need work" + (f" (most often {common})" if common else "")]
     if s["fallbacks"]:
@@ -635,13 +629,8 @@ def _summary(result: OKRReview, seconds: float, tally: _Tally | None = None) -> 
     model = f" {result.model}" if result.model else ""
     sys.stderr.write(f"krcoach: {_count(s['krs'], 'key result')}: {', '.join(parts)} "
                      f"(engine {result.engine}{model}, {_seconds(seconds)})\n")
-    from krcoach.engine import NO_REWRITE_HINT
-    from krcoach.issue_codes import needs_work
-
-    bare = tally.bare if tally is not None else sum(
-        not k.rewrites and needs_work(k.issue_codes()) for k in result.kr_reviews() if k.engine == "rules")
-    if bare:
-        sys.stderr.write(f"krcoach: {_count(bare, 'key result')} got no rewrite: {NO_REWRITE_HINT}\n")
+    if tally.bare:
+        sys.stderr.write(f"krcoach: {_count(tally.bare, 'key result')} got no rewrite: {NO_REWRITE_HINT}\n")
     if result.plan is not None:
         p = result.plan
         counts = p.counts()

@@ -7,13 +7,13 @@ raise it without importing the readers.
 
 from __future__ import annotations
 
+
 class InputError(ValueError):
     """Bad input. `str(err)` is the one line the user sees: file, row or line, field, problem."""
 
     def __init__(self, source: str, where: str | None, message: str) -> None:
         self.source, self.where, self.message = source, where, message
         super().__init__(": ".join(p for p in (source, where, message) if p))
-
 
 
 #: A nesting backstop: Python's recursion limit met inside json.loads.

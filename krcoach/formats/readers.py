@@ -57,7 +57,7 @@ def open_input(path: str | Path, input_format: str | None = None) -> RowFile | O
         fmt = fmt or format_from_name(name)
     if fmt is not None and fmt not in ROW_FORMATS:  # md, json, or a format read_bytes refuses
         return read_bytes(read_all(name, limit), shown, fmt)
-    fh, _ = open_seekable(name, limit)
+    fh = open_seekable(name, limit)
     try:
         if fmt is None:  # piped text: its first line says what it is
             fmt = sniff_file(fh, shown)

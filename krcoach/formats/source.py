@@ -1,4 +1,4 @@
-"""Bytes in: the size bound, formats from names, sniffing piped text, and lines with their offsets.
+"""Bytes in: the size bound, formats from names, and lines with their offsets.
 
 Everything here works below the record level: it turns a file, a FIFO or standard input into
 bytes or into decoded lines (`Lines`) and says which reader takes them. The row readers seek back
@@ -31,8 +31,6 @@ EXTENSIONS = {
 
 KR_FIELDS = ("kr", "key_result", "key result", "keyresult")
 
-
-
 #: Default bound on one input (a file, a FIFO or standard input); KRCOACH_MAX_INPUT_BYTES overrides it.
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -57,12 +55,16 @@ def _size(n: int) -> str:
     return f"{n // _MIB:,} MiB" if n % _MIB == 0 else f"{n:,} bytes"
 
 
+def _too_large(name: str, limit: int) -> InputError:
+    return InputError(name, None, f"larger than {_size(limit)}; split it or raise KRCOACH_MAX_INPUT_BYTES")
+
+
 def _read_bounded(fh: Any, name: str, limit: int, size: int = 0) -> bytes:
     """Everything `fh` holds, up to `limit` bytes: more is an InputError, so an endless source
     (/dev/zero, a runaway pipe) ends with a message instead of using up memory. `size` is a
     regular file's size, read in one go."""
     if size > limit:
-        raise InputError(name, None, f"larger than {_size(limit)}; split it or raise KRCOACH_MAX_INPUT_BYTES")
+        raise _too_large(name, limit)
     chunks: list[bytes] = []
     total = 0
     want = size + 1 if size else _READ_CHUNK
@@ -73,10 +75,9 @@ def _read_bounded(fh: Any, name: str, limit: int, size: int = 0) -> bytes:
         chunks.append(chunk)
         total += len(chunk)
         if total > limit:
-            raise InputError(name, None, f"larger than {_size(limit)}; split it or raise KRCOACH_MAX_INPUT_BYTES")
+            raise _too_large(name, limit)
         want = _READ_CHUNK
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
 
 
 def format_from_name(name: str) -> str:
@@ -123,8 +124,8 @@ def read_all(name: str, limit: int) -> bytes:
         raise InputError(name, None, f"cannot read: {exc.strerror or exc}") from None
 
 
-def open_seekable(name: str, limit: int) -> tuple[IO[bytes], str]:
-    """One input opened for reading more than once, and the name errors give it.
+def open_seekable(name: str, limit: int) -> IO[bytes]:
+    """One input opened for reading more than once.
 
     A regular file is opened as it is (its size checked against `limit` first). Standard input, a
     FIFO or a device can be read only once, so it is copied to an unnamed temporary file first,
@@ -138,9 +139,8 @@ def open_seekable(name: str, limit: int) -> tuple[IO[bytes], str]:
             st = stat_input(name)
             if stat.S_ISREG(st.st_mode) and st.st_size:
                 if st.st_size > limit:
-                    raise InputError(name, None, f"larger than {_size(limit)}; split it or raise "
-                                     "KRCOACH_MAX_INPUT_BYTES")
-                return open(name, "rb", buffering=_BUFFER), shown
+                    raise _too_large(name, limit)
+                return open(name, "rb", buffering=_BUFFER)
             src = open(name, "rb", buffering=0)
         try:
             spool = tempfile.TemporaryFile(prefix="krcoach-input-")
@@ -149,14 +149,13 @@ def open_seekable(name: str, limit: int) -> tuple[IO[bytes], str]:
                 total += len(chunk)
                 if total > limit:
                     spool.close()
-                    raise InputError(shown, None, f"larger than {_size(limit)}; split it or raise "
-                                     "KRCOACH_MAX_INPUT_BYTES")
+                    raise _too_large(shown, limit)
                 spool.write(chunk)
         finally:
             if src is not sys.stdin.buffer:
                 src.close()
         spool.seek(0)
-        return spool, shown
+        return spool
     except OSError as exc:
         raise InputError(shown, None, f"cannot read: {exc.strerror or exc}") from None
 
