@@ -46,6 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from bench_app import DRAFT  # noqa: E402
+from browser import call_result  # noqa: E402
 from measure import cpu_seconds, memory_kib, percentile  # noqa: E402
 
 CPU_FACTOR_TARGET = 2.0
@@ -137,15 +138,11 @@ def two_step(http: Any, url: str, draft: str = DRAFT) -> Any:
     """Gradio's two-step call with no session of its own (the README's old curl recipe)."""
     r = http.post(f"{url}gradio_api/call/review", json={"data": [draft]})
     r.raise_for_status()
-    event = None
-    with http.stream("GET", f"{url}gradio_api/call/review/{r.json()['event_id']}") as resp:
-        for line in resp.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                if event == "error":
-                    raise RuntimeError(line[5:200])
-                return json.loads(line[5:])[0]
+    event, payload = call_result(http, url, "review", r.json()["event_id"])
+    if event == "error":
+        raise RuntimeError(str(payload)[:200])
+    if event == "complete":
+        return payload[0]
     raise ConnectionError("the stream ended without a result")
 
 

@@ -104,6 +104,20 @@ def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
+def call_result(http: httpx.Client, url: str, endpoint: str, event_id: str,
+                **stream: Any) -> tuple[str, Any]:
+    """Read the result stream of a two-step call (/gradio_api/call/<endpoint>/<event_id>): the
+    event ('complete' or 'error') and its JSON payload, or ('no result', None) if it ends first."""
+    event = None
+    with http.stream("GET", f"{url}gradio_api/call/{endpoint}/{event_id}", **stream) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                return event, json.loads(line[5:])
+    return "no result", None
+
+
 class ApiError(RuntimeError):
     """The app answered a named-API call with an error event."""
 
@@ -129,15 +143,10 @@ class GradioApi:
         r = self.http.post(f"{self.url}gradio_api/call/{endpoint}",
                            json={"data": list(data), "session_hash": self.session}, timeout=limit)
         r.raise_for_status()
-        event = None
-        with self.http.stream("GET", f"{self.url}gradio_api/call/{endpoint}/{r.json()['event_id']}",
-                              timeout=limit) as resp:
-            for line in resp.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    payload = json.loads(line[5:])
-                    if event == "error":
-                        raise ApiError(str(payload))
-                    return payload[0]
+        event, payload = call_result(self.http, self.url, endpoint, r.json()["event_id"],
+                                     timeout=limit)
+        if event == "error":
+            raise ApiError(str(payload))
+        if event == "complete":
+            return payload[0]
         raise ConnectionError(f"{endpoint}: the stream ended without a result")

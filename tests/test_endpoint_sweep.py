@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
-from browser import launch_app
+from browser import call_result, launch_app
 from krcoach.web.door import UNFORESEEN
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -96,14 +96,7 @@ def raw_call(http: httpx.Client, url: str, name: str, data: Any) -> tuple[str, A
                   headers={"Content-Type": "application/json"})
     if r.status_code != 200:
         return f"http {r.status_code}", r.text
-    event = None
-    with http.stream("GET", f"{url}gradio_api/call/{name}/{r.json()['event_id']}") as resp:
-        for line in resp.iter_lines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                return event, json.loads(line[5:])
-    return "no result", None
+    return call_result(http, url, name, r.json()["event_id"])
 
 
 def test_every_named_endpoint_answers_hostile_values_in_words(app: tuple[str, Path]) -> None:
@@ -319,18 +312,11 @@ class Door:
             return f"http {r.status_code}", r.text
         if route == "run":
             return "complete", r.json()
-        event_id = r.json()["event_id"]
-        event = None
-        stream_name = name if route == "call" else name  # v2 streams under the plain name
-        with self.http.stream("GET", f"{self.url}gradio_api/call/{stream_name}/{event_id}") as s:
-            for line in s.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    payload = json.loads(line[5:])
-                    return event, payload.get("error") if isinstance(payload, dict) \
-                        and event == "error" else payload
-        return "no result", None
+        # v2 streams under the plain name too
+        event, payload = call_result(self.http, self.url, name, r.json()["event_id"])
+        if event == "error" and isinstance(payload, dict):
+            return event, payload.get("error")
+        return event, payload
 
     def page(self, fn_index: int, queued: bool, content: bytes, session: str,
              content_type: str = "application/json") -> tuple[str, Any]:

@@ -208,20 +208,27 @@ def test_a_flood_costs_one_review_per_allowed_rewrite(store: Store, two, engine,
     assert len(reviews) == ws.SUBMIT_BURST
 
 
+def _pages_with_names_and_voting(store: Store, code: str, key: str, p: dict, q: dict,
+                                 sub: dict) -> list[str]:
+    """With names shown and voting open: the board, `p`'s status, `p`'s feedback on `sub`, and
+    the room as `q` sees KR 1."""
+    ws.set_names_hidden(store, code, key, False)
+    ws.set_voting(store, code, key, True)
+    return [
+        ui.render_board(ws.board(store, code, key)),
+        ui.render_status(ws.participant_state(store, code, p["participant_token"])),
+        ui.render_feedback(sub),
+        ui.render_room(ws.participant_state(store, code, q["participant_token"])["items"][0], True),
+    ]
+
+
 def test_user_text_is_rendered_as_text(store: Store, two, engine) -> None:
     a, _ = two
     code, key = a["code"], a["facilitator_token"]
     p = ws.join(store, code, XSS_NAME)
     q = ws.join(store, code)
     sub = ws.submit(store, code, p["participant_token"], 1, XSS_TEXT, engine)
-    ws.set_names_hidden(store, code, key, False)
-    ws.set_voting(store, code, key, True)
-    pages = [
-        ui.render_board(ws.board(store, code, key)),
-        ui.render_status(ws.participant_state(store, code, p["participant_token"])),
-        ui.render_feedback(sub),
-        ui.render_room(ws.participant_state(store, code, q["participant_token"])["items"][0], True),
-    ]
+    pages = _pages_with_names_and_voting(store, code, key, p, q, sub)
     for page in pages:
         assert "<script" not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in pages[0] and "&lt;img src=x" in pages[0]
@@ -240,14 +247,7 @@ def test_template_syntax_in_user_text_stays_inert(store: Store, two, engine) -> 
     q = ws.join(store, code)
     sub = ws.submit(store, code, p["participant_token"], 1, f"Lift NPS from 30 to 40 {hostile}",
                     engine)
-    ws.set_names_hidden(store, code, key, False)
-    ws.set_voting(store, code, key, True)
-    pages = [
-        ui.render_board(ws.board(store, code, key)),
-        ui.render_status(ws.participant_state(store, code, p["participant_token"])),
-        ui.render_feedback(sub),
-        ui.render_room(ws.participant_state(store, code, q["participant_token"])["items"][0], True),
-    ]
+    pages = _pages_with_names_and_voting(store, code, key, p, q, sub)
     for page in pages:
         assert "${" not in page and "{{" not in page and "`" not in page
     assert "&#36;&#123;alert(1)&#125;" in pages[0] and "&#36;&#123;alert(1)&#125;" in pages[3]

@@ -328,6 +328,12 @@ def _items(conn: sqlite3.Connection, ws: sqlite3.Row) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def _participants(conn: sqlite3.Connection, ws: sqlite3.Row) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM participants WHERE workshop_id = ? ORDER BY alias_no", (ws["id"],)
+    ).fetchall()
+
+
 def _item(conn: sqlite3.Connection, ws: sqlite3.Row, number: Any) -> sqlite3.Row:
     items = _items(conn, ws)
     try:
@@ -536,9 +542,7 @@ def board(store: Store, code: Any, token: Any, *, now: float | None = None) -> d
     with store.read():
         ws = _facilitator(conn, code, token)
         items = _items(conn, ws)
-        participants = conn.execute(
-            "SELECT * FROM participants WHERE workshop_id = ? ORDER BY alias_no", (ws["id"],)
-        ).fetchall()
+        participants = _participants(conn, ws)
         latest = _latest(conn, ws["id"])
         votes = _votes(conn, ws["id"])
         total = conn.execute(
@@ -662,11 +666,7 @@ def participant_state(store: Store, code: Any, token: Any, *,
         revealed = bool(ws["revealed"])
         latest = _latest(conn, ws["id"]) if revealed else []
         votes = _votes(conn, ws["id"]) if revealed else {}
-        authors = {
-            p["id"]: p for p in conn.execute(
-                "SELECT * FROM participants WHERE workshop_id = ?", (ws["id"],)
-            ).fetchall()
-        } if revealed else {}
+        authors = {p["id"]: p for p in _participants(conn, ws)} if revealed else {}
         my_votes = {
             r["item_id"]: r["author_id"] for r in conn.execute(
                 "SELECT item_id, author_id FROM votes WHERE voter_id = ?", (me["id"],)
@@ -875,9 +875,7 @@ def _all_rows(store: Store, code: Any, token: Any) -> tuple[sqlite3.Row, list, l
     with store.read():
         ws = _facilitator(conn, code, token)
         items = _items(conn, ws)
-        participants = conn.execute(
-            "SELECT * FROM participants WHERE workshop_id = ? ORDER BY alias_no", (ws["id"],)
-        ).fetchall()
+        participants = _participants(conn, ws)
         subs = conn.execute(
             "SELECT * FROM submissions WHERE workshop_id = ? ORDER BY item_id, participant_id, version",
             (ws["id"],),

@@ -14,8 +14,9 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
@@ -69,45 +70,43 @@ def add_picked(current: str, picked: list[str]) -> str:
     return "\n".join(lines)
 
 
-#: The round controls: (name, button label, whether the board shows it for a view).
-_CONTROLS = (
-    ("close", "Close round", lambda v: v["round_open"]),
-    ("reopen", "Reopen round", lambda v: not v["round_open"]),
-    ("reveal", "Reveal to room", lambda v: not v["revealed"]),
-    ("hide", "Hide from room", lambda v: v["revealed"]),
-    ("voting", "Open voting", lambda v: not v["voting_open"]),
-    ("endvoting", "Close voting", lambda v: v["voting_open"]),
-    ("shownames", "Show names", lambda v: v["names_hidden"]),
-    ("hidenames", "Hide names", lambda v: not v["names_hidden"]),
-)
+class _Control(NamedTuple):
+    """A round control: its button, when the board shows it, and what pressing it does."""
+
+    name: str
+    label: str
+    shown: Callable[[dict[str, Any]], Any]  # whether the board shows it for a view
+    call: Callable[..., Any]  # the workshop function, called with (store, code, key, *args)
+    args: tuple[Any, ...]
+    message: str  # the confirmation shown under the buttons
+
+
+_CONTROLS = tuple(_Control(*c) for c in (
+    ("close", "Close round", lambda v: v["round_open"], ws.close_round, (),
+     "Round closed: new rewrites are refused."),
+    ("reopen", "Reopen round", lambda v: not v["round_open"], ws.reopen_round, (), "Round reopened."),
+    ("reveal", "Reveal to room", lambda v: not v["revealed"], ws.set_revealed, (True,),
+     "Rewrites revealed to the room."),
+    ("hide", "Hide from room", lambda v: v["revealed"], ws.set_revealed, (False,),
+     "Rewrites hidden from the room."),
+    ("voting", "Open voting", lambda v: not v["voting_open"], ws.set_voting, (True,),
+     "Voting is open (rewrites are revealed)."),
+    ("endvoting", "Close voting", lambda v: v["voting_open"], ws.set_voting, (False,),
+     "Voting closed."),
+    ("shownames", "Show names", lambda v: v["names_hidden"], ws.set_names_hidden, (False,),
+     "Names are shown."),
+    ("hidenames", "Hide names", lambda v: not v["names_hidden"], ws.set_names_hidden, (True,),
+     "Names are hidden."),
+))
+_BY_NAME = {c.name: c for c in _CONTROLS}
 
 
 def _act(name: str, store: Store, code: str, key: str, minutes: Any = None) -> str:
     """Run one facilitator control; returns the confirmation shown under the buttons."""
-    if name == "close":
-        ws.close_round(store, code, key)
-        return "Round closed: new rewrites are refused."
-    if name == "reopen":
-        ws.reopen_round(store, code, key)
-        return "Round reopened."
-    if name == "reveal":
-        ws.set_revealed(store, code, key, True)
-        return "Rewrites revealed to the room."
-    if name == "hide":
-        ws.set_revealed(store, code, key, False)
-        return "Rewrites hidden from the room."
-    if name == "voting":
-        ws.set_voting(store, code, key, True)
-        return "Voting is open (rewrites are revealed)."
-    if name == "endvoting":
-        ws.set_voting(store, code, key, False)
-        return "Voting closed."
-    if name == "shownames":
-        ws.set_names_hidden(store, code, key, False)
-        return "Names are shown."
-    if name == "hidenames":
-        ws.set_names_hidden(store, code, key, True)
-        return "Names are hidden."
+    if name in _BY_NAME:
+        control = _BY_NAME[name]
+        control.call(store, code, key, *control.args)
+        return control.message
     if name == "timer":
         try:
             secs = int(round(float(minutes or 0) * 60))
@@ -174,10 +173,10 @@ def build_page(demo: gr.Blocks, backend: Backend) -> None:
             gr.HTML('<p class="ws-help">Anyone with this link can run this workshop. This browser '
                     'also remembers it, so reloading this page brings you back.</p>')
         with gr.Row(elem_id="ws-controls"):
-            controls = {name: gr.Button(label, size="sm", elem_id=f"ws-{name}",
-                                        variant="primary" if name in ("close", "reveal", "voting")
-                                        else "secondary")
-                        for name, label, _ in _CONTROLS}
+            controls = {c.name: gr.Button(c.label, size="sm", elem_id=f"ws-{c.name}",
+                                          variant="primary" if c.name in ("close", "reveal", "voting")
+                                          else "secondary")
+                        for c in _CONTROLS}
         with gr.Row(equal_height=False, elem_id="ws-timer-row"):
             minutes = gr.Number(label="Timer (minutes)", value=5, minimum=1, maximum=60, precision=0,
                                 elem_id="ws-minutes", scale=1)
@@ -204,8 +203,7 @@ def build_page(demo: gr.Blocks, backend: Backend) -> None:
 
     def board_updates(view: dict[str, Any]) -> dict[Any, Any]:
         return {board_html: render_board(view), fseen: fingerprint(view),
-                **{controls[name]: gr.Button(visible=bool(show(view)))
-                   for name, _, show in _CONTROLS}}
+                **{controls[c.name]: gr.Button(visible=bool(c.shown(view))) for c in _CONTROLS}}
 
     def show_board(view: dict[str, Any], key: str, fac_out: Any,
                    request: gr.Request | None) -> dict[Any, Any]:
