@@ -210,8 +210,7 @@ def _request(objective: Any, cycle: str | None = None) -> tuple[str, list[dict[s
 def _prompt_info() -> dict[str, str]:
     from krcoach.llm.prompt import load_prompt
 
-    p = load_prompt()
-    return {"name": p.name, "version": p.version, "sha256": p.sha256}
+    return load_prompt().info()
 
 
 def export(objectives: list[Any], out: Path, batches: int = 1) -> None:

@@ -50,8 +50,7 @@ def prompt_info() -> dict[str, str]:
     from krcoach.llm.plan import PLAN_PROMPT
     from krcoach.llm.prompt import load_prompt
 
-    p = load_prompt(PLAN_PROMPT)
-    return {"name": p.name, "version": p.version, "sha256": p.sha256}
+    return load_prompt(PLAN_PROMPT).info()
 
 
 def export(folder: Path, names: list[str], out: Path) -> int:

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from krcoach.version import __version__
 from krcoach import issue_codes
@@ -34,6 +34,7 @@ from krcoach.coach import iter_review
 from krcoach.engine import Engine
 from krcoach.formats import InputError
 from krcoach.models import MAX_KR_CHARS, KeyResult, KRReview, Objective, OKRSet
+from krcoach.plan import _team_key  # gold teams match as the plan review matches them
 from krcoach.rules.engine import classify_text
 
 LABELS = ("output", "outcome")
@@ -53,6 +54,19 @@ class Sample:
     cycle: str | None = None
 
 
+def _json_lines(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSONL text; one that is not JSON stops with
+    an InputError naming `source` and the line."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(source, f"line {n}", f"not valid JSON ({exc.msg})") from None
+        yield n, value
+
+
 def load_dataset(path: str | Path) -> list[Sample]:
     """Read a labelled JSONL dataset, failing with one line that names the row and field."""
     p = Path(path)
@@ -62,17 +76,11 @@ def load_dataset(path: str | Path) -> list[Sample]:
     samples: list[Sample] = []
     seen: set[str] = set()
     try:
-        lines = p.read_text("utf-8-sig").splitlines()
+        text = p.read_text("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(name, None, "text is not UTF-8") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, rec in _json_lines(text, name):
         where = f"line {n}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(name, where, f"not valid JSON ({exc.msg})") from None
         if not isinstance(rec, dict):
             raise InputError(name, where, "expected an object")
         kr = rec.get("kr", rec.get("key_result"))
@@ -191,13 +199,7 @@ def load_slots(path: str | Path) -> dict[str, dict[str, Any]]:
     if not p.is_file():
         raise InputError(str(path), None, "no such file" if not p.exists() else "is not a file")
     gold: dict[str, dict[str, Any]] = {}
-    for n, line in enumerate(p.read_text("utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(str(path), f"line {n}", f"not valid JSON ({exc.msg})") from None
+    for n, rec in _json_lines(p.read_text("utf-8-sig"), str(path)):
         if not isinstance(rec, dict) or not rec.get("id"):
             raise InputError(str(path), f"line {n}", "expected an object with an 'id'")
         for key in ("targets", "baselines", "not_slots"):
@@ -593,15 +595,7 @@ def _load_run(path: str | Path) -> dict[str, dict[str, Any]]:
     log = p / "samples.jsonl" if p.is_dir() else p
     if not log.is_file():
         raise InputError(str(path), None, "not an eval run (no samples.jsonl)")
-    rows = {}
-    for n, line in enumerate(log.read_text("utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(log), f"line {n}", f"not valid JSON ({exc.msg})") from None
-            rows[row["id"]] = row
-    return rows
+    return {row["id"]: row for _, row in _json_lines(log.read_text("utf-8"), str(log))}
 
 
 def compare(run_a: str | Path, run_b: str | Path) -> list[dict[str, Any]]:
@@ -655,13 +649,7 @@ def load_plan_gold(folder: str | Path) -> list[dict[str, Any]]:
     if not gold_path.is_file():
         raise InputError(str(gold_path), None, "no such file: a plan folder needs gold.jsonl")
     rows = []
-    for n, line in enumerate(gold_path.read_text("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(str(gold_path), f"line {n}", f"not valid JSON ({exc.msg})") from None
+    for n, row in _json_lines(gold_path.read_text("utf-8"), str(gold_path)):
         if not isinstance(row, dict) or "plan" not in row or not isinstance(row.get("expect"), list):
             raise InputError(str(gold_path), f"line {n}", "expected {\"plan\": ..., \"expect\": [...]}")
         for e in row["expect"]:
@@ -671,10 +659,6 @@ def load_plan_gold(folder: str | Path) -> list[dict[str, Any]]:
         row.setdefault("split", "dev")
         rows.append(row)
     return rows
-
-
-def _team_norm(name: str | None) -> str:
-    return " ".join(re.split(r"[\s_\-]+", (name or "").lower())).strip()
 
 
 def plan_predictions(result: Any) -> list[dict[str, Any]]:
@@ -699,17 +683,17 @@ def _covers(pred: dict[str, Any], gold: dict[str, Any]) -> bool:
     if pred["kind"] != gold["kind"]:
         return False
     if gold["kind"] in ("conflict", "duplicate") and "krs" not in gold:  # gold names the two teams only
-        return {_team_norm(t) for t in pred.get("teams") or []} == {_team_norm(t) for t in gold["teams"]}
+        return {_team_key(t) for t in pred.get("teams") or []} == {_team_key(t) for t in gold["teams"]}
     if gold["kind"] == "dependency" and "kr" not in gold:  # gold names the team that depends and on whom
-        return (_team_norm((pred.get("teams") or [None])[0]) == _team_norm(gold["from"])
-                and _team_norm(pred.get("on")) == _team_norm(gold.get("on")))
+        return (_team_key((pred.get("teams") or [None])[0]) == _team_key(gold["from"])
+                and _team_key(pred.get("on")) == _team_key(gold.get("on")))
     if gold["kind"] in ("conflict", "duplicate"):
         texts = [t.casefold() for t in pred["krs"]]
         hits = [next((i for i, t in enumerate(texts) if g.casefold() in t), None) for g in gold["krs"]]
         return all(h is not None for h in hits) and len(set(hits)) == len(hits)
     if gold["kr"].casefold() not in pred["kr"].casefold():
         return False
-    return gold["kind"] != "dependency" or _team_norm(pred.get("on")) == _team_norm(gold.get("on"))
+    return gold["kind"] != "dependency" or _team_key(pred.get("on")) == _team_key(gold.get("on"))
 
 
 def score_plans(rows: list[dict[str, Any]]) -> dict[str, Any]:

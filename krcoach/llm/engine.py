@@ -32,7 +32,7 @@ from krcoach.llm.contract import (RESPONSE_SCHEMA, SCHEMA_SHA256, Draft, Objecti
 from krcoach.llm.plan import (MAX_PLAN_KRS, PLAN_PROMPT, PLAN_RESPONSE_SCHEMA, PLAN_SCHEMA_SHA256, PlanCoaching,
                               PlanDraft, build_plan_messages, plan_findings_from, plan_payload,
                               validating_plan_against)
-from krcoach.llm.prompt import DEFAULT_PROMPT, build_messages, load_prompt
+from krcoach.llm.prompt import DEFAULT_PROMPT, Prompt, build_messages, load_prompt
 from krcoach.llm.transport import DEFAULT_TIMEOUT, EndpointError, RetryPolicy, Transport
 from krcoach.models import (ISSUE_CODES, CrossTeam, Issue, KeyResult, KRReview, Objective, PlanFinding, PlanKR,
                             Rewrite)
@@ -124,10 +124,8 @@ class LLMEngine:
             "model": self.model,
             "base_url": self.base_url,
             "mode": self.mode,
-            "prompt": {"name": self.prompt.name, "version": self.prompt.version,
-                       "sha256": self.prompt.sha256},
-            "plan_prompt": {"name": self.plan_prompt.name, "version": self.plan_prompt.version,
-                            "sha256": self.plan_prompt.sha256},
+            "prompt": self.prompt.info(),
+            "plan_prompt": self.plan_prompt.info(),
             "schema_sha256": SCHEMA_SHA256,
             "max_retries": self.max_retries,
             "timeout": self.timeout,
@@ -145,7 +143,7 @@ class LLMEngine:
         with validating_against(draft):
             key = self._cache_key(objective, cycle) if self.cache is not None else None
             if key is not None:
-                cached = self._from_cache(key)
+                cached = self._from_cache(key, ObjectiveCoaching)
                 if cached is not None:
                     return self._records(objective, context, cached)
             skipped = self._transport.open_reason()
@@ -156,8 +154,7 @@ class LLMEngine:
                 answer = self._transport.scrub(self._ask(objective, cycle))
             except Exception as exc:  # every failure ends in a fallback, never a crashed batch
                 return self._fallback(objective, context, self._reason(exc))
-        if key is not None and self.cache is not None:
-            self.cache.set(key, {"answer": answer.model_dump(mode="json"), "model": self.model})
+        self._to_cache(key, answer)
         return self._records(objective, context, answer)
 
     def _ask(self, objective: Objective, cycle: str | None = None) -> ObjectiveCoaching:
@@ -210,7 +207,7 @@ class LLMEngine:
         draft = PlanDraft.of(payload, by_id)
         with validating_plan_against(draft):
             key = self._plan_cache_key(payload) if self.cache is not None else None
-            answer = self._plan_from_cache(key) if key is not None else None
+            answer = self._from_cache(key, PlanCoaching) if key is not None else None
             if answer is None:
                 skipped = self._transport.open_reason()
                 if skipped is not None:
@@ -221,8 +218,7 @@ class LLMEngine:
                     answer = self._transport.scrub(self._structured(PlanCoaching, PLAN_RESPONSE_SCHEMA, messages))
                 except Exception as exc:  # every failure ends in the rules findings, never a crash
                     return self._plan_fallback(rules, self._reason(exc))
-                if key is not None and self.cache is not None:
-                    self.cache.set(key, {"answer": answer.model_dump(mode="json"), "model": self.model})
+                self._to_cache(key, answer)
         return (plan_findings_from(answer, by_id, draft.names),
                 CrossTeam(engine=self.name, model=self.model, status="ok", error=None))
 
@@ -236,57 +232,43 @@ class LLMEngine:
     # ----------------------------------------------------------------------------------- cache
 
     def _cache_key(self, objective: Objective, cycle: str | None = None) -> str:
+        return self._key("objective", self.prompt, SCHEMA_SHA256,
+                         {"objective": objective.title, "cycle": cycle, "krs": [kr.kr for kr in objective.krs]})
+
+    def _plan_cache_key(self, payload: dict[str, Any]) -> str:
+        return self._key("plan", self.plan_prompt, PLAN_SCHEMA_SHA256, payload)
+
+    def _key(self, kind: str, prompt: Prompt, schema: str, data: Any) -> str:
+        """Everything that can change an answer to `data` (never the API key)."""
         return make_key(
-            kind="objective",
+            kind=kind,
             base_url=self.base_url,
             model=self.model,
             mode=self.mode,
-            prompt={"name": self.prompt.name, "version": self.prompt.version, "sha256": self.prompt.sha256},
-            schema=SCHEMA_SHA256,
+            prompt=prompt.info(),
+            schema=schema,
             params={"temperature": self.temperature, "max_tokens": self.max_tokens},
-            input={"objective": objective.title, "cycle": cycle, "krs": [kr.kr for kr in objective.krs]},
+            input=data,
             version=krcoach_version(),
         )
 
-    def _from_cache(self, key: str) -> ObjectiveCoaching | None:
-        """A cached answer, checked against this draft again (`validating_against` is in force)."""
+    def _from_cache(self, key: str, response_model: type[Any]) -> Any:
+        """A cached answer, checked against this draft or plan again (`validating_against` or
+        `validating_plan_against` is in force), or None."""
         assert self.cache is not None
         value = self.cache.get(key)
         if not value or "answer" not in value:
             return None
         try:
-            answer = ObjectiveCoaching.model_validate(value["answer"])
+            answer = response_model.model_validate(value["answer"])
         except ValueError:
             return None
         self._count("cache_hits")
         return self._transport.scrub(answer)  # an entry written before answers were scrubbed
 
-    def _plan_cache_key(self, payload: dict[str, Any]) -> str:
-        p = self.plan_prompt
-        return make_key(
-            kind="plan",
-            base_url=self.base_url,
-            model=self.model,
-            mode=self.mode,
-            prompt={"name": p.name, "version": p.version, "sha256": p.sha256},
-            schema=PLAN_SCHEMA_SHA256,
-            params={"temperature": self.temperature, "max_tokens": self.max_tokens},
-            input=payload,
-            version=krcoach_version(),
-        )
-
-    def _plan_from_cache(self, key: str) -> PlanCoaching | None:
-        """A cached plan answer, checked against this plan again (`validating_plan_against`)."""
-        assert self.cache is not None
-        value = self.cache.get(key)
-        if not value or "answer" not in value:
-            return None
-        try:
-            answer = PlanCoaching.model_validate(value["answer"])
-        except ValueError:
-            return None
-        self._count("cache_hits")
-        return self._transport.scrub(answer)
+    def _to_cache(self, key: str | None, answer: Any) -> None:
+        if key is not None and self.cache is not None:
+            self.cache.set(key, {"answer": answer.model_dump(mode="json"), "model": self.model})
 
     # --------------------------------------------------------------------------------- results
 

@@ -41,6 +41,10 @@ class Prompt:
     user: str
     sha256: str
 
+    def info(self) -> dict[str, str]:
+        """Name, version and text hash: what cache keys, eval manifests and recordings keep."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
 
 def _prompt_text(name: str) -> str:
     try:
